@@ -1,0 +1,1 @@
+"""CAPO Lab's service layer and CLI: joins ``capo`` (science) to ``storage`` (persistence)."""

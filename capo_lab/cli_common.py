@@ -1,0 +1,63 @@
+"""Helpers shared by the CLI's command groups: the database, errors as one line, tables."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from capo.data.triples import DataError
+from capo.languages import UnknownLanguageError
+from capo_lab.database import Database
+from capo_lab.errors import LabError
+from capo_lab.settings import Settings
+from storage.writes import DatasetNameTaken
+
+USER_ERRORS = (LabError, DataError, DatasetNameTaken, UnknownLanguageError, ValidationError)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True, soft_wrap=True)
+
+
+def open_database() -> Database:
+    return Database(Settings().database_url)
+
+
+def one_line(err: BaseException) -> str:
+    if isinstance(err, ValidationError):
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return f"{where}: {first['msg']}" if where else first["msg"]
+    return " ".join(str(err).split())
+
+
+def user_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn known user errors into ``error: …`` on stderr and exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except USER_ERRORS as err:
+            stderr.print(f"error: {one_line(err)}", markup=False, highlight=False)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "") -> None:
+    table = Table(*headers, title=title or None)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    stdout.print(table)
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    return "" if value is None else f"{value:.{digits}f}"

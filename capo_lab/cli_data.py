@@ -1,0 +1,114 @@
+"""``capo-lab data …``: import MTPE files, list datasets, show pairs and statistics."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from capo.data import SPLITS, BuildOptions, BuildReport
+from capo_lab import datasets
+from capo_lab.cli_common import fmt, open_database, print_table, stdout, user_errors
+
+data_app = typer.Typer(no_args_is_help=True, help="Import and inspect MTPE preference data.")
+
+
+class Split(StrEnum):
+    train = "train"
+    eval = "eval"
+    validation = "validation"
+
+
+class ShowFormat(StrEnum):
+    jsonl = "jsonl"
+    table = "table"
+
+
+@data_app.command("import")
+@user_errors
+def import_command(
+    paths: Annotated[list[Path], typer.Argument(help="MLQE-PE tarballs/folders, DivEMT TSV, "
+                                                "JSONL/CSV/TSV/Parquet files")],
+    name: Annotated[str, typer.Option(help="Name of the new dataset")],
+    per_direction: Annotated[int, typer.Option(min=1, help="Pairs per direction per split")] = 100,
+    min_source_chars: Annotated[int, typer.Option(min=0, help="Keep sources longer than this")] = 50,
+    seed: Annotated[int, typer.Option(help="Seed of the split assignment")] = 0,
+    keep_ties: Annotated[bool, typer.Option(help="Keep pairs whose post-edit equals the MT")] = False,
+    strict: Annotated[bool, typer.Option(help="Fail when a direction has too few pairs")] = False,
+    detokenize: Annotated[bool, typer.Option(help="Moses-detokenise MLQE-PE text")] = True,
+    direction: Annotated[str | None, typer.Option(help="Direction for files without one, "
+                                                  "e.g. en-de")] = None,
+) -> None:
+    """Build train / eval / validation preference pairs and store them in one transaction."""
+    options = BuildOptions(per_direction=per_direction, min_source_chars=min_source_chars,
+                           seed=seed, keep_ties=keep_ties, strict=strict)
+    result = datasets.import_dataset(open_database(), paths, name, options,
+                                     detokenize=detokenize, default_direction=direction)
+    _print_report(result.report)
+    stdout.print(f"Imported dataset {result.name!r}: {result.pair_count} pairs, "
+                 f"id {result.dataset_id}", markup=False, highlight=False)
+
+
+def _print_report(report: BuildReport) -> None:
+    rows = []
+    for direction, per_split in sorted(report.counts.items()):
+        dropped = ", ".join(f"{n} {why}" for why, n in report.dropped.get(direction, {}).items())
+        rows.append([direction, report.usable[direction], *(per_split[s] for s in SPLITS), dropped])
+    print_table(["direction", "usable", *SPLITS, "dropped"], rows)
+    for line in report.shortfalls:
+        stdout.print(f"warning: too few pairs for {line}", markup=False, highlight=False)
+
+
+@data_app.command("list")
+@user_errors
+def list_command() -> None:
+    """All datasets with their pair counts and directions."""
+    rows = [[d.id, d.name, d.pair_count, " ".join(d.directions),
+             d.created_at.strftime("%Y-%m-%d %H:%M")] for d in datasets.list_datasets(open_database())]
+    print_table(["id", "name", "pairs", "directions", "created"], rows)
+
+
+@data_app.command("stats")
+@user_errors
+def stats_command(
+    name: Annotated[str, typer.Argument(help="Dataset name or id")],
+    split: Annotated[Split | None, typer.Option(help="Only this split")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per direction")] = False,
+) -> None:
+    """Per direction: pairs, mean lengths, mean HTER, BLEU and chrF of MT against post-edit."""
+    stats = datasets.dataset_stats(open_database(), name, split=split.value if split else None)
+    if as_json:
+        for s in stats:
+            stdout.print(json.dumps(s.as_dict(), ensure_ascii=False), markup=False, highlight=False)
+        return
+    rows = [[s.direction, s.pairs, fmt(s.mean_source_chars, 1), fmt(s.mean_chosen_chars, 1),
+             fmt(s.mean_rejected_chars, 1), fmt(s.mean_hter, 3), fmt(s.bleu), fmt(s.chrf)]
+            for s in stats]
+    print_table(["direction", "pairs", "src chars", "chosen chars", "rejected chars",
+                 "HTER", "BLEU", "chrF"], rows)
+
+
+@data_app.command("show")
+@user_errors
+def show_command(
+    name: Annotated[str, typer.Argument(help="Dataset name or id")],
+    split: Annotated[Split, typer.Option(help="Which split")] = Split.train,
+    output_format: Annotated[ShowFormat, typer.Option("--format")] = ShowFormat.jsonl,
+    direction: Annotated[str | None, typer.Option(help="Only this direction")] = None,
+) -> None:
+    """The pairs of one split, as JSONL (one object per line) or a table."""
+    pairs = datasets.dataset_pairs(open_database(), name, split=split.value, direction=direction)
+    if output_format is ShowFormat.jsonl:
+        for p in pairs:
+            typer.echo(json.dumps(p.as_dict(), ensure_ascii=False))
+        return
+    rows = [[p.pair_id, p.direction, _cut(p.source_text), _cut(p.chosen), _cut(p.rejected),
+             fmt(p.hter, 3)] for p in pairs]
+    print_table(["pair", "direction", "source", "chosen", "rejected", "hter"], rows)
+
+
+def _cut(text: str, width: int = 48) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,0 +1,32 @@
+"""Settings from the environment (prefix ``CAPO_LAB_``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """``CAPO_LAB_HOME`` (default ``~/.capo-lab``), ``CAPO_LAB_DB_URL``,
+    ``CAPO_LAB_QUEUE_URL`` and ``CAPO_LAB_DATA_DIRS`` (folders joined by ``os.pathsep``)."""
+
+    model_config = SettingsConfigDict(env_prefix="CAPO_LAB_", extra="ignore")
+
+    home: Path = Path("~/.capo-lab")
+    db_url: str | None = None
+    queue_url: str | None = None
+    data_dirs: str = ""
+
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.home_dir / 'lab.db'}"
+
+    @property
+    def data_folders(self) -> list[Path]:
+        return [Path(p).expanduser().resolve() for p in self.data_dirs.split(os.pathsep) if p]
