@@ -30,8 +30,9 @@ class ShowFormat(StrEnum):
 @data_app.command("import")
 @user_errors
 def import_command(
-    paths: Annotated[list[Path], typer.Argument(help="MLQE-PE tarballs/folders, DivEMT TSV, "
-                                                "JSONL/CSV/TSV/Parquet files")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="MLQE-PE tarballs/folders, DivEMT TSV, JSONL/CSV/TSV/Parquet files")
+    ],
     name: Annotated[str, typer.Option(help="Name of the new dataset")],
     per_direction: Annotated[int, typer.Option(min=1, help="Pairs per direction per split")] = 100,
     min_source_chars: Annotated[int, typer.Option(min=0, help="Keep sources longer than this")] = 50,
@@ -39,17 +40,25 @@ def import_command(
     keep_ties: Annotated[bool, typer.Option(help="Keep pairs whose post-edit equals the MT")] = False,
     strict: Annotated[bool, typer.Option(help="Fail when a direction has too few pairs")] = False,
     detokenize: Annotated[bool, typer.Option(help="Moses-detokenise MLQE-PE text")] = True,
-    direction: Annotated[str | None, typer.Option(help="Direction for files without one, "
-                                                  "e.g. en-de")] = None,
+    direction: Annotated[str | None, typer.Option(help="Direction for files without one, e.g. en-de")] = None,
 ) -> None:
     """Build train / eval / validation preference pairs and store them in one transaction."""
-    options = BuildOptions(per_direction=per_direction, min_source_chars=min_source_chars,
-                           seed=seed, keep_ties=keep_ties, strict=strict)
-    result = datasets.import_dataset(open_database(), paths, name, options,
-                                     detokenize=detokenize, default_direction=direction)
+    options = BuildOptions(
+        per_direction=per_direction,
+        min_source_chars=min_source_chars,
+        seed=seed,
+        keep_ties=keep_ties,
+        strict=strict,
+    )
+    result = datasets.import_dataset(
+        open_database(), paths, name, options, detokenize=detokenize, default_direction=direction
+    )
     _print_report(result.report)
-    stdout.print(f"Imported dataset {result.name!r}: {result.pair_count} pairs, "
-                 f"id {result.dataset_id}", markup=False, highlight=False)
+    stdout.print(
+        f"Imported dataset {result.name!r}: {result.pair_count} pairs, id {result.dataset_id}",
+        markup=False,
+        highlight=False,
+    )
 
 
 def _print_report(report: BuildReport) -> None:
@@ -66,8 +75,10 @@ def _print_report(report: BuildReport) -> None:
 @user_errors
 def list_command() -> None:
     """All datasets with their pair counts and directions."""
-    rows = [[d.id, d.name, d.pair_count, " ".join(d.directions),
-             d.created_at.strftime("%Y-%m-%d %H:%M")] for d in datasets.list_datasets(open_database())]
+    rows = [
+        [d.id, d.name, d.pair_count, " ".join(d.directions), d.created_at.strftime("%Y-%m-%d %H:%M")]
+        for d in datasets.list_datasets(open_database())
+    ]
     print_table(["id", "name", "pairs", "directions", "created"], rows)
 
 
@@ -84,11 +95,22 @@ def stats_command(
         for s in stats:
             stdout.print(json.dumps(s.as_dict(), ensure_ascii=False), markup=False, highlight=False)
         return
-    rows = [[s.direction, s.pairs, fmt(s.mean_source_chars, 1), fmt(s.mean_chosen_chars, 1),
-             fmt(s.mean_rejected_chars, 1), fmt(s.mean_hter, 3), fmt(s.bleu), fmt(s.chrf)]
-            for s in stats]
-    print_table(["direction", "pairs", "src chars", "chosen chars", "rejected chars",
-                 "HTER", "BLEU", "chrF"], rows)
+    rows = [
+        [
+            s.direction,
+            s.pairs,
+            fmt(s.mean_source_chars, 1),
+            fmt(s.mean_chosen_chars, 1),
+            fmt(s.mean_rejected_chars, 1),
+            fmt(s.mean_hter, 3),
+            fmt(s.bleu),
+            fmt(s.chrf),
+        ]
+        for s in stats
+    ]
+    print_table(
+        ["direction", "pairs", "src chars", "chosen chars", "rejected chars", "HTER", "BLEU", "chrF"], rows
+    )
 
 
 @data_app.command("show")
@@ -105,8 +127,10 @@ def show_command(
         for p in pairs:
             typer.echo(json.dumps(p.as_dict(), ensure_ascii=False))
         return
-    rows = [[p.pair_id, p.direction, _cut(p.source_text), _cut(p.chosen), _cut(p.rejected),
-             fmt(p.hter, 3)] for p in pairs]
+    rows = [
+        [p.pair_id, p.direction, _cut(p.source_text), _cut(p.chosen), _cut(p.rejected), fmt(p.hter, 3)]
+        for p in pairs
+    ]
     print_table(["pair", "direction", "source", "chosen", "rejected", "hter"], rows)
 
 

@@ -43,7 +43,8 @@ def import_dataset(
         if queries.dataset_name_taken(session, name):
             raise DatasetNameTaken(name)
     triples = [
-        t for p in paths
+        t
+        for p in paths
         for t in read_triples(Path(p), detokenize=detokenize, default_direction=default_direction)
     ]
     pairs, report = build_pairs(triples, options)
@@ -52,8 +53,12 @@ def import_dataset(
     try:
         with db.write() as session:
             dataset_id = add_dataset(
-                session, name, pairs, build_options=asdict(options),
-                sources=[str(Path(p).name) for p in paths], report=report_to_json(report),
+                session,
+                name,
+                pairs,
+                build_options=asdict(options),
+                sources=[str(Path(p).name) for p in paths],
+                report=report_to_json(report),
             )
     except IntegrityError:
         raise DatasetNameTaken(name) from None
@@ -71,8 +76,9 @@ def report_to_json(report: BuildReport) -> dict[str, object]:
 
 
 def _dropped_summary(report: BuildReport) -> str:
-    parts = [f"{d}: " + ", ".join(f"{n} {why}" for why, n in c.items())
-             for d, c in sorted(report.dropped.items())]
+    parts = [
+        f"{d}: " + ", ".join(f"{n} {why}" for why, n in c.items()) for d, c in sorted(report.dropped.items())
+    ]
     return "; ".join(parts) or "the input held no rows"
 
 

@@ -25,10 +25,14 @@ def _split_counts(session: Session, dataset_ids: list[int]) -> dict[int, dict[st
 
 def _info(dataset: Dataset, counts: dict[str, dict[str, int]]) -> DatasetInfo:
     return DatasetInfo(
-        id=dataset.id, name=dataset.name, created_at=dataset.created_at,
+        id=dataset.id,
+        name=dataset.name,
+        created_at=dataset.created_at,
         pair_count=sum(n for per_split in counts.values() for n in per_split.values()),
-        counts={d: dict(s) for d, s in counts.items()}, sources=list(dataset.sources),
-        build_options=dict(dataset.build_options), report=dict(dataset.report),
+        counts={d: dict(s) for d, s in counts.items()},
+        sources=list(dataset.sources),
+        build_options=dict(dataset.build_options),
+        report=dict(dataset.report),
     )
 
 
@@ -71,7 +75,15 @@ def get_pairs(session: Session, pair_ids: list[int]) -> list[PairRecord]:
 
 def _pair_record(p: Pair) -> PairRecord:
     return PairRecord(
-        pair_id=p.id, dataset_id=p.dataset_id, split=p.split, direction=p.direction,
-        position=p.position, prompt=p.prompt, chosen=p.chosen, rejected=p.rejected,
-        source_text=p.source_text, hter=p.hter, origin=p.origin,
+        pair_id=p.id,
+        dataset_id=p.dataset_id,
+        split=p.split,
+        direction=p.direction,
+        position=p.position,
+        prompt=p.prompt,
+        chosen=p.chosen,
+        rejected=p.rejected,
+        source_text=p.source_text,
+        hter=p.hter,
+        origin=p.origin,
     )

@@ -44,9 +44,15 @@ def add_dataset(
     session.flush()
     rows = [
         {
-            "dataset_id": dataset.id, "split": p.split, "direction": p.direction,
-            "position": position, "prompt": p.prompt, "chosen": p.chosen,
-            "rejected": p.rejected, "source_text": p.source_text, "hter": p.hter,
+            "dataset_id": dataset.id,
+            "split": p.split,
+            "direction": p.direction,
+            "position": position,
+            "prompt": p.prompt,
+            "chosen": p.chosen,
+            "rejected": p.rejected,
+            "source_text": p.source_text,
+            "hter": p.hter,
             "origin": p.origin,
         }
         for position, p in enumerate(pairs)

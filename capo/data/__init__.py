@@ -6,7 +6,16 @@ from capo.data.stats import DirectionStats, direction_stats
 from capo.data.triples import SPLITS, DataError, MTPETriple, PreferencePair
 
 __all__ = [
-    "SPLITS", "BuildOptions", "BuildReport", "DataError", "DirectionStats", "MTPETriple",
-    "PreferencePair", "build_pairs", "direction_stats", "format_prompt", "read_all",
+    "SPLITS",
+    "BuildOptions",
+    "BuildReport",
+    "DataError",
+    "DirectionStats",
+    "MTPETriple",
+    "PreferencePair",
+    "build_pairs",
+    "direction_stats",
+    "format_prompt",
+    "read_all",
     "read_triples",
 ]

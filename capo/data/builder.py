@@ -54,8 +54,10 @@ class BuildReport:
         for direction, per_split in sorted(self.counts.items()):
             if any(per_split[s] < self.per_direction for s in SPLITS):
                 got = ", ".join(f"{s} {per_split[s]}" for s in SPLITS)
-                lines.append(f"{direction}: asked {self.per_direction} per split, got {got} "
-                             f"({self.usable[direction]} usable pairs)")
+                lines.append(
+                    f"{direction}: asked {self.per_direction} per split, got {got} "
+                    f"({self.usable[direction]} usable pairs)"
+                )
         return lines
 
 
@@ -64,9 +66,7 @@ def format_prompt(source: str, direction: str, template: str = PAPER_TEMPLATE) -
     return template.format(src_lang=language_name(src), tgt_lang=language_name(tgt), src=source)
 
 
-def build_pairs(
-    triples: list[MTPETriple], options: BuildOptions
-) -> tuple[list[PreferencePair], BuildReport]:
+def build_pairs(triples: list[MTPETriple], options: BuildOptions) -> tuple[list[PreferencePair], BuildReport]:
     """Filter, de-duplicate, balance and split; raises ``DataError`` on a strict shortfall."""
     report = BuildReport(per_direction=options.per_direction)
     kept = _filter(triples, options, report)
@@ -109,9 +109,7 @@ def _drop_reason(t: MTPETriple, options: BuildOptions, seen: set) -> str | None:
     return None
 
 
-def _split_by_source(
-    triples: list[MTPETriple], per_split: int, seed: str
-) -> dict[str, list[MTPETriple]]:
+def _split_by_source(triples: list[MTPETriple], per_split: int, seed: str) -> dict[str, list[MTPETriple]]:
     """Whole source groups go to the split that lacks most; each split stops at ``per_split``."""
     rng = random.Random(seed)
     by_source: dict[str, list[MTPETriple]] = defaultdict(list)
@@ -133,6 +131,12 @@ def _split_by_source(
 def _to_pair(t: MTPETriple, split: str, template: str) -> PreferencePair:
     prompt = t.prompt if t.prompt is not None else format_prompt(t.source, t.direction, template)
     return PreferencePair(
-        direction=t.direction, split=split, prompt=prompt, chosen=t.post_edit,
-        rejected=t.mt, source_text=t.source, origin=t.origin, hter=t.hter,
+        direction=t.direction,
+        split=split,
+        prompt=prompt,
+        chosen=t.post_edit,
+        rejected=t.mt,
+        source_text=t.source,
+        origin=t.origin,
+        hter=t.hter,
     )

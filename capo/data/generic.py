@@ -68,8 +68,12 @@ def _load_table(path: Path) -> datasets.Dataset:
     with tempfile.TemporaryDirectory(prefix="capo-read-") as cache:
         try:
             return datasets.load_dataset(
-                FORMATS[suffix], data_files=str(path), split="train",
-                cache_dir=cache, keep_in_memory=True, **options,
+                FORMATS[suffix],
+                data_files=str(path),
+                split="train",
+                cache_dir=cache,
+                keep_in_memory=True,
+                **options,
             )
         except Exception as err:  # datasets wraps parser errors in many types
             raise DataError(path.name, f"cannot parse as {suffix[1:]}: {_short(err)}") from None

@@ -27,8 +27,11 @@ def read_triples(
     elif is_mlqe_path(path):
         triples = list(read_mlqe(path, detokenize=detokenize))
     else:
-        raise DataError(path.name, "unknown format: expected an MLQE-PE .tar.gz or folder, "
-                        "a DivEMT .tsv, or .jsonl/.json/.csv/.tsv/.parquet")
+        raise DataError(
+            path.name,
+            "unknown format: expected an MLQE-PE .tar.gz or folder, "
+            "a DivEMT .tsv, or .jsonl/.json/.csv/.tsv/.parquet",
+        )
     if not triples:
         raise DataError(path.name, "holds no usable rows")
     return triples

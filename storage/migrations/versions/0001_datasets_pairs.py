@@ -28,8 +28,10 @@ def upgrade() -> None:
         "pairs",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column(
-            "dataset_id", sa.Integer(),
-            sa.ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False,
+            "dataset_id",
+            sa.Integer(),
+            sa.ForeignKey("datasets.id", ondelete="CASCADE"),
+            nullable=False,
         ),
         sa.Column("split", sa.String(16), nullable=False),
         sa.Column("direction", sa.String(16), nullable=False),
