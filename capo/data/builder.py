@@ -110,12 +110,15 @@ def _drop_reason(t: MTPETriple, options: BuildOptions, seen: set) -> str | None:
 
 
 def _split_by_source(triples: list[MTPETriple], per_split: int, seed: str) -> dict[str, list[MTPETriple]]:
-    """Whole source groups go to the split that lacks most; each split stops at ``per_split``."""
+    """Whole source groups go to the split that lacks most; each split stops at ``per_split``.
+
+    Groups are sorted before the seeded shuffle, so the result does not depend on input order.
+    """
     rng = random.Random(seed)
     by_source: dict[str, list[MTPETriple]] = defaultdict(list)
     for t in triples:
         by_source[t.source].append(t)
-    groups = list(by_source.values())
+    groups = [sorted(g, key=lambda t: (t.mt, t.post_edit)) for _, g in sorted(by_source.items())]
     rng.shuffle(groups)
     splits: dict[str, list[MTPETriple]] = {s: [] for s in SPLITS}
     for group in groups:

@@ -1,0 +1,3 @@
+from capo_lab.cli import main
+
+main()

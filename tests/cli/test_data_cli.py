@@ -1,0 +1,133 @@
+"""``capo-lab data``, end to end on the real MTPE files."""
+
+import io
+import json
+import subprocess
+import sys
+import tarfile
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from capo_lab.cli import app
+from tests.conftest import DIVEMT, MLQE_EN_DE_TRAIN, MLQE_EN_ZH_TRAIN
+
+PAPER_DIRECTIONS = {"en-ar", "en-it", "en-nl", "en-tr", "en-uk", "en-vi", "en-de", "en-zh"}
+runner = CliRunner()
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def show(name: str, split: str) -> list[dict]:
+    code, out, _ = cli("data", "show", name, "--split", split, "--format", "jsonl")
+    assert code == 0
+    return [json.loads(line) for line in out.splitlines()]
+
+
+@pytest.mark.slow
+def test_import_gives_eight_directions_by_six_pairs_by_three_disjoint_splits(
+    shared_data: Path, lab_home: Path
+) -> None:
+    code, out, err = cli("data", "import", str(DIVEMT), str(MLQE_EN_DE_TRAIN), str(MLQE_EN_ZH_TRAIN),
+                         "--name", "paper8", "--per-direction", "6")
+    assert code == 0, err
+    dataset_id = out.strip().split()[-1]
+    assert dataset_id.isdigit()
+    splits = {s: show(dataset_id, s) for s in ("train", "eval", "validation")}
+    for split, rows in splits.items():
+        assert Counter(r["direction"] for r in rows) == {d: 6 for d in PAPER_DIRECTIONS}, split
+        for r in rows:
+            assert len(r["source"]) > 50
+            assert r["chosen"] != r["rejected"]
+            assert r["prompt"].startswith("Translate this text from English to ")
+            assert f"English: {r['source']}\n" in r["prompt"]
+            assert {"pair_id", "direction", "source", "prompt", "chosen", "rejected", "hter", "origin"} <= set(r)
+    sources = {s: {(r["direction"], r["source"]) for r in rows} for s, rows in splits.items()}
+    assert not (sources["train"] & sources["eval"] or sources["train"] & sources["validation"]
+                or sources["eval"] & sources["validation"])
+    triples = [(r["direction"], r["source"], r["chosen"], r["rejected"]) for rows in splits.values() for r in rows]
+    assert len(triples) == len(set(triples)) == 8 * 6 * 3
+
+
+def test_list_stats_and_table(shared_data: Path, lab_home: Path) -> None:
+    assert cli("data", "import", str(DIVEMT), "--name", "divemt", "--per-direction", "2")[0] == 0
+    code, out, _ = cli("data", "list")
+    assert code == 0 and "divemt" in out and "36" in out
+    code, out, _ = cli("data", "stats", "divemt", "--json")
+    stats = [json.loads(line) for line in out.splitlines()]
+    assert [s["direction"] for s in stats] == sorted(PAPER_DIRECTIONS - {"en-de", "en-zh"})
+    assert all(s["pairs"] == 6 and 0 <= s["bleu"] <= 100 for s in stats)
+    code, out, _ = cli("data", "show", "divemt", "--split", "eval", "--format", "table")
+    assert code == 0 and "en-ar" in out
+
+
+def test_shortfall_warns_and_strict_fails(shared_data: Path, lab_home: Path) -> None:
+    code, out, _ = cli("data", "import", str(DIVEMT), "--name", "big", "--per-direction", "20")
+    assert code == 0 and "warning: too few pairs for en-ar: asked 20 per split" in out
+    code, _, err = cli("data", "import", str(DIVEMT), "--name", "big2", "--per-direction", "20", "--strict")
+    assert code == 1 and "too few pairs (--strict)" in err
+
+
+def _tar(path: Path, members: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+def bad_inputs(tmp: Path) -> dict[str, tuple[Path, str]]:
+    """Each category of bad input and the words its error must contain."""
+    (tmp / "empty.jsonl").write_bytes(b"")
+    (tmp / "en-de.jsonl").write_text('{"source": "a", "translation": "b"}\n')
+    (tmp / "latin1.jsonl").write_bytes('{"src": "Größe"}\n'.encode("latin-1"))
+    (tmp / "garbage.parquet").write_bytes(bytes(range(256)) * 8)
+    (tmp / "en-de-dev.tar.gz").write_bytes(MLQE_EN_DE_TRAIN.read_bytes()[:30000])
+    mismatch = {"d/dev.src": b"a\nb\n", "d/dev.mt": b"a\n", "d/dev.pe": b"a\nb\n"}
+    return {
+        "empty file": (tmp / "empty.jsonl", "empty"),
+        "missing columns": (tmp / "en-de.jsonl", "needs columns"),
+        "non-UTF-8 text": (tmp / "latin1.jsonl", "not UTF-8"),
+        "binary garbage": (tmp / "garbage.parquet", "cannot parse as parquet"),
+        "truncated archive": (tmp / "en-de-dev.tar.gz", "truncated or corrupt"),
+        "escaping member": (_tar(tmp / "en-de-x.tar.gz", {"../../x.src": b"a\n"}), "outside the archive"),
+        "line counts": (_tar(tmp / "en-de-y.tar.gz", mismatch), "different line counts"),
+        "no such file": (tmp / "missing.tsv", "no such file"),
+    }
+
+
+def test_every_bad_input_is_refused_and_stores_nothing(
+    shared_data: Path, lab_home: Path, tmp_path: Path
+) -> None:
+    assert cli("data", "import", str(DIVEMT), "--name", "kept", "--per-direction", "2")[0] == 0
+    before = cli("data", "list")[1]
+    for category, (path, words) in bad_inputs(tmp_path).items():
+        # a good file first: one bad file must still leave nothing behind
+        code, out, err = cli("data", "import", str(DIVEMT), str(path), "--name", f"bad-{path.stem}")
+        assert code == 1, category
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], (category, err)
+        assert path.name in lines[0] or category == "no such file", (category, err)
+        assert "Traceback" not in out + err
+    code, _, err = cli("data", "import", str(DIVEMT), "--name", "kept")
+    assert code == 1 and "already exists" in err
+    assert cli("data", "list")[1] == before
+
+
+def test_unknown_dataset_is_a_clear_error(lab_home: Path) -> None:
+    code, _, err = cli("data", "show", "nope")
+    assert code == 1 and "no dataset named or numbered 'nope'" in err
+
+
+def test_console_script_runs_in_a_subprocess(shared_data: Path, lab_home: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "capo_lab", "data", "import", str(DIVEMT),
+                             "--name", "sub", "--per-direction", "1"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].split()[-1] == "1"

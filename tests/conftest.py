@@ -1,0 +1,32 @@
+"""Shared fixtures: the real MTPE data beside the repo and an isolated lab home."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("CAPO_LAB_SHARED_DATA", REPO.parent / "shared" / "data"))
+MLQE = SHARED_DATA / "mlqe-pe" / "post-editing"
+MLQE_EN_DE_TRAIN = MLQE / "train" / "en-de-train.tar.gz"
+MLQE_EN_ZH_TRAIN = MLQE / "train" / "en-zh-train.tar.gz"
+DIVEMT = SHARED_DATA / "divemt" / "warmup.tsv"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not DIVEMT.exists():
+        pytest.fail(f"real MTPE data not found at {SHARED_DATA}; set CAPO_LAB_SHARED_DATA")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def lab_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh CAPO_LAB_HOME with its SQLite database, isolated from the user's."""
+    home = tmp_path / "lab-home"
+    monkeypatch.setenv("CAPO_LAB_HOME", str(home))
+    monkeypatch.delenv("CAPO_LAB_DB_URL", raising=False)
+    monkeypatch.delenv("CAPO_LAB_QUEUE_URL", raising=False)
+    return home

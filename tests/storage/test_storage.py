@@ -1,0 +1,70 @@
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from capo.data.triples import PreferencePair
+from capo_lab.database import Database
+from storage import queries
+from storage.engine import make_engine
+from storage.migrate import current_revision, downgrade, head_revision, upgrade
+from storage.models import Base
+from storage.writes import DatasetNameTaken, add_dataset
+
+
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'nested' / 'lab.db'}"
+
+
+def pairs(n: int) -> list[PreferencePair]:
+    return [PreferencePair("en-de" if i % 2 else "en-zh", "train" if i < n - 1 else "eval",
+                           f"prompt {i}", f"chosen {i}", f"rejected {i}", f"source {i}", f"o:{i}",
+                           None if i == 0 else i / 10) for i in range(n)]
+
+
+def test_migrations_upgrade_downgrade_and_match_the_models(tmp_path: Path) -> None:
+    engine = make_engine(sqlite_url(tmp_path))
+    upgrade(engine)
+    assert current_revision(engine) == head_revision(engine)
+    assert {"datasets", "pairs"} <= set(inspect(engine).get_table_names())
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diff == []
+    downgrade(engine, "base")
+    assert "pairs" not in inspect(engine).get_table_names()
+    upgrade(engine)
+    assert "pairs" in inspect(engine).get_table_names()
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
+    engine = make_engine(sqlite_url(tmp_path))
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 30000
+
+
+def test_dataset_round_trip(tmp_path: Path) -> None:
+    db = Database(sqlite_url(tmp_path))
+    with db.write() as session:
+        dataset_id = add_dataset(session, "demo", pairs(5), {"seed": 1}, ["a.tsv"], {"usable": {}})
+    with db.read() as session:
+        info = queries.find_dataset(session, "demo")
+        assert info is not None and info.id == dataset_id
+        assert queries.find_dataset(session, str(dataset_id)) == info
+        assert info.pair_count == 5 and info.counts == {"en-de": {"train": 2}, "en-zh": {"train": 2, "eval": 1}}
+        assert info.build_options == {"seed": 1} and info.sources == ["a.tsv"]
+        rows = queries.list_pairs(session, dataset_id, split="train", direction="en-zh")
+    assert [(r.prompt, r.chosen, r.rejected, r.hter) for r in rows] == [
+        ("prompt 0", "chosen 0", "rejected 0", None), ("prompt 2", "chosen 2", "rejected 2", 0.2)]
+
+
+def test_a_taken_name_rolls_back_everything(tmp_path: Path) -> None:
+    db = Database(sqlite_url(tmp_path))
+    with db.write() as session:
+        add_dataset(session, "demo", pairs(3), {}, [], {})
+    with pytest.raises(DatasetNameTaken), db.write() as session:
+        add_dataset(session, "demo", pairs(3), {}, [], {})
+    with db.read() as session:
+        assert [d.pair_count for d in queries.list_datasets(session)] == [3]
