@@ -36,7 +36,8 @@ def test_the_ui_never_trains_or_writes_sql() -> None:
     app = REPO / "app"
     violations = [
         f"{p.relative_to(REPO)} imports {sorted(imported_roots(p) & forbidden)}"
-        for p in sorted(app.rglob("*.py")) if app.exists() and imported_roots(p) & forbidden
+        for p in sorted(app.rglob("*.py"))
+        if app.exists() and imported_roots(p) & forbidden
     ]
     assert violations == []
 

@@ -11,8 +11,17 @@ from capo.languages import (
 
 @pytest.mark.parametrize(
     ("code", "name"),
-    [("en", "English"), ("de", "German"), ("zh", "Chinese"), ("ara", "Arabic"), ("nld", "Dutch"),
-     ("ukr", "Ukrainian"), ("vie", "Vietnamese"), ("tur", "Turkish"), ("ita", "Italian")],
+    [
+        ("en", "English"),
+        ("de", "German"),
+        ("zh", "Chinese"),
+        ("ara", "Arabic"),
+        ("nld", "Dutch"),
+        ("ukr", "Ukrainian"),
+        ("vie", "Vietnamese"),
+        ("tur", "Turkish"),
+        ("ita", "Italian"),
+    ],
 )
 def test_language_names_are_the_papers_plain_names(code: str, name: str) -> None:
     assert language_name(code) == name

@@ -33,8 +33,17 @@ def show(name: str, split: str) -> list[dict]:
 def test_import_gives_eight_directions_by_six_pairs_by_three_disjoint_splits(
     shared_data: Path, lab_home: Path
 ) -> None:
-    code, out, err = cli("data", "import", str(DIVEMT), str(MLQE_EN_DE_TRAIN), str(MLQE_EN_ZH_TRAIN),
-                         "--name", "paper8", "--per-direction", "6")
+    code, out, err = cli(
+        "data",
+        "import",
+        str(DIVEMT),
+        str(MLQE_EN_DE_TRAIN),
+        str(MLQE_EN_ZH_TRAIN),
+        "--name",
+        "paper8",
+        "--per-direction",
+        "6",
+    )
     assert code == 0, err
     dataset_id = out.strip().split()[-1]
     assert dataset_id.isdigit()
@@ -46,11 +55,25 @@ def test_import_gives_eight_directions_by_six_pairs_by_three_disjoint_splits(
             assert r["chosen"] != r["rejected"]
             assert r["prompt"].startswith("Translate this text from English to ")
             assert f"English: {r['source']}\n" in r["prompt"]
-            assert {"pair_id", "direction", "source", "prompt", "chosen", "rejected", "hter", "origin"} <= set(r)
+            assert {
+                "pair_id",
+                "direction",
+                "source",
+                "prompt",
+                "chosen",
+                "rejected",
+                "hter",
+                "origin",
+            } <= set(r)
     sources = {s: {(r["direction"], r["source"]) for r in rows} for s, rows in splits.items()}
-    assert not (sources["train"] & sources["eval"] or sources["train"] & sources["validation"]
-                or sources["eval"] & sources["validation"])
-    triples = [(r["direction"], r["source"], r["chosen"], r["rejected"]) for rows in splits.values() for r in rows]
+    assert not (
+        sources["train"] & sources["eval"]
+        or sources["train"] & sources["validation"]
+        or sources["eval"] & sources["validation"]
+    )
+    triples = [
+        (r["direction"], r["source"], r["chosen"], r["rejected"]) for rows in splits.values() for r in rows
+    ]
     assert len(triples) == len(set(triples)) == 8 * 6 * 3
 
 
@@ -126,8 +149,22 @@ def test_unknown_dataset_is_a_clear_error(lab_home: Path) -> None:
 
 
 def test_console_script_runs_in_a_subprocess(shared_data: Path, lab_home: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "capo_lab", "data", "import", str(DIVEMT),
-                             "--name", "sub", "--per-direction", "1"],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "capo_lab",
+            "data",
+            "import",
+            str(DIVEMT),
+            "--name",
+            "sub",
+            "--per-direction",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1].split()[-1] == "1"

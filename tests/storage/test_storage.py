@@ -19,9 +19,19 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 def pairs(n: int) -> list[PreferencePair]:
-    return [PreferencePair("en-de" if i % 2 else "en-zh", "train" if i < n - 1 else "eval",
-                           f"prompt {i}", f"chosen {i}", f"rejected {i}", f"source {i}", f"o:{i}",
-                           None if i == 0 else i / 10) for i in range(n)]
+    return [
+        PreferencePair(
+            "en-de" if i % 2 else "en-zh",
+            "train" if i < n - 1 else "eval",
+            f"prompt {i}",
+            f"chosen {i}",
+            f"rejected {i}",
+            f"source {i}",
+            f"o:{i}",
+            None if i == 0 else i / 10,
+        )
+        for i in range(n)
+    ]
 
 
 def test_migrations_upgrade_downgrade_and_match_the_models(tmp_path: Path) -> None:
@@ -53,11 +63,16 @@ def test_dataset_round_trip(tmp_path: Path) -> None:
         info = queries.find_dataset(session, "demo")
         assert info is not None and info.id == dataset_id
         assert queries.find_dataset(session, str(dataset_id)) == info
-        assert info.pair_count == 5 and info.counts == {"en-de": {"train": 2}, "en-zh": {"train": 2, "eval": 1}}
+        assert info.pair_count == 5 and info.counts == {
+            "en-de": {"train": 2},
+            "en-zh": {"train": 2, "eval": 1},
+        }
         assert info.build_options == {"seed": 1} and info.sources == ["a.tsv"]
         rows = queries.list_pairs(session, dataset_id, split="train", direction="en-zh")
     assert [(r.prompt, r.chosen, r.rejected, r.hter) for r in rows] == [
-        ("prompt 0", "chosen 0", "rejected 0", None), ("prompt 2", "chosen 2", "rejected 2", 0.2)]
+        ("prompt 0", "chosen 0", "rejected 0", None),
+        ("prompt 2", "chosen 2", "rejected 2", 0.2),
+    ]
 
 
 def test_a_taken_name_rolls_back_everything(tmp_path: Path) -> None:

@@ -79,7 +79,9 @@ def test_shortfall_is_reported_and_strict_refuses() -> None:
     triples = [triple(source=f"{LONG} {s}") for s in range(4)]
     pairs, report = build_pairs(triples, BuildOptions(per_direction=2))
     assert len(pairs) == 4
-    assert report.shortfalls == ["en-de: asked 2 per split, got train 2, eval 1, validation 1 (4 usable pairs)"]
+    assert report.shortfalls == [
+        "en-de: asked 2 per split, got train 2, eval 1, validation 1 (4 usable pairs)"
+    ]
     with pytest.raises(DataError, match="too few pairs"):
         build_pairs(triples, BuildOptions(per_direction=2, strict=True))
 

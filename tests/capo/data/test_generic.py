@@ -9,8 +9,13 @@ from capo.data.readers import read_triples
 from capo.data.triples import DataError
 
 ROWS = [
-    {"src": "The committee approved the proposal after a long debate.", "mt": "Der Ausschuss billigte.",
-     "pe": "Der Ausschuss billigte den Vorschlag.", "direction": "en-de", "hter": 0.4},
+    {
+        "src": "The committee approved the proposal after a long debate.",
+        "mt": "Der Ausschuss billigte.",
+        "pe": "Der Ausschuss billigte den Vorschlag.",
+        "direction": "en-de",
+        "hter": 0.4,
+    },
     {"src": "Una frase", "mt": "A sentence", "pe": "One sentence", "src_lang": "ita", "tgt_lang": "eng"},
 ]
 

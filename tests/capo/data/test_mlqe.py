@@ -51,9 +51,14 @@ def test_extracted_folder_reads_like_the_tarball(shared_data: Path, tmp_path: Pa
 
 
 def test_different_line_counts_are_refused(tmp_path: Path) -> None:
-    archive = _tar(tmp_path / "en-de-dev.tar.gz", {
-        "en-de-dev/dev.src": b"a\nb\n", "en-de-dev/dev.mt": b"a\n", "en-de-dev/dev.pe": b"a\nb\n",
-    })
+    archive = _tar(
+        tmp_path / "en-de-dev.tar.gz",
+        {
+            "en-de-dev/dev.src": b"a\nb\n",
+            "en-de-dev/dev.mt": b"a\n",
+            "en-de-dev/dev.pe": b"a\nb\n",
+        },
+    )
     with pytest.raises(DataError, match="different line counts"):
         list(read_mlqe(archive))
 
@@ -79,8 +84,13 @@ def test_truncated_archive_is_refused(shared_data: Path, tmp_path: Path) -> None
 
 
 def test_non_utf8_member_is_refused(tmp_path: Path) -> None:
-    archive = _tar(tmp_path / "en-de-dev.tar.gz", {
-        "d/dev.src": "Größe\n".encode("latin-1"), "d/dev.mt": b"a\n", "d/dev.pe": b"a\n",
-    })
+    archive = _tar(
+        tmp_path / "en-de-dev.tar.gz",
+        {
+            "d/dev.src": "Größe\n".encode("latin-1"),
+            "d/dev.mt": b"a\n",
+            "d/dev.pe": b"a\n",
+        },
+    )
     with pytest.raises(DataError, match="not UTF-8"):
         list(read_mlqe(archive))

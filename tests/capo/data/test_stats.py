@@ -9,11 +9,14 @@ def pair(direction: str, chosen: str, rejected: str, hter: float | None = None) 
 
 
 def test_bleu_and_chrf_score_mt_against_post_edit() -> None:
-    pairs = [pair("en-de", "Das ist ein Haus .", "Das ist ein Haus .", 0.0),
-             pair("en-de", "Er geht nach Hause .", "Er läuft heim .", 0.5)]
+    pairs = [
+        pair("en-de", "Das ist ein Haus .", "Das ist ein Haus .", 0.0),
+        pair("en-de", "Er geht nach Hause .", "Er läuft heim .", 0.5),
+    ]
     (stats,) = direction_stats(pairs)
-    expected = sacrebleu.corpus_bleu(["Das ist ein Haus .", "Er läuft heim ."],
-                                     [["Das ist ein Haus .", "Er geht nach Hause ."]])
+    expected = sacrebleu.corpus_bleu(
+        ["Das ist ein Haus .", "Er läuft heim ."], [["Das ist ein Haus .", "Er geht nach Hause ."]]
+    )
     assert stats.bleu == expected.score
     assert 0 < stats.chrf < 100
     assert stats.mean_hter == 0.25
@@ -29,8 +32,9 @@ def test_chinese_uses_the_zh_tokenizer() -> None:
 
 
 def test_tokens_per_character_uses_the_given_counter() -> None:
-    (stats,) = direction_stats([pair("en-de", "abcd", "x"), pair("en-de", "ef", "y")],
-                               count_tokens=lambda text: len(text) // 2)
+    (stats,) = direction_stats(
+        [pair("en-de", "abcd", "x"), pair("en-de", "ef", "y")], count_tokens=lambda text: len(text) // 2
+    )
     assert stats.tokens_per_char == (2 + 1) / 6
 
 
