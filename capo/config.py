@@ -147,8 +147,14 @@ _OBJECTIVE_TAGS = {"capo", "dpo", "simpo", "dpo_nll"}
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Return a copy of ``raw`` with each ``a.b.c=value`` set (value parsed as YAML)."""
+    """Return a copy of ``raw`` with each ``a.b.c=value`` set (value parsed as YAML).
+
+    Switching ``objective.name`` starts that section afresh (the new objective's
+    defaults plus any ``objective.*`` overrides), since each objective has its own keys.
+    """
     result: dict[str, Any] = _deep_copy(raw)
+    if any(item.partition("=")[0].strip() == "objective.name" for item in overrides):
+        result["objective"] = {}
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():

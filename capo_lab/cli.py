@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from capo_lab.cli_data import data_app
+from capo_lab.cli_runs import export_command, pairs_command, runs_app, train_command
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -12,6 +13,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(data_app, name="data")
+app.add_typer(runs_app, name="runs")
+app.command("train")(train_command)
+app.command("pairs")(pairs_command)
+app.command("export")(export_command)
 
 
 def main() -> None:

@@ -53,3 +53,74 @@ class Pair(Base):
     origin: Mapped[str] = mapped_column(String(500))
 
     dataset: Mapped[Dataset] = relationship(back_populates="pairs")
+
+
+class Run(Base):
+    """A training run: its config, lifecycle status and timings."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    config: Mapped[dict[str, Any]] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id"), nullable=True)
+    sweep_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    total_steps: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    resumed_from_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    traceback: Mapped[str | None] = mapped_column(Text, nullable=True)
+    notes: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class Metric(Base):
+    """One logged value: TRL key names (``loss``, ``rewards/accuracies``…, ``/<direction>``)."""
+
+    __tablename__ = "metrics"
+    __table_args__ = (Index("ix_metrics_run_step", "run_id", "step"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    step: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(120))
+    value: Mapped[float] = mapped_column(Float)
+
+
+class PairScore(Base):
+    """A pair's log-probs, RRM, loss, reward margin and per-term gradients at one step."""
+
+    __tablename__ = "pair_scores"
+    __table_args__ = (Index("ix_pair_scores_run_split_step", "run_id", "split", "step"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    step: Mapped[int] = mapped_column(Integer)
+    split: Mapped[str] = mapped_column(String(16))
+    pair_id: Mapped[int] = mapped_column(Integer)
+    direction: Mapped[str] = mapped_column(String(16))
+    logp_chosen: Mapped[float] = mapped_column(Float)
+    logp_rejected: Mapped[float] = mapped_column(Float)
+    n_tokens_chosen: Mapped[int] = mapped_column(Integer)
+    n_tokens_rejected: Mapped[int] = mapped_column(Integer)
+    ref_logp_chosen: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ref_logp_rejected: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rrm: Mapped[float] = mapped_column(Float)
+    loss: Mapped[float] = mapped_column(Float)
+    reward_margin: Mapped[float] = mapped_column(Float)
+    grad_chosen: Mapped[dict[str, Any]] = mapped_column()
+    grad_rejected: Mapped[dict[str, Any]] = mapped_column()
+
+
+class Checkpoint(Base):
+    __tablename__ = "checkpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    step: Mapped[int] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -7,8 +7,15 @@ from collections import defaultdict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from storage.models import Dataset, Pair
-from storage.records import DatasetInfo, PairRecord
+from storage.models import Checkpoint, Dataset, Metric, Pair, PairScore, Run
+from storage.records import (
+    CheckpointRecord,
+    DatasetInfo,
+    MetricRow,
+    PairRecord,
+    PairScoreRecord,
+    RunRecord,
+)
 
 
 def _split_counts(session: Session, dataset_ids: list[int]) -> dict[int, dict[str, dict[str, int]]]:
@@ -87,3 +94,95 @@ def _pair_record(p: Pair) -> PairRecord:
         hter=p.hter,
         origin=p.origin,
     )
+
+
+def get_run(session: Session, run_id: int) -> RunRecord | None:
+    run = session.get(Run, run_id)
+    return _run_record(run) if run is not None else None
+
+
+def list_runs(session: Session, statuses: tuple[str, ...] | None = None) -> list[RunRecord]:
+    query = select(Run).order_by(Run.id)
+    if statuses:
+        query = query.where(Run.status.in_(statuses))
+    return [_run_record(r) for r in session.scalars(query)]
+
+
+def _run_record(run: Run) -> RunRecord:
+    return RunRecord(
+        id=run.id,
+        name=run.name,
+        config=dict(run.config),
+        status=run.status,
+        dataset_id=run.dataset_id,
+        sweep_id=run.sweep_id,
+        created_at=run.created_at,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        heartbeat_at=run.heartbeat_at,
+        step=run.step,
+        total_steps=run.total_steps,
+        resumed_from_step=run.resumed_from_step,
+        error=run.error,
+        traceback=run.traceback,
+        notes=list(run.notes or []),
+    )
+
+
+def metrics(
+    session: Session, run_id: int, after_step: int = -1, keys: list[str] | None = None
+) -> list[MetricRow]:
+    """Metric rows of a run with step > ``after_step`` (for live charts), in step order."""
+    query = select(Metric.step, Metric.key, Metric.value).where(
+        Metric.run_id == run_id, Metric.step > after_step
+    )
+    if keys:
+        query = query.where(Metric.key.in_(keys))
+    return [MetricRow(*row) for row in session.execute(query.order_by(Metric.step, Metric.id))]
+
+
+def score_steps(session: Session, run_id: int, split: str) -> list[int]:
+    """Steps at which pair scores of ``split`` were stored, ascending."""
+    query = select(PairScore.step).where(PairScore.run_id == run_id, PairScore.split == split).distinct()
+    return sorted(session.scalars(query))
+
+
+def pair_scores(session: Session, run_id: int, split: str, step: int) -> list[PairScoreRecord]:
+    query = (
+        select(PairScore)
+        .where(PairScore.run_id == run_id, PairScore.split == split, PairScore.step == step)
+        .order_by(PairScore.pair_id)
+    )
+    return [_score_record(s) for s in session.scalars(query)]
+
+
+def pair_history(session: Session, run_id: int, pair_id: int) -> list[PairScoreRecord]:
+    query = select(PairScore).where(PairScore.run_id == run_id, PairScore.pair_id == pair_id)
+    return [_score_record(s) for s in session.scalars(query.order_by(PairScore.step))]
+
+
+def _score_record(s: PairScore) -> PairScoreRecord:
+    return PairScoreRecord(
+        run_id=s.run_id,
+        step=s.step,
+        split=s.split,
+        pair_id=s.pair_id,
+        direction=s.direction,
+        logp_chosen=s.logp_chosen,
+        logp_rejected=s.logp_rejected,
+        n_tokens_chosen=s.n_tokens_chosen,
+        n_tokens_rejected=s.n_tokens_rejected,
+        ref_logp_chosen=s.ref_logp_chosen,
+        ref_logp_rejected=s.ref_logp_rejected,
+        rrm=s.rrm,
+        loss=s.loss,
+        reward_margin=s.reward_margin,
+        grad_chosen=dict(s.grad_chosen),
+        grad_rejected=dict(s.grad_rejected),
+    )
+
+
+def latest_checkpoint(session: Session, run_id: int) -> CheckpointRecord | None:
+    query = select(Checkpoint).where(Checkpoint.run_id == run_id).order_by(Checkpoint.step.desc()).limit(1)
+    found = session.scalar(query)
+    return CheckpointRecord(found.run_id, found.step, found.path) if found is not None else None

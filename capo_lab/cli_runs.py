@@ -1,0 +1,157 @@
+"""``capo-lab train | pairs | runs | export``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from capo.config import ConfigError, load_config
+from capo.train import NonFiniteLossError
+from capo_lab import runs
+from capo_lab.cli_common import fmt, open_database, print_table, stderr, stdout, user_errors
+from capo_lab.settings import Settings
+
+runs_app = typer.Typer(no_args_is_help=True, help="List and inspect training runs.")
+
+
+class RowFormat(StrEnum):
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+class ScoreSplit(StrEnum):
+    train = "train"
+    eval = "eval"
+
+
+class ShowAs(StrEnum):
+    json = "json"
+    table = "table"
+
+
+SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override a key: section.key=value")]
+
+
+@user_errors
+def train_command(
+    config: Annotated[Path, typer.Argument(help="A YAML run config, e.g. configs/smoke.yaml")],
+    overrides: SetOption = None,
+) -> None:
+    """Train synchronously through the same code path as the worker; prints the run id last."""
+    try:
+        cfg = load_config(config, overrides or [])
+    except ConfigError as err:
+        raise runs.LabError(str(err)) from None
+    db = open_database()
+    run_id = runs.create_run(db, cfg, status="running")
+    stdout.print(
+        f"run {run_id}: training {cfg.name!r} ({cfg.objective.name}) on {cfg.model.name_or_path}",
+        markup=False,
+        highlight=False,
+    )
+    try:
+        result = runs.execute_run(db, Settings(), run_id)
+    except (NonFiniteLossError, ValueError, RuntimeError) as err:
+        stderr.print(
+            f"error: run {run_id} failed: {' '.join(str(err).split())}", markup=False, highlight=False
+        )
+        raise typer.Exit(1) from None
+    for note in runs.get_run(db, run_id).notes:
+        stdout.print(f"note: {note}", markup=False, highlight=False)
+    acc = result.final_metrics.get("eval_rewards/accuracies")
+    stdout.print(
+        f"run {result.status} after {result.step} steps; eval reward accuracy {fmt(acc, 3)}; run id {run_id}",
+        markup=False,
+        highlight=False,
+    )
+
+
+_SCORE_COLUMNS = [
+    "pair_id",
+    "direction",
+    "step",
+    "split",
+    "logp_chosen",
+    "logp_rejected",
+    "n_tokens_chosen",
+    "n_tokens_rejected",
+    "rrm",
+    "loss",
+    "reward_margin",
+    "ref_logp_chosen",
+    "ref_logp_rejected",
+]
+
+
+@user_errors
+def pairs_command(
+    run: Annotated[str, typer.Option("--run", help="Run id")],
+    step: Annotated[str, typer.Option(help="first, last or a step number")] = "last",
+    split: Annotated[ScoreSplit, typer.Option(help="train or eval")] = ScoreSplit.train,
+    output_format: Annotated[RowFormat, typer.Option("--format")] = RowFormat.jsonl,
+) -> None:
+    """Per-pair scores: log-probs, token counts, RRM, loss, reward margin and dL/dlw, dL/dll by term."""
+    rows = []
+    for s in runs.pair_scores(open_database(), run, split.value, step):
+        row = {k: getattr(s, k) for k in _SCORE_COLUMNS}
+        row["dL_dlw"], row["dL_dll"] = sum(s.grad_chosen.values()), sum(s.grad_rejected.values())
+        row.update({f"dL_dlw/{k}": v for k, v in s.grad_chosen.items()})
+        row.update({f"dL_dll/{k}": v for k, v in s.grad_rejected.items()})
+        rows.append(row)
+    if output_format is RowFormat.jsonl:
+        for row in rows:
+            typer.echo(json.dumps(row))
+        return
+    writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else _SCORE_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+@runs_app.command("list")
+@user_errors
+def runs_list() -> None:
+    """Every run with its status and progress."""
+    rows = [
+        [
+            r.id,
+            r.name,
+            r.config["objective"]["name"],
+            r.status,
+            f"{r.step}/{r.total_steps or '?'}",
+            r.created_at.strftime("%Y-%m-%d %H:%M"),
+        ]
+        for r in runs.list_runs(open_database())
+    ]
+    print_table(["id", "name", "objective", "status", "step", "created"], rows)
+
+
+@runs_app.command("show")
+@user_errors
+def runs_show(
+    run: Annotated[str, typer.Argument(help="Run id")],
+    output_format: Annotated[ShowAs, typer.Option("--format")] = ShowAs.table,
+) -> None:
+    """One run: status, step, config, error, timings."""
+    record = runs.get_run(open_database(), run)
+    if output_format is ShowAs.json:
+        typer.echo(json.dumps(record.as_dict(), indent=2))
+        return
+    data = record.as_dict()
+    data["config"] = json.dumps(data["config"])
+    print_table(["field", "value"], [[k, v] for k, v in data.items() if k != "traceback"])
+
+
+@user_errors
+def export_command(
+    run: Annotated[str, typer.Argument(help="Run id")],
+    out: Annotated[Path, typer.Option("--out", help="New folder for the adapter")],
+) -> None:
+    """Write a PEFT adapter folder (PeftModel.from_pretrained loads it), run_config.json, metrics.csv."""
+    path = runs.export_run(open_database(), run, out)
+    stdout.print(f"exported run {run} to {path}", markup=False, highlight=False)

@@ -1,0 +1,177 @@
+"""Run services: create runs, execute one through ``capo.train``, read scores, export adapters."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from capo.config import RunConfig
+from capo.evaluation import PairScoreRow
+from capo.train import RunResult, TrainInputs, train
+from capo_lab.database import Database
+from capo_lab.datasets import get_dataset
+from capo_lab.errors import LabError  # noqa: F401  (re-exported)
+from capo_lab.settings import Settings
+from storage import queries, writes
+from storage.records import PairRecord, PairScoreRecord, RunRecord
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DatabaseSink:
+    """``capo.train.MetricSink`` writing to the lab database, one short transaction per call."""
+
+    def __init__(self, db: Database, run_id: int) -> None:
+        self.db, self.run_id = db, run_id
+
+    def log_metrics(self, step: int, values: Mapping[str, float]) -> None:
+        with self.db.write() as session:
+            writes.add_metrics(session, self.run_id, [(step, k, v) for k, v in values.items()])
+
+    def log_pair_scores(self, step: int, split: str, rows: Sequence[PairScoreRow]) -> None:
+        with self.db.write() as session:
+            writes.add_pair_scores(
+                session, self.run_id, [{**vars(r), "step": step, "split": split} for r in rows]
+            )
+
+    def log_checkpoint(self, step: int, path: Path) -> None:
+        with self.db.write() as session:
+            writes.add_checkpoint(session, self.run_id, step, str(path))
+
+    def log_progress(self, step: int, total_steps: int) -> None:
+        with self.db.write() as session:
+            writes.update_run(session, self.run_id, step=step, total_steps=total_steps, heartbeat_at=now())
+
+    def log_note(self, message: str) -> None:
+        with self.db.write() as session:
+            writes.append_run_note(session, self.run_id, message)
+
+
+def run_dir(settings: Settings, run_id: int) -> Path:
+    return settings.home_dir / "runs" / str(run_id)
+
+
+def create_run(db: Database, cfg: RunConfig, status: str = "queued", sweep_id: str | None = None) -> int:
+    dataset = get_dataset(db, cfg.data.dataset)
+    with db.write() as session:
+        return writes.add_run(session, cfg.name, cfg.model_dump(mode="json"), dataset.id, status, sweep_id)
+
+
+def get_run(db: Database, run_id: int | str) -> RunRecord:
+    if not str(run_id).isdigit():
+        raise LabError(f"run ids are numbers, got {run_id!r}")
+    with db.read() as session:
+        run = queries.get_run(session, int(run_id))
+    if run is None:
+        raise LabError(f"no run {run_id}; see `capo-lab runs list`")
+    return run
+
+
+def list_runs(db: Database) -> list[RunRecord]:
+    with db.read() as session:
+        return queries.list_runs(session)
+
+
+def _split_pairs(db: Database, cfg: RunConfig, split: str) -> list[PairRecord]:
+    dataset = get_dataset(db, cfg.data.dataset)
+    with db.read() as session:
+        pairs = queries.list_pairs(session, dataset.id, split=split)
+    if cfg.data.directions:
+        pairs = [p for p in pairs if p.direction in set(cfg.data.directions)]
+    return pairs
+
+
+def execute_run(
+    db: Database,
+    settings: Settings,
+    run_id: int,
+    should_stop: Callable[[], bool] = lambda: False,
+    resume_from: Path | None = None,
+) -> RunResult:
+    """Train run ``run_id`` and record its outcome; a failure is stored and re-raised."""
+    run = get_run(db, run_id)
+    cfg = RunConfig.model_validate(run.config)
+    with db.write() as session:
+        writes.update_run(
+            session,
+            run_id,
+            status="running",
+            started_at=run.started_at or now(),
+            heartbeat_at=now(),
+            error=None,
+            traceback=None,
+        )
+    try:
+        inputs = TrainInputs(
+            train_pairs=_split_pairs(db, cfg, "train"),
+            eval_pairs=_split_pairs(db, cfg, "eval"),
+            run_dir=run_dir(settings, run_id),
+            model_cache_dir=settings.home_dir / "models",
+            resume_from=resume_from,
+        )
+        result = train(cfg, inputs, DatabaseSink(db, run_id), should_stop)
+    except BaseException as err:
+        with db.write() as session:
+            writes.update_run(
+                session,
+                run_id,
+                status="failed",
+                finished_at=now(),
+                error=f"{type(err).__name__}: {err}",
+                traceback=traceback.format_exc(),
+            )
+        raise
+    status = "succeeded" if result.status == "succeeded" else "cancelled"
+    with db.write() as session:
+        writes.update_run(session, run_id, status=status, finished_at=now(), step=result.step)
+    return result
+
+
+def resolve_step(db: Database, run_id: int, split: str, step: str) -> int:
+    """``first``, ``last`` or a number → a step at which ``split`` scores exist."""
+    with db.read() as session:
+        steps = queries.score_steps(session, run_id, split)
+    if not steps:
+        raise LabError(f"run {run_id} has no {split} pair scores yet")
+    if step in ("first", "last"):
+        return steps[0] if step == "first" else steps[-1]
+    if not step.isdigit() or int(step) not in steps:
+        raise LabError(f"no {split} scores at step {step!r}; stored steps: {', '.join(map(str, steps))}")
+    return int(step)
+
+
+def pair_scores(
+    db: Database, run_id: int | str, split: str = "train", step: str = "last"
+) -> list[PairScoreRecord]:
+    run = get_run(db, run_id)
+    at = resolve_step(db, run.id, split, step)
+    with db.read() as session:
+        return queries.pair_scores(session, run.id, split, at)
+
+
+def export_run(db: Database, run_id: int | str, out: Path) -> Path:
+    """A folder that ``PeftModel.from_pretrained(base, out)`` loads, plus run_config.json and metrics.csv."""
+    run = get_run(db, run_id)
+    with db.read() as session:
+        checkpoint = queries.latest_checkpoint(session, run.id)
+        metric_rows = queries.metrics(session, run.id)
+    if checkpoint is None:
+        raise LabError(f"run {run.id} has no checkpoint to export yet (status {run.status})")
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise LabError(f"{out} exists and is not empty; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        shutil.copy2(Path(checkpoint.path) / name, out / name)
+    (out / "run_config.json").write_text(RunConfig.model_validate(run.config).model_dump_json(indent=2))
+    with (out / "metrics.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["step", "key", "value"])
+        writer.writerows((m.step, m.key, m.value) for m in metric_rows)
+    return out
