@@ -6,7 +6,7 @@ their hidden states are gathered and projected to the vocabulary in chunks of
 ``chunk_tokens`` tokens, each chunk under activation checkpointing, so the
 batch × sequence × vocabulary logits tensor is never held (262k-token
 vocabularies make it gigabytes). log π(y|x) = Σ_t log softmax(W h_{t−1})[y_t],
-in nats, computed in float32.
+in nats, computed in float32 (float64 for a float64 model).
 """
 
 from __future__ import annotations
@@ -141,7 +141,9 @@ def _logit_softcap(model: nn.Module) -> float | None:
 
 
 def _chunk_token_logps(hidden: Tensor, targets: Tensor, head: nn.Module, softcap: float | None) -> Tensor:
-    logits = head(hidden).float()
+    logits = head(hidden)
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()
     if softcap:
         logits = torch.tanh(logits / softcap) * softcap
     return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)

@@ -1,0 +1,57 @@
+from pathlib import Path
+
+import pytest
+
+from capo.config import CapoObjective, ConfigError, RunConfig, apply_overrides, config_from_dict, load_config
+
+REPO = Path(__file__).resolve().parents[2]
+PRESETS = sorted((REPO / "configs").rglob("*.yaml"))
+
+
+def test_there_are_presets() -> None:
+    assert {p.name for p in PRESETS} >= {"paper.yaml", "demo-cpu.yaml", "smoke.yaml"}
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.name)
+def test_every_preset_loads_and_round_trips_through_json(preset: Path) -> None:
+    cfg = load_config(preset)
+    assert RunConfig.from_json(cfg.to_json()) == cfg
+
+
+def test_paper_preset_has_the_papers_settings() -> None:
+    cfg = load_config(REPO / "configs" / "paper.yaml")
+    assert cfg.objective == CapoObjective(beta=0.1, alpha=2.0)
+    assert (cfg.lora.r, cfg.lora.alpha, cfg.lora.dropout) == (16, 32, 0.05)
+    assert (cfg.optim.lr, cfg.train.batch_size, cfg.train.epochs) == (1e-6, 16, 1)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"objective": {"name": "dpo", "alpha": 1}}, "objective.alpha: Extra inputs"),
+        ({"train": {"batch_size": 0}}, "train.batch_size: Input should be greater than 0"),
+        ({"lora": {"rank": 8}}, "lora.rank: Extra inputs"),
+        ({"optim": {"lr": "fast"}}, "optim.lr: Input should be a valid number"),
+        ({"objective": {"name": "ipo"}}, "objective"),
+    ],
+)
+def test_bad_keys_and_values_name_the_key(raw: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict(raw)
+
+
+def test_overrides_parse_values_and_switching_objective_resets_its_section() -> None:
+    raw = {"objective": {"name": "capo", "alpha": 2.0}, "train": {"epochs": 1}}
+    assert apply_overrides(raw, ["train.epochs=3"])["train"]["epochs"] == 3
+    switched = config_from_dict(apply_overrides(raw, ["objective.name=simpo", "objective.gamma=0.3"]))
+    assert (switched.objective.name, switched.objective.gamma) == ("simpo", 0.3)
+    assert raw["train"]["epochs"] == 1  # the input is not modified
+    with pytest.raises(ConfigError, match="key.sub=value"):
+        apply_overrides(raw, ["epochs"])
+
+
+def test_unreadable_yaml_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("train: [unclosed\n")
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(path)
