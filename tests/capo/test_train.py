@@ -1,0 +1,134 @@
+"""The training loop: resume equals an uninterrupted run, NaN guard, CPU fallbacks."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import torch
+
+import capo.train as train_module
+from capo.config import ModelConfig, config_from_dict
+from capo.models import load_base_model, tiny_random_llama
+from capo.train import NonFiniteLossError, TrainInputs, train
+
+
+@dataclass(frozen=True)
+class Pair:
+    pair_id: int
+    direction: str
+    prompt: str
+    chosen: str
+    rejected: str
+
+
+PAIRS = [
+    Pair(
+        i,
+        "en-de" if i % 2 else "en-it",
+        f"Translate {i}: the cat sat on mat number {i}.",
+        f"Die Katze {i}.",
+        f"Katze sass {i} mal.",
+    )
+    for i in range(10)
+]
+
+
+@dataclass
+class ListSink:
+    metrics: dict[int, dict[str, float]] = field(default_factory=dict)
+    scores: list[tuple[int, str, int]] = field(default_factory=list)
+    checkpoints: list[tuple[int, Path]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def log_metrics(self, step, values):
+        self.metrics.setdefault(step, {}).update(values)
+
+    def log_pair_scores(self, step, split, rows):
+        self.scores.append((step, split, len(rows)))
+
+    def log_checkpoint(self, step, path):
+        self.checkpoints.append((step, path))
+
+    def log_progress(self, step, total_steps):
+        pass
+
+    def log_note(self, message):
+        self.notes.append(message)
+
+
+def config(**train):
+    return config_from_dict(
+        {
+            "model": {"name_or_path": "tiny-random-llama"},
+            "data": {"max_length": 128},
+            "objective": {"name": "capo"},
+            "optim": {"lr": 1e-3, "warmup_ratio": 0.0},
+            "train": {"batch_size": 2, "max_steps": 6, "eval_every": 100, "checkpoint_every": 3, **train},
+        }
+    )
+
+
+def inputs(tmp_path: Path, resume_from: Path | None = None) -> TrainInputs:
+    return TrainInputs(PAIRS, PAIRS[:4], tmp_path / "run", tmp_path / "models", resume_from)
+
+
+def test_resume_reproduces_the_uninterrupted_losses(tmp_path: Path) -> None:
+    straight = ListSink()
+    assert train(config(), inputs(tmp_path / "a"), straight).status == "succeeded"
+
+    first_half = ListSink()
+    result = train(config(), inputs(tmp_path / "b"), first_half, should_stop=lambda: True)
+    assert (result.status, result.step) == ("stopped", 1)
+    checkpoint = first_half.checkpoints[-1][1]
+    resumed = ListSink()
+    train(config(), inputs(tmp_path / "b", resume_from=checkpoint), resumed)
+    assert sorted(resumed.metrics) == [2, 3, 4, 5, 6]
+    for step in range(2, 7):
+        assert resumed.metrics[step]["loss"] == pytest.approx(straight.metrics[step]["loss"], abs=1e-6)
+
+
+def test_scores_are_stored_for_both_splits_at_the_start_and_the_end(tmp_path: Path) -> None:
+    sink = ListSink()
+    train(config(max_steps=4), inputs(tmp_path), sink)
+    assert sink.scores == [(0, "eval", 4), (0, "train", 10), (4, "eval", 4), (4, "train", 10)]
+    assert [s for s, _ in sink.checkpoints] == [3, 4]
+    assert "eval_rewards/accuracies/en-de" in sink.metrics[4] and "rewards/margins" in sink.metrics[1]
+
+
+def test_a_non_finite_loss_stops_the_run_naming_step_and_pairs(tmp_path: Path, monkeypatch) -> None:
+    real = train_module.compute_objective
+
+    def poisoned(name, logps, params):
+        out = real(name, logps, params)
+        if torch.is_grad_enabled():
+            out.loss[0] = float("nan")
+        return out
+
+    monkeypatch.setattr(train_module, "compute_objective", poisoned)
+    with pytest.raises(NonFiniteLossError, match=r"not finite at step 1 for pair\(s\) \[\d+\]"):
+        train(config(), inputs(tmp_path), ListSink())
+
+
+def test_gpu_only_options_fall_back_on_cpu_with_a_note(tmp_path: Path) -> None:
+    sink = ListSink()
+    cfg = config_from_dict(
+        {
+            **config(max_steps=1).model_dump(),
+            "optim": {"optimizer": "paged_adamw"},
+            "train": {"bf16": True, "max_steps": 1, "batch_size": 4},
+        }
+    )
+    train(cfg, inputs(tmp_path), sink)
+    assert any("paged_adamw needs a CUDA GPU" in n for n in sink.notes)
+    assert any("bf16 autocast needs a CUDA GPU" in n for n in sink.notes)
+
+
+def test_a_local_model_folder_loads_and_4bit_falls_back_on_cpu(tmp_path: Path) -> None:
+    tiny = tiny_random_llama()
+    tiny.model.save_pretrained(tmp_path / "tiny")
+    tiny.tokenizer.save_pretrained(tmp_path / "tiny")
+    loaded = load_base_model(
+        ModelConfig(name_or_path=str(tmp_path / "tiny"), load_in_4bit=True), tmp_path, torch.device("cpu")
+    )
+    assert any("load_in_4bit needs a CUDA GPU" in n for n in loaded.notes)
+    torch.testing.assert_close(loaded.model.lm_head.weight, tiny.model.lm_head.weight)
