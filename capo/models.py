@@ -198,3 +198,12 @@ def add_lora(model: PreTrainedModel, cfg: LoraConfig, seed: int = 0) -> PeftMode
                 task_type="CAUSAL_LM",
             ),
         )
+
+
+def load_tokenizer(name_or_path: str, cache_dir: Path) -> PreTrainedTokenizerFast:
+    """The tokenizer alone, for statistics such as tokens per character."""
+    if name_or_path == TINY_RANDOM_LLAMA:
+        return byte_level_tokenizer()
+    if name_or_path == EMBEDDED_GEMMA:
+        return AutoTokenizer.from_pretrained(embedded_gemma_folder(cache_dir))
+    return AutoTokenizer.from_pretrained(name_or_path)

@@ -12,6 +12,7 @@ import typer
 from capo.data import SPLITS, BuildOptions, BuildReport
 from capo_lab import datasets
 from capo_lab.cli_common import fmt, open_database, print_table, stdout, user_errors
+from capo_lab.settings import Settings
 
 data_app = typer.Typer(no_args_is_help=True, help="Import and inspect MTPE preference data.")
 
@@ -88,9 +89,20 @@ def stats_command(
     name: Annotated[str, typer.Argument(help="Dataset name or id")],
     split: Annotated[Split | None, typer.Option(help="Only this split")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per direction")] = False,
+    tokenizer: Annotated[
+        str | None, typer.Option(help="Also report tokens per character under this model's tokenizer")
+    ] = None,
 ) -> None:
     """Per direction: pairs, mean lengths, mean HTER, BLEU and chrF of MT against post-edit."""
-    stats = datasets.dataset_stats(open_database(), name, split=split.value if split else None)
+    count_tokens = None
+    if tokenizer:
+        from capo.models import load_tokenizer
+
+        tok = load_tokenizer(tokenizer, Settings().home_dir / "models")
+        count_tokens = lambda text: len(tok(text, add_special_tokens=False)["input_ids"])  # noqa: E731
+    stats = datasets.dataset_stats(
+        open_database(), name, split=split.value if split else None, count_tokens=count_tokens
+    )
     if as_json:
         for s in stats:
             stdout.print(json.dumps(s.as_dict(), ensure_ascii=False), markup=False, highlight=False)
@@ -105,11 +117,23 @@ def stats_command(
             fmt(s.mean_hter, 3),
             fmt(s.bleu),
             fmt(s.chrf),
+            fmt(s.tokens_per_char, 3),
         ]
         for s in stats
     ]
     print_table(
-        ["direction", "pairs", "src chars", "chosen chars", "rejected chars", "HTER", "BLEU", "chrF"], rows
+        [
+            "direction",
+            "pairs",
+            "src chars",
+            "chosen chars",
+            "rejected chars",
+            "HTER",
+            "BLEU",
+            "chrF",
+            "tok/char",
+        ],
+        rows,
     )
 
 

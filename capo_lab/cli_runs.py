@@ -15,6 +15,7 @@ from capo.config import ConfigError, load_config
 from capo.train import NonFiniteLossError
 from capo_lab import runs
 from capo_lab.cli_common import fmt, open_database, print_table, stderr, stdout, user_errors
+from capo_lab.errors import LabError
 from capo_lab.settings import Settings
 
 runs_app = typer.Typer(no_args_is_help=True, help="List and inspect training runs.")
@@ -47,7 +48,7 @@ def train_command(
     try:
         cfg = load_config(config, overrides or [])
     except ConfigError as err:
-        raise runs.LabError(str(err)) from None
+        raise LabError(str(err)) from None
     db = open_database()
     run_id = runs.create_run(db, cfg, status="running")
     stdout.print(

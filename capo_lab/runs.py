@@ -14,7 +14,7 @@ from capo.evaluation import PairScoreRow
 from capo.train import RunResult, TrainInputs, train
 from capo_lab.database import Database
 from capo_lab.datasets import get_dataset
-from capo_lab.errors import LabError  # noqa: F401  (re-exported)
+from capo_lab.errors import LabError
 from capo_lab.settings import Settings
 from storage import queries, writes
 from storage.records import PairRecord, PairScoreRecord, RunRecord

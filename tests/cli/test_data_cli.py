@@ -168,3 +168,12 @@ def test_console_script_runs_in_a_subprocess(shared_data: Path, lab_home: Path) 
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1].split()[-1] == "1"
+
+
+def test_tokens_per_character_under_a_tokenizer(shared_data: Path, lab_home: Path) -> None:
+    assert cli("data", "import", str(DIVEMT), "--name", "divemt", "--per-direction", "2")[0] == 0
+    code, out, err = cli("data", "stats", "divemt", "--json", "--tokenizer", "tiny-random-llama")
+    assert code == 0, err
+    rate = {s["direction"]: s["tokens_per_char"] for s in map(json.loads, out.splitlines())}
+    # the byte-level tokenizer spends one token per UTF-8 byte: Arabic letters take two, Italian ones one
+    assert 1.0 <= rate["en-it"] < 1.1 < 1.6 < rate["en-ar"] <= 2.0

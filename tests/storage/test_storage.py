@@ -83,3 +83,49 @@ def test_a_taken_name_rolls_back_everything(tmp_path: Path) -> None:
         add_dataset(session, "demo", pairs(3), {}, [], {})
     with db.read() as session:
         assert [d.pair_count for d in queries.list_datasets(session)] == [3]
+
+
+def test_runs_metrics_scores_and_checkpoints_round_trip(tmp_path: Path) -> None:
+    from storage.writes import add_checkpoint, add_metrics, add_pair_scores, add_run, update_run
+
+    db = Database(sqlite_url(tmp_path))
+    score = {
+        "pair_id": 7,
+        "direction": "en-de",
+        "logp_chosen": -3.0,
+        "logp_rejected": -4.0,
+        "n_tokens_chosen": 2,
+        "n_tokens_rejected": 3,
+        "ref_logp_chosen": None,
+        "ref_logp_rejected": None,
+        "rrm": 0.75,
+        "loss": 0.5,
+        "reward_margin": 0.1,
+        "grad_chosen": {"dpo": -0.1, "rrm": -0.2},
+        "grad_rejected": {"dpo": 0.1, "rrm": 0.05},
+    }
+    with db.write() as session:
+        run_id = add_run(session, "r", {"objective": {"name": "capo"}}, None)
+        add_metrics(session, run_id, [(0, "eval_loss", 0.7), (1, "loss", 0.6), (2, "loss", 0.5)])
+        add_pair_scores(
+            session,
+            run_id,
+            [{**score, "step": 0, "split": "train"}, {**score, "step": 5, "split": "train", "loss": 0.25}],
+        )
+        add_checkpoint(session, run_id, 5, "/ckpt/5")
+        add_checkpoint(session, run_id, 10, "/ckpt/10")
+        update_run(session, run_id, status="running", step=5)
+    with db.read() as session:
+        run = queries.get_run(session, run_id)
+        assert (run.status, run.step, run.config) == ("running", 5, {"objective": {"name": "capo"}})
+        assert [(m.step, m.key) for m in queries.metrics(session, run_id, after_step=0)] == [
+            (1, "loss"),
+            (2, "loss"),
+        ]
+        assert queries.score_steps(session, run_id, "train") == [0, 5]
+        (late,) = queries.pair_scores(session, run_id, "train", 5)
+        assert late.loss == 0.25 and late.grad_chosen == {"dpo": -0.1, "rrm": -0.2}
+        assert [s.step for s in queries.pair_history(session, run_id, 7)] == [0, 5]
+        assert queries.latest_checkpoint(session, run_id).path == "/ckpt/10"
+    with pytest.raises(ValueError, match="no column"), db.write() as session:
+        update_run(session, run_id, colour="red")
