@@ -126,6 +126,8 @@ def _run_record(run: Run) -> RunRecord:
         error=run.error,
         traceback=run.traceback,
         notes=list(run.notes or []),
+        cancel_requested=bool(run.cancel_requested),
+        worker=run.worker,
     )
 
 

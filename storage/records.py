@@ -68,6 +68,8 @@ class RunRecord:
     error: str | None
     traceback: str | None
     notes: list[Any]
+    cancel_requested: bool = False
+    worker: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         row = asdict(self)
