@@ -87,16 +87,34 @@ def _split_pairs(db: Database, cfg: RunConfig, split: str) -> list[PairRecord]:
     return pairs
 
 
+OOM_HINT = (
+    "out of memory: try a smaller train.batch_size, model.load_in_4bit=true or a shorter data.max_length"
+)
+
+
+def failure_message(err: BaseException) -> str:
+    message = f"{type(err).__name__}: {err}"
+    return f"{message} ({OOM_HINT})" if "out of memory" in str(err).lower() else message
+
+
 def execute_run(
     db: Database,
     settings: Settings,
     run_id: int,
     should_stop: Callable[[], bool] = lambda: False,
     resume_from: Path | None = None,
+    device: str | None = None,
+    stopped_status: Callable[[], str] = lambda: "cancelled",
 ) -> RunResult:
-    """Train run ``run_id`` and record its outcome; a failure is stored and re-raised."""
+    """Train run ``run_id`` and record its outcome; a failure is stored and re-raised.
+
+    ``device`` overrides ``train.device``; ``stopped_status`` says what a run that
+    stopped early becomes (``cancelled`` when asked to, ``interrupted`` on shutdown).
+    """
     run = get_run(db, run_id)
     cfg = RunConfig.model_validate(run.config)
+    if device:
+        cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"device": device})})
     with db.write() as session:
         writes.update_run(
             session,
@@ -123,11 +141,11 @@ def execute_run(
                 run_id,
                 status="failed",
                 finished_at=now(),
-                error=f"{type(err).__name__}: {err}",
+                error=failure_message(err),
                 traceback=traceback.format_exc(),
             )
         raise
-    status = "succeeded" if result.status == "succeeded" else "cancelled"
+    status = "succeeded" if result.status == "succeeded" else stopped_status()
     with db.write() as session:
         writes.update_run(session, run_id, status=status, finished_at=now(), step=result.step)
     return result

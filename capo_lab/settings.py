@@ -10,7 +10,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 class Settings(BaseSettings):
     """``CAPO_LAB_HOME`` (default ``~/.capo-lab``), ``CAPO_LAB_DB_URL``,
-    ``CAPO_LAB_QUEUE_URL`` and ``CAPO_LAB_DATA_DIRS`` (folders joined by ``os.pathsep``)."""
+    ``CAPO_LAB_QUEUE_URL``, ``CAPO_LAB_DATA_DIRS`` (folders joined by ``os.pathsep``),
+    ``CAPO_LAB_HEARTBEAT_SECONDS`` and ``CAPO_LAB_STALE_AFTER_SECONDS`` (a running run whose
+    heartbeat is older than this is marked ``interrupted``)."""
 
     model_config = SettingsConfigDict(env_prefix="CAPO_LAB_", extra="ignore")
 
@@ -18,6 +20,8 @@ class Settings(BaseSettings):
     db_url: str | None = None
     queue_url: str | None = None
     data_dirs: str = ""
+    heartbeat_seconds: float = 5.0
+    stale_after_seconds: float = 30.0
 
     @property
     def home_dir(self) -> Path:

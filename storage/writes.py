@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import insert, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import Checkpoint, Dataset, Metric, Pair, PairScore, Run
+from storage.models import Checkpoint, Dataset, Metric, Pair, PairScore, Run, utcnow
 from storage.queries import dataset_name_taken
 
 
@@ -106,3 +107,23 @@ def add_pair_scores(session: Session, run_id: int, rows: Iterable[dict[str, Any]
 
 def add_checkpoint(session: Session, run_id: int, step: int, path: str) -> None:
     session.add(Checkpoint(run_id=run_id, step=step, path=path))
+
+
+def transition(session: Session, run_id: int, from_status: str, **fields: Any) -> bool:
+    """Update a run only if it is in ``from_status`` (atomic compare-and-set); True if it was."""
+    result = session.execute(update(Run).where(Run.id == run_id, Run.status == from_status).values(**fields))
+    return bool(result.rowcount)
+
+
+def delete_logged_after(session: Session, run_id: int, step: int) -> None:
+    """Drop metrics and pair scores logged after ``step`` (a resumed run recomputes them)."""
+    session.execute(delete(Metric).where(Metric.run_id == run_id, Metric.step > step))
+    session.execute(delete(PairScore).where(PairScore.run_id == run_id, PairScore.step > step))
+
+
+def interrupt_stale_runs(session: Session, threshold: datetime, reason: str) -> list[int]:
+    """``running`` runs whose heartbeat is older than ``threshold`` become ``interrupted``."""
+    stale = list(session.scalars(select(Run.id).where(Run.status == "running", Run.heartbeat_at < threshold)))
+    for run_id in stale:
+        transition(session, run_id, "running", status="interrupted", finished_at=utcnow(), error=reason)
+    return stale

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# Modules that read settings at import (the Huey instance) must never touch the user's lab.
+os.environ["CAPO_LAB_HOME"] = tempfile.mkdtemp(prefix="capo-lab-tests-")
+os.environ.pop("CAPO_LAB_QUEUE_URL", None)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("CAPO_LAB_SHARED_DATA", REPO.parent / "shared" / "data"))

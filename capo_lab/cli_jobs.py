@@ -1,0 +1,59 @@
+"""``capo-lab worker | submit | runs cancel | runs resume``: the queue from the command line."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from capo_lab import lifecycle
+from capo_lab.cli_common import open_database, stdout, user_errors
+
+
+def _enqueue(run_id: int) -> None:
+    from worker.tasks import enqueue_run  # opens the queue only when needed
+
+    enqueue_run(run_id)
+
+
+@user_errors
+def worker_command(
+    device: Annotated[str | None, typer.Option(help="cpu, cuda or cuda:N (default: auto)")] = None,
+) -> None:
+    """Serve queued runs one at a time; SIGINT/SIGTERM checkpoint the current run and stop."""
+    from worker.consumer import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    serve(device=device)
+
+
+@user_errors
+def submit_command(
+    config: Annotated[Path, typer.Argument(help="A YAML run config")],
+    overrides: Annotated[list[str] | None, typer.Option("--set", help="section.key=value")] = None,
+    sweep: Annotated[str | None, typer.Option(help="One run per value: objective.alpha=0.5,1,2")] = None,
+) -> None:
+    """Queue one run (or a sweep); prints the run ids, the last word being the last id."""
+    configs = lifecycle.build_sweep(lifecycle.load_raw_config(config), overrides or [], sweep)
+    run_ids = lifecycle.submit(open_database(), configs, _enqueue)
+    for run_id, cfg in zip(run_ids, configs, strict=True):
+        stdout.print(f"queued run {run_id}: {cfg.name}", markup=False, highlight=False)
+    stdout.print(
+        f"queued {len(run_ids)} run(s): {' '.join(map(str, run_ids))}", markup=False, highlight=False
+    )
+
+
+@user_errors
+def cancel_command(run: Annotated[str, typer.Argument(help="Run id")]) -> None:
+    """Cancel a queued run, or stop a running one at its next step (its checkpoint is kept)."""
+    stdout.print(f"run {run}: {lifecycle.cancel(open_database(), run)}", markup=False, highlight=False)
+
+
+@user_errors
+def resume_command(run: Annotated[str, typer.Argument(help="Run id")]) -> None:
+    """Re-queue an interrupted, cancelled or failed run from its latest checkpoint."""
+    step = lifecycle.resume(open_database(), run, _enqueue)
+    where = f"from its checkpoint at step {step}" if step is not None else "from the start (no checkpoint)"
+    stdout.print(f"run {run} queued again, {where}", markup=False, highlight=False)

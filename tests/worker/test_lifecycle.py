@@ -1,0 +1,136 @@
+"""Queue and lifecycle on MemoryHuey-style immediate mode and direct calls."""
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+
+from capo_lab import lifecycle
+from capo_lab.errors import LabError
+from capo_lab.runs import failure_message, get_run, now
+from storage import queries
+from storage.writes import add_metrics, update_run
+from tests.worker.conftest import tiny_config
+from worker import tasks
+from worker.huey_app import huey
+
+
+@pytest.fixture
+def immediate():
+    huey.immediate = True
+    yield huey
+    huey.immediate = False
+
+
+def test_submit_runs_through_the_queue_with_the_training_code_path(lab, immediate) -> None:
+    db, _ = lab
+    (run_id,) = lifecycle.submit(db, [tiny_config(max_steps=3)], tasks.enqueue_run)
+    run = get_run(db, run_id)
+    assert (run.status, run.step, run.total_steps, run.error) == ("succeeded", 3, 3, None)
+    assert run.started_at and run.finished_at and run.heartbeat_at and run.worker
+
+
+def test_a_sweep_groups_its_runs() -> None:
+    configs = lifecycle.build_sweep({"objective": {"name": "capo"}}, [], "objective.alpha=0.5,1,2,3,4")
+    assert [c.objective.alpha for c in configs] == [0.5, 1, 2, 3, 4]
+    assert configs[0].name == "run[objective.alpha=0.5]"
+    with pytest.raises(LabError, match="key.sub=v1,v2"):
+        lifecycle.build_sweep({}, [], "objective.alpha")
+    with pytest.raises(LabError, match="objective.alpha"):
+        lifecycle.build_sweep({"objective": {"name": "dpo"}}, [], "objective.alpha=1,2")
+
+
+def test_sweep_runs_share_a_sweep_id(lab) -> None:
+    db, _ = lab
+    queued: list[int] = []
+    ids = lifecycle.submit(
+        db, lifecycle.build_sweep({"data": {"dataset": "tiny"}}, [], "train.seed=1,2"), queued.append
+    )
+    assert queued == ids
+    sweep_ids = {get_run(db, i).sweep_id for i in ids}
+    assert len(sweep_ids) == 1 and None not in sweep_ids
+
+
+def test_a_cancelled_queued_run_never_starts(lab) -> None:
+    db, settings = lab
+    (run_id,) = lifecycle.submit(db, [tiny_config(max_steps=2)], lambda _: None)
+    assert lifecycle.cancel(db, run_id) == "cancelled before it started"
+    outcome = lifecycle.run_job(db, settings, run_id, "w", threading.Event())
+    assert outcome.startswith("skipped")
+    run = get_run(db, run_id)
+    assert run.status == "cancelled" and run.started_at is None
+    with pytest.raises(LabError, match="only queued or running runs can be cancelled"):
+        lifecycle.cancel(db, run_id)
+
+
+def test_a_running_run_stops_at_its_next_step_when_cancelled(lab) -> None:
+    db, settings = lab
+    (run_id,) = lifecycle.submit(db, [tiny_config(epochs=200)], lambda _: None)
+    job = threading.Thread(target=lifecycle.run_job, args=(db, settings, run_id, "w", threading.Event()))
+    job.start()
+    while get_run(db, run_id).step < 2:
+        time.sleep(0.05)
+    assert lifecycle.cancel(db, run_id) == "asked to stop at its next step"
+    job.join(timeout=60)
+    run = get_run(db, run_id)
+    assert run.status == "cancelled" and 2 <= run.step < run.total_steps
+    with db.read() as session:
+        assert queries.latest_checkpoint(session, run_id).step == run.step
+
+
+def test_a_stop_signal_leaves_the_run_interrupted_and_resumable(lab, immediate) -> None:
+    db, settings = lab
+    (run_id,) = lifecycle.submit(db, [tiny_config(max_steps=6)], lambda _: None)
+    stop = threading.Event()
+    stop.set()
+    assert lifecycle.run_job(db, settings, run_id, "w", stop) == "stopped"
+    assert get_run(db, run_id).status == "interrupted"
+    assert lifecycle.resume(db, run_id, tasks.enqueue_run) == 1
+    run = get_run(db, run_id)
+    assert (run.status, run.step, run.resumed_from_step) == ("succeeded", 6, 1)
+
+
+def test_a_training_error_marks_the_run_failed_and_the_worker_goes_on(lab) -> None:
+    db, settings = lab
+    (run_id,) = lifecycle.submit(db, [tiny_config(max_steps=2, device="cuda:7")], lambda _: None)
+    assert lifecycle.run_job(db, settings, run_id, "w", threading.Event()) == "failed"
+    run = get_run(db, run_id)
+    assert run.status == "failed" and "no CUDA GPU" in run.error and "Traceback" in run.traceback
+
+
+def test_out_of_memory_errors_get_a_hint() -> None:
+    assert "smaller train.batch_size" in failure_message(
+        RuntimeError("CUDA out of memory. Tried to allocate")
+    )
+    assert failure_message(ValueError("other")) == "ValueError: other"
+
+
+def test_stale_running_runs_become_interrupted(lab) -> None:
+    db, _ = lab
+    (fresh, stale) = lifecycle.submit(db, [tiny_config(), tiny_config()], lambda _: None)
+    with db.write() as session:
+        update_run(session, fresh, status="running", heartbeat_at=now())
+        update_run(session, stale, status="running", heartbeat_at=now() - timedelta(seconds=120))
+    assert lifecycle.reap_stale_runs(db, 30) == [stale]
+    assert get_run(db, stale).status == "interrupted" and "no heartbeat" in get_run(db, stale).error
+    assert get_run(db, fresh).status == "running"
+
+
+def test_resume_refuses_runs_that_are_not_resumable(lab) -> None:
+    db, _ = lab
+    (run_id,) = lifecycle.submit(db, [tiny_config()], lambda _: None)
+    with pytest.raises(LabError, match="only interrupted, cancelled, failed runs can be resumed"):
+        lifecycle.resume(db, run_id, lambda _: None)
+
+
+def test_resume_without_checkpoint_starts_over_and_drops_partial_metrics(lab) -> None:
+    db, _ = lab
+    (run_id,) = lifecycle.submit(db, [tiny_config()], lambda _: None)
+    with db.write() as session:
+        update_run(session, run_id, status="failed")
+        add_metrics(session, run_id, [(0, "eval_loss", 1.0), (1, "loss", 0.5)])
+    assert lifecycle.resume(db, run_id, lambda _: None) is None
+    with db.read() as session:
+        assert queries.metrics(session, run_id) == []
+    assert get_run(db, run_id).status == "queued"
