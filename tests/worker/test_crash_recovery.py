@@ -1,4 +1,4 @@
-"""A real worker process killed with SIGKILL mid-run; a new worker finds the run interrupted; resume finishes it."""
+"""A worker killed with SIGKILL mid-run: the next worker marks the run interrupted; resume finishes it."""
 
 import os
 import signal
