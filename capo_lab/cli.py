@@ -7,6 +7,7 @@ import typer
 from capo_lab.cli_data import data_app
 from capo_lab.cli_jobs import cancel_command, resume_command, submit_command, worker_command
 from capo_lab.cli_runs import export_command, pairs_command, runs_app, train_command
+from capo_lab.cli_serve import serve_command
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -18,6 +19,7 @@ app.add_typer(runs_app, name="runs")
 app.command("train")(train_command)
 app.command("pairs")(pairs_command)
 app.command("export")(export_command)
+app.command("serve")(serve_command)
 app.command("worker")(worker_command)
 app.command("submit")(submit_command)
 runs_app.command("cancel")(cancel_command)

@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     db_url: str | None = None
     queue_url: str | None = None
     data_dirs: str = ""
+    auth: str | None = None
     heartbeat_seconds: float = 5.0
     stale_after_seconds: float = 30.0
 

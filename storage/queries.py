@@ -188,3 +188,14 @@ def latest_checkpoint(session: Session, run_id: int) -> CheckpointRecord | None:
     query = select(Checkpoint).where(Checkpoint.run_id == run_id).order_by(Checkpoint.step.desc()).limit(1)
     found = session.scalar(query)
     return CheckpointRecord(found.run_id, found.step, found.path) if found is not None else None
+
+
+def checkpoint_at_or_before(session: Session, run_id: int, step: int) -> CheckpointRecord | None:
+    query = (
+        select(Checkpoint)
+        .where(Checkpoint.run_id == run_id, Checkpoint.step <= step)
+        .order_by(Checkpoint.step.desc())
+        .limit(1)
+    )
+    found = session.scalar(query)
+    return CheckpointRecord(found.run_id, found.step, found.path) if found is not None else None

@@ -1,0 +1,104 @@
+"""Data tab: upload or pick MTPE files, build pairs, preview, per-direction statistics."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from app.charts import bar_chart
+from app.common import dataset_choices, shows_errors, table
+
+
+def build(service) -> None:
+    with gr.Tab("Data", id="data"):
+        with gr.Row():
+            with gr.Column(scale=2):
+                uploads = gr.File(
+                    label="Upload MTPE files (MLQE-PE .tar.gz, DivEMT .tsv, JSONL/CSV/TSV/Parquet)",
+                    file_count="multiple",
+                    type="filepath",
+                )
+                picked = gr.Dropdown(
+                    service.data_files(), multiselect=True, label="…or pick files from the data folders"
+                )
+            with gr.Column(scale=1):
+                name = gr.Textbox(label="Dataset name", placeholder="paper8")
+                per_direction = gr.Number(100, precision=0, minimum=1, label="Pairs per direction per split")
+                min_chars = gr.Number(50, precision=0, minimum=0, label="Keep sources longer than (chars)")
+                seed = gr.Number(0, precision=0, label="Split seed")
+                with gr.Row():
+                    keep_ties = gr.Checkbox(False, label="Keep ties (PE = MT)")
+                    strict = gr.Checkbox(False, label="Strict")
+                    detok = gr.Checkbox(True, label="Detokenise MLQE-PE")
+                import_btn = gr.Button("Import", variant="primary", elem_id="import-button")
+        import_result = gr.JSON(label="Import result")
+        gr.Markdown("### Datasets")
+        datasets = gr.Dataframe(table(service.datasets()), interactive=False, elem_id="datasets-table")
+        with gr.Row():
+            chosen = gr.Dropdown(dataset_choices(service), label="Dataset", allow_custom_value=False)
+            split = gr.Dropdown(["", "train", "eval", "validation"], value="train", label="Split")
+            direction = gr.Textbox(label="Direction filter (e.g. en-de)")
+            tokenizer = gr.Dropdown(
+                ["", "tiny-random-llama", "gemma-3-270m"],
+                value="",
+                allow_custom_value=True,
+                label="Tokenizer for tokens/char",
+            )
+        show_btn = gr.Button("Show")
+        preview = gr.Dataframe(interactive=False, wrap=True, max_height=400, label="Pairs")
+        stats = gr.Dataframe(interactive=False, label="Per-direction statistics")
+        with gr.Row():
+            quality = gr.Plot(label="MT vs post-edit")
+            rate = gr.Plot(label="Tokenisation rate")
+
+        @shows_errors
+        def do_import(
+            files,
+            picks,
+            name,
+            n,
+            min_chars,
+            seed,
+            keep_ties,
+            strict,
+            detok,
+            progress=gr.Progress(),  # noqa: B008  (Gradio injects it)
+        ):
+            progress(0.1, desc="reading and building pairs")
+            result = service.import_dataset(
+                name, picks or [], files or [], n, min_chars, seed, keep_ties, strict, detok
+            )
+            progress(1.0)
+            names = dataset_choices(service)
+            return result, table(service.datasets()), gr.Dropdown(choices=names, value=result["name"])
+
+        import_btn.click(
+            do_import,
+            [uploads, picked, name, per_direction, min_chars, seed, keep_ties, strict, detok],
+            [import_result, datasets, chosen],
+            api_name="import_dataset",
+        )
+
+        @shows_errors
+        def do_show(dataset, split, direction, tokenizer):
+            if not dataset:
+                raise gr.Error("choose a dataset")
+            rows = service.stats(dataset, split or None, tokenizer or None)
+            directions = [r["direction"] for r in rows]
+            quality_fig = bar_chart(
+                directions,
+                {"BLEU": [r["bleu"] for r in rows], "chrF": [r["chrf"] for r in rows]},
+                "MT vs post-edit (Fig. 7)",
+            )
+            rate_fig = bar_chart(
+                directions,
+                {"tokens per char": [r["tokens_per_char"] for r in rows]},
+                "Tokens per character of the post-edits",
+            )
+            return (
+                table(service.preview(dataset, split, direction.strip())),
+                table(rows),
+                quality_fig,
+                rate_fig,
+            )
+
+        show_btn.click(do_show, [chosen, split, direction, tokenizer], [preview, stats, quality, rate])

@@ -1,0 +1,58 @@
+"""``capo-lab serve``: the web UI, plus one worker process unless told otherwise."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Annotated
+
+import typer
+
+from capo_lab.cli_common import user_errors
+from capo_lab.errors import LabError
+from capo_lab.settings import Settings
+
+MAX_UPLOAD = "200mb"
+
+
+def parse_auth(value: str | None) -> tuple[str, str] | None:
+    """``user:password`` → (user, password); None when unset."""
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise LabError("CAPO_LAB_AUTH must look like user:password")
+    return user, password
+
+
+@user_errors
+def serve_command(
+    host: Annotated[
+        str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the lab to the network")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 7860,
+    worker: Annotated[
+        bool, typer.Option(help="Also start one worker process (--no-worker where workers run elsewhere)")
+    ] = True,
+) -> None:
+    """Serve the lab UI (Data, Train, Runs, Inspect, Export) and, by default, one worker."""
+    from app.main import CSS, build_app
+    from capo_lab.service import LabService
+
+    settings = Settings()
+    auth = parse_auth(settings.auth)
+    worker_process = subprocess.Popen([sys.executable, "-m", "capo_lab", "worker"]) if worker else None
+    try:
+        demo = build_app(LabService(settings))
+        demo.queue(default_concurrency_limit=4).launch(
+            server_name=host,
+            server_port=port,
+            auth=auth,
+            max_file_size=MAX_UPLOAD,
+            css=CSS,
+            show_error=True,
+        )
+    finally:
+        if worker_process is not None:
+            worker_process.terminate()
+            worker_process.wait(timeout=120)

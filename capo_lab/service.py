@@ -1,0 +1,297 @@
+"""The one module the UI talks to: plain data in, plain data out; no Gradio here, no SQL in the UI."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from capo.config import ConfigError, RunConfig, config_from_dict, load_config
+from capo.data import BuildOptions
+from capo.data.triples import DataError
+from capo.languages import UnknownLanguageError
+from capo_lab import datasets, lifecycle, runs
+from capo_lab.database import Database
+from capo_lab.errors import LabError
+from capo_lab.settings import Settings
+from storage import queries
+from storage.writes import DatasetNameTaken
+
+USER_ERRORS = (LabError, DataError, DatasetNameTaken, UnknownLanguageError, ValueError)
+REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+DATA_SUFFIXES = (".tar.gz", ".tgz", ".tsv", ".jsonl", ".json", ".csv", ".parquet")
+AMBIGUOUS_NATS = 1.0
+
+
+@dataclass(frozen=True)
+class PairRow:
+    """One row of the inspector's pair table."""
+
+    pair_id: int
+    direction: str
+    lw: float
+    ll: float
+    delta: float
+    rrm: float
+    loss: float
+    reward_margin: float
+    dl_dlw: float
+    ambiguous: bool
+    flipped: bool
+    chosen_pushed_down: bool
+
+
+class LabService:
+    def __init__(self, settings: Settings | None = None, enqueue=None) -> None:
+        self.settings = settings or Settings()
+        self._db: Database | None = None
+        self._enqueue = enqueue
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            self._db = Database(self.settings.database_url)
+        return self._db
+
+    def enqueue(self, run_id: int) -> None:
+        if self._enqueue is None:
+            from worker.tasks import enqueue_run
+
+            self._enqueue = enqueue_run
+        self._enqueue(run_id)
+
+    # ---- data -------------------------------------------------------------------------------------
+    def data_files(self) -> list[str]:
+        """Importable files under the configured data folders (``CAPO_LAB_DATA_DIRS``)."""
+        found = []
+        for folder in self.settings.data_folders:
+            for path in sorted(folder.rglob("*")):
+                if path.is_file() and path.name.endswith(DATA_SUFFIXES):
+                    found.append(str(path))
+        return found
+
+    def _allowed(self, path: str) -> Path:
+        resolved = Path(path).resolve()
+        if not any(resolved.is_relative_to(folder) for folder in self.settings.data_folders):
+            raise LabError(f"{path} is outside the data folders (CAPO_LAB_DATA_DIRS)")
+        return resolved
+
+    def import_dataset(
+        self,
+        name: str,
+        data_files: list[str],
+        uploads: list[str],
+        per_direction: int = 100,
+        min_source_chars: int = 50,
+        seed: int = 0,
+        keep_ties: bool = False,
+        strict: bool = False,
+        detokenize: bool = True,
+    ) -> dict[str, Any]:
+        """Import picked files (inside the data folders) and uploaded files; returns a summary."""
+        paths = [self._allowed(p) for p in data_files] + [Path(u) for u in uploads]
+        options = BuildOptions(
+            per_direction=int(per_direction),
+            min_source_chars=int(min_source_chars),
+            seed=int(seed),
+            keep_ties=keep_ties,
+            strict=strict,
+        )
+        result = datasets.import_dataset(self.db, paths, name, options, detokenize=detokenize)
+        return {
+            "dataset_id": result.dataset_id,
+            "name": result.name,
+            "pairs": result.pair_count,
+            "counts": result.report.counts,
+            "shortfalls": result.report.shortfalls,
+        }
+
+    def datasets(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": d.id,
+                "name": d.name,
+                "pairs": d.pair_count,
+                "directions": " ".join(d.directions),
+                "created": d.created_at.strftime("%Y-%m-%d %H:%M"),
+            }
+            for d in datasets.list_datasets(self.db)
+        ]
+
+    def preview(self, name: str, split: str | None, direction: str | None) -> list[dict[str, Any]]:
+        pairs = datasets.dataset_pairs(self.db, name, split=split or None, direction=direction or None)
+        return [
+            {
+                "pair_id": p.pair_id,
+                "split": p.split,
+                "direction": p.direction,
+                "source": p.source_text,
+                "chosen (post-edit)": p.chosen,
+                "rejected (MT)": p.rejected,
+                "hter": p.hter,
+            }
+            for p in pairs
+        ]
+
+    def stats(
+        self, name: str, split: str | None = None, tokenizer: str | None = None
+    ) -> list[dict[str, Any]]:
+        count_tokens = None
+        if tokenizer:
+            from capo.models import load_tokenizer
+
+            tok = load_tokenizer(tokenizer, self.settings.home_dir / "models")
+
+            def count_tokens(text: str) -> int:
+                return len(tok(text, add_special_tokens=False)["input_ids"])
+
+        return [s.as_dict() for s in datasets.dataset_stats(self.db, name, split or None, count_tokens)]
+
+    # ---- runs -------------------------------------------------------------------------------------
+    def presets(self) -> dict[str, str]:
+        return {p.stem: str(p) for p in sorted(REPO_CONFIGS.rglob("*.yaml"))}
+
+    def preset(self, name: str) -> RunConfig:
+        path = self.presets().get(name)
+        if path is None:
+            raise LabError(f"no preset named {name!r}")
+        return load_config(path)
+
+    def validate(self, raw: dict[str, Any]) -> RunConfig:
+        try:
+            return config_from_dict(raw)
+        except ConfigError as err:
+            raise LabError(str(err)) from None
+
+    def launch(self, raw: dict[str, Any], sweep: str | None = None) -> list[int]:
+        """Validate, create and queue one run (or one per sweep value)."""
+        configs = lifecycle.build_sweep(raw, [], sweep or None)
+        return lifecycle.submit(self.db, configs, self.enqueue)
+
+    def runs(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": r.id,
+                "name": r.name,
+                "objective": r.config["objective"]["name"],
+                "status": r.status,
+                "step": f"{r.step}/{r.total_steps or '?'}",
+                "sweep": r.sweep_id or "",
+                "error": r.error or "",
+            }
+            for r in reversed(runs.list_runs(self.db))
+        ]
+
+    def cancel(self, run_id: int) -> str:
+        return lifecycle.cancel(self.db, run_id)
+
+    def resume(self, run_id: int) -> int | None:
+        return lifecycle.resume(self.db, run_id, self.enqueue)
+
+    def run_label(self, run_id: int) -> str:
+        run = runs.get_run(self.db, run_id)
+        return f"#{run.id} {run.name}"
+
+    def metrics(self, run_id: int, after_step: int = -1) -> list[dict[str, Any]]:
+        """Metric rows with step > ``after_step``: live charts ask only for what is new."""
+        with self.db.read() as session:
+            return [asdict(m) for m in queries.metrics(session, int(run_id), after_step)]
+
+    def score_steps(self, run_id: int, split: str = "eval") -> list[int]:
+        with self.db.read() as session:
+            return queries.score_steps(session, int(run_id), split)
+
+    def deltas(self, run_id: int, split: str = "eval", step: str = "last") -> list[tuple[str, float]]:
+        """(direction, Δr = lw − ll) of every pair at a stored step."""
+        return [
+            (s.direction, s.logp_chosen - s.logp_rejected)
+            for s in runs.pair_scores(self.db, run_id, split, step)
+        ]
+
+    def sweep_rows(
+        self, run_ids: list[int], parameter: str = "alpha"
+    ) -> list[tuple[float, float | None, float | None]]:
+        rows = []
+        for run_id in run_ids:
+            run = runs.get_run(self.db, run_id)
+            value = run.config["objective"].get(parameter)
+            if value is None:
+                continue
+            final = {m["key"]: m["value"] for m in self.metrics(run_id) if m["step"] == run.step}
+            rows.append((float(value), final.get("eval_rewards/accuracies"), final.get("train_loss")))
+        return rows
+
+    def pair_table(self, run_id: int, step: int | str, split: str = "eval") -> list[PairRow]:
+        rows = []
+        for s in runs.pair_scores(self.db, run_id, split, str(step)):
+            delta, dl_dlw = s.logp_chosen - s.logp_rejected, sum(s.grad_chosen.values())
+            rows.append(
+                PairRow(
+                    s.pair_id,
+                    s.direction,
+                    s.logp_chosen,
+                    s.logp_rejected,
+                    delta,
+                    s.rrm,
+                    s.loss,
+                    s.reward_margin,
+                    dl_dlw,
+                    abs(delta) < AMBIGUOUS_NATS,
+                    delta < 0,
+                    dl_dlw > 0,
+                )
+            )
+        return rows
+
+    def pair_detail(
+        self, run_id: int, pair_id: int, step: int | str, split: str = "eval", with_tokens: bool = True
+    ) -> dict[str, Any]:
+        """Texts, numbers, gradients by term, margin across steps and (optionally) per-token log-probs."""
+        run = runs.get_run(self.db, run_id)
+        at = runs.resolve_step(self.db, run.id, split, str(step))
+        with self.db.read() as session:
+            (pair,) = queries.get_pairs(session, [int(pair_id)]) or [None]
+            history = [h for h in queries.pair_history(session, run.id, int(pair_id)) if h.split == split]
+            checkpoint = queries.checkpoint_at_or_before(session, run.id, at)
+        score = next((h for h in history if h.step == at), None)
+        if pair is None or score is None:
+            raise LabError(f"pair {pair_id} has no {split} score at step {at} in run {run.id}")
+        detail: dict[str, Any] = {
+            "run": run.id,
+            "step": at,
+            "pair_id": pair.pair_id,
+            "direction": pair.direction,
+            "source": pair.source_text,
+            "prompt": pair.prompt,
+            "chosen": pair.chosen,
+            "rejected": pair.rejected,
+            "score": score.as_dict(),
+            "history": [
+                {
+                    "step": h.step,
+                    "delta": h.logp_chosen - h.logp_rejected,
+                    "loss": h.loss,
+                    "reward_margin": h.reward_margin,
+                }
+                for h in history
+            ],
+        }
+        if with_tokens:
+            from capo_lab.inspection import token_scores
+
+            cfg = RunConfig.model_validate(run.config)
+            adapter = Path(checkpoint.path) if checkpoint and at > 0 else None
+            detail["tokens"] = asdict(
+                token_scores(
+                    cfg, self.settings.home_dir / "models", adapter, pair.prompt, pair.chosen, pair.rejected
+                )
+            )
+        return detail
+
+    def export_zip(self, run_id: int) -> str:
+        """A zip of the run's adapter folder, config and metrics CSV; returns its path."""
+        folder = Path(tempfile.mkdtemp(prefix=f"capo-run-{run_id}-"))
+        runs.export_run(self.db, run_id, folder / f"run-{run_id}")
+        return shutil.make_archive(str(folder / f"capo-lab-run-{run_id}"), "zip", folder / f"run-{run_id}")
