@@ -9,7 +9,7 @@ from app.common import dataset_choices, shows_errors, table
 
 
 def build(service) -> None:
-    with gr.Tab("Data", id="data"):
+    with gr.Tab("Data", id="data") as tab:
         with gr.Row():
             with gr.Column(scale=2):
                 uploads = gr.File(
@@ -101,4 +101,9 @@ def build(service) -> None:
                 rate_fig,
             )
 
+        tab.select(
+            lambda: [table(service.datasets()), gr.Dropdown(choices=dataset_choices(service))],
+            None,
+            [datasets, chosen],
+        )
         show_btn.click(do_show, [chosen, split, direction, tokenizer], [preview, stats, quality, rate])

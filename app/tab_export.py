@@ -8,7 +8,7 @@ from app.common import run_choices, shows_errors
 
 
 def build(service) -> None:
-    with gr.Tab("Export", id="export"):
+    with gr.Tab("Export", id="export") as tab:
         gr.Markdown(
             "The zip holds a PEFT adapter folder (`PeftModel.from_pretrained(base, folder)` loads it), "
             "`run_config.json` and `metrics.csv`."
@@ -24,3 +24,4 @@ def build(service) -> None:
             return service.export_zip(int(run_id))
 
         button.click(export, run, download)
+        tab.select(lambda: gr.Dropdown(choices=run_choices(service)), None, run)

@@ -96,7 +96,7 @@ def history_figure(detail: dict) -> go.Figure:
 
 
 def build(service) -> None:
-    with gr.Tab("Inspect", id="inspect"):
+    with gr.Tab("Inspect", id="inspect") as tab:
         rows_state = gr.State([])
         with gr.Row():
             run = gr.Dropdown(run_choices(service), label="Run", elem_id="inspect-run")
@@ -131,13 +131,14 @@ def build(service) -> None:
             return gr.Dropdown(choices=steps, value=steps[-1] if steps else None)
 
         run.change(on_run, run, step)
+        tab.select(lambda: [gr.Dropdown(choices=run_choices(service))] * 2, None, [run, compare])
 
         @shows_errors
         def on_step(run_id, at, direction, flags):
             if not run_id or at is None:
                 return [], table([], PAIR_COLUMNS)
             rows = [asdict(r) for r in service.pair_table(int(run_id), int(at))]
-            return rows, table(filter_rows(rows, direction.strip(), flags), PAIR_COLUMNS)
+            return rows, table(filter_rows(rows, direction.strip(), flags), PAIR_COLUMNS).round(4)
 
         for trigger in (step.change, direction.submit, flags.change):
             trigger(on_step, [run, step, direction, flags], [rows_state, pairs])

@@ -46,7 +46,7 @@ def figures(service, run_ids: list[int], cache: dict) -> list:
 
 
 def build(service) -> None:
-    with gr.Tab("Runs", id="runs"):
+    with gr.Tab("Runs", id="runs") as tab:
         cache = gr.State({})
         with gr.Row():
             selected = gr.Dropdown(
@@ -72,6 +72,7 @@ def build(service) -> None:
         selected.change(lambda ids, st: refresh(ids, {}), [selected, cache], [cache, *plots])
         gr.Timer(REFRESH_SECONDS).tick(refresh, [selected, cache, live], [cache, *plots])
         reload_runs.click(lambda: gr.Dropdown(choices=run_choices(service)), None, selected)
+        tab.select(lambda: gr.Dropdown(choices=run_choices(service)), None, selected)
 
         @shows_errors
         def run_metrics(run_id: float, after_step: float = -1):

@@ -1,0 +1,160 @@
+"""End to end in a real headless Chromium: upload, launch a smoke run through a worker, watch the
+loss chart fill, open a pair in Inspect. With CAPO_LAB_SCREENSHOTS=DIR it also saves each tab."""
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+REPO = Path(__file__).resolve().parents[2]
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def upload_file(tmp_path: Path) -> Path:
+    rows = []
+    for direction, words in (("en-de", "Das ist"), ("en-it", "Questo è")):
+        for i in range(8):
+            source = f"Sentence number {i} about the weather in the mountains, written for the test."
+            rows.append(
+                {
+                    "src": source,
+                    "mt": f"{words} Satz {i} falsch.",
+                    "pe": f"{words} der Satz {i}.",
+                    "direction": direction,
+                }
+            )
+    path = tmp_path / "mtpe.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def server(tmp_path: Path, shared_data: Path):
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI must install Debian's chromium for the browser test")
+        pytest.skip("no /usr/bin/chromium here (apt-get install chromium)")
+    port = free_port()
+    env = {
+        **os.environ,
+        "CAPO_LAB_HOME": str(tmp_path / "home"),
+        "CAPO_LAB_DATA_DIRS": str(shared_data),
+        "CAPO_LAB_HEARTBEAT_SECONDS": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
+    log = (tmp_path / "serve.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "capo_lab", "serve", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail("the server did not start: " + (tmp_path / "serve.log").read_text()[-2000:])
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=120)
+
+
+def pick(page, elem_id: str, text: str) -> None:
+    page.locator(f"#{elem_id} input").click()
+    page.get_by_role("option").filter(has_text=text).first.click()
+
+
+@pytest.mark.slow
+def test_upload_launch_watch_and_inspect_in_chromium(server: str, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    shots = os.environ.get("CAPO_LAB_SCREENSHOTS")
+
+    def shot(name: str) -> None:
+        if shots:
+            Path(shots).mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(Path(shots) / f"{name}.png"), full_page=True)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        page.goto(server)
+        expect(page.get_by_role("tab", name="Data")).to_be_visible(timeout=60_000)
+        for name in ("Train", "Runs", "Inspect", "Export", "Data"):
+            expect(page.get_by_role("tab", name=name)).to_be_visible()
+
+        upload = upload_file(tmp_path)
+        for _attempt in range(3):  # the file input can be replaced while the page hydrates
+            page.locator("input[type=file]").first.set_input_files(str(upload))
+            try:
+                expect(page.get_by_text("mtpe.jsonl").first).to_be_visible(timeout=10_000)
+                break
+            except AssertionError:
+                continue
+        expect(page.get_by_text("mtpe.jsonl").first).to_be_visible()
+        page.get_by_label("Dataset name").fill("e2e")
+        page.get_by_label("Pairs per direction per split").fill("2")
+        page.locator("#import-button").click()
+        expect(page.get_by_text('"dataset_id"')).to_be_visible(timeout=60_000)
+        shot("data")
+
+        page.get_by_role("tab", name="Train").click()
+        page.get_by_label("data.dataset").fill("e2e")
+        page.get_by_label("train.epochs").fill("4")
+        page.get_by_label("train.eval_every").fill("2")
+        page.locator("#launch-button").click()
+        expect(page.get_by_text("Queued run(s) #1")).to_be_visible(timeout=30_000)
+        shot("train")
+
+        page.get_by_role("tab", name="Runs").click()
+        pick(page, "runs-select", "#1")
+        page.wait_for_function(
+            "() => { const p = document.querySelector('#loss-chart .js-plotly-plot');"
+            " return p && p.data && p.data.some(t => t.x && t.x.length >= 4); }",
+            timeout=180_000,
+        )
+        shot("runs")
+
+        page.get_by_role("tab", name="Inspect").click()
+        pick(page, "inspect-run", "#1")
+        expect(page.locator("#pairs-table")).to_contain_text("en-", timeout=60_000)
+        first_pair = re.search(r"(\d+)\s+en-(de|it)", page.locator("#pairs-table").inner_text())
+        assert first_pair, page.locator("#pairs-table").inner_text()
+        page.get_by_label("Pair id").fill(first_pair.group(1))
+        page.locator("#open-pair").click()
+        expect(page.locator("#pair-numbers")).to_contain_text("RRM", timeout=120_000)
+        shot("inspect")
+
+        page.get_by_role("tab", name="Export").click()
+        shot("export")
+        browser.close()
+    assert errors == []

@@ -1,0 +1,73 @@
+"""The UI's service: data-folder sandbox, launch through the queue, pair table and detail, named endpoints."""
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from app.main import build_app
+from capo_lab.database import Database
+from capo_lab.errors import LabError
+from capo_lab.lifecycle import run_job
+from capo_lab.service import LabService
+from capo_lab.settings import Settings
+from tests.conftest import DIVEMT
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def service(lab_home: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> LabService:
+    monkeypatch.setenv("CAPO_LAB_DATA_DIRS", str(shared_data))
+    settings = Settings()
+
+    def run_now(run_id: int) -> None:
+        run_job(Database(settings.database_url), settings, run_id, "test", threading.Event())
+
+    return LabService(settings, enqueue=run_now)
+
+
+def test_the_four_named_endpoints_exist(service: LabService) -> None:
+    names = {str(f.api_name) for f in build_app(service).fns.values()}
+    assert {"import_dataset", "launch_run", "run_metrics", "pair_detail"} <= names
+
+
+def test_files_outside_the_data_folders_are_refused(service: LabService, tmp_path: Path) -> None:
+    assert str(DIVEMT) in service.data_files()
+    outside = tmp_path / "en-de.jsonl"
+    outside.write_text('{"src": "a", "mt": "b", "pe": "c"}\n')
+    with pytest.raises(LabError, match="outside the data folders"):
+        service.import_dataset("x", [str(outside)], [])
+    with pytest.raises(LabError, match="outside the data folders"):
+        service.import_dataset(
+            "x", [str(Path(DIVEMT).parent / ".." / ".." / ".." / "main" / "README.md")], []
+        )
+    assert service.datasets() == []
+
+
+@pytest.mark.slow
+def test_launch_then_inspect_a_pair_down_to_its_tokens(service: LabService) -> None:
+    summary = service.import_dataset("d", [str(DIVEMT)], [], per_direction=1)
+    assert summary["pairs"] == 18
+    raw = service.preset("smoke").model_dump()
+    raw["data"]["dataset"] = "d"
+    raw["train"].update(epochs=2, eval_every=1)
+    (run_id,) = service.launch(raw)
+    assert service.runs()[0]["status"] == "succeeded"
+    steps = service.score_steps(run_id, "eval")
+    assert steps == [0, 1, 2]
+    rows = service.pair_table(run_id, steps[-1])
+    assert len(rows) == 6
+    row = rows[0]
+    assert row.flipped == (row.delta < 0) and row.chosen_pushed_down == (row.dl_dlw > 0)
+    detail = service.pair_detail(run_id, row.pair_id, steps[-1])
+    assert [h["step"] for h in detail["history"]] == steps
+    tokens = detail["tokens"]
+    assert len(tokens["chosen_logps"]) == detail["score"]["n_tokens_chosen"]
+    # the adapter saved at the last step reproduces the stored log-prob from per-token values
+    assert sum(tokens["chosen_logps"]) == pytest.approx(detail["score"]["logp_chosen"], abs=1e-3)
+    assert sum(tokens["rejected_logps"]) == pytest.approx(detail["score"]["logp_rejected"], abs=1e-3)
+    points = service.metrics(run_id, after_step=1)
+    assert points and all(p["step"] > 1 for p in points)
+    zipped = service.export_zip(run_id)
+    assert Path(zipped).stat().st_size > 0
