@@ -86,6 +86,7 @@ class TrainConfig(_Frozen):
     eval_batch_size: PositiveInt | None = None
     grad_accum: PositiveInt = 1
     eval_every: PositiveInt = 10
+    evaluate: bool = True  # false skips every evaluation pass (benchmarks)
     checkpoint_every: PositiveInt = 50
     seed: int = 0
     bf16: bool = False

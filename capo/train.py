@@ -159,14 +159,21 @@ def _optimizer(cfg: RunConfig, model: torch.nn.Module, device: torch.device, sin
 
 
 def train(
-    cfg: RunConfig, inputs: TrainInputs, sink: MetricSink, should_stop: Callable[[], bool] = lambda: False
+    cfg: RunConfig,
+    inputs: TrainInputs,
+    sink: MetricSink,
+    should_stop: Callable[[], bool] = lambda: False,
+    loaded: LoadedModel | None = None,
 ) -> RunResult:
-    """Train LoRA adapters on ``inputs.train_pairs``; raises on a non-finite loss."""
+    """Train LoRA adapters on ``inputs.train_pairs``; raises on a non-finite loss.
+
+    ``loaded`` passes a base model already in memory (benchmarks); otherwise ``cfg.model`` is loaded.
+    """
     if not inputs.train_pairs:
         raise ValueError("the train split is empty")
     torch.manual_seed(cfg.train.seed)
     device = resolve_device(cfg.train.device)
-    loaded = load_base_model(cfg.model, inputs.model_cache_dir, device)
+    loaded = loaded or load_base_model(cfg.model, inputs.model_cache_dir, device)
     if cfg.train.bf16 and device.type != "cuda":
         loaded.notes.append("bf16 autocast needs a CUDA GPU; this machine has none: training in float32")
     for note in loaded.notes:
@@ -207,7 +214,7 @@ def train(
         sink.log_metrics(at_step, metrics)
         return metrics
 
-    if step == 0:
+    if step == 0 and cfg.train.evaluate:
         evaluate(0, with_train=True)
     sink.log_progress(step, total)
     final: dict[str, float] = {}
@@ -252,7 +259,7 @@ def train(
                 "throughput/pairs_per_second": n_step / elapsed,
             },
         )
-        if step % cfg.train.eval_every == 0 or step == total:
+        if cfg.train.evaluate and (step % cfg.train.eval_every == 0 or step == total):
             final = evaluate(step, with_train=step == total)
         stop = should_stop()
         if step % cfg.train.checkpoint_every == 0 or step == total or stop:
