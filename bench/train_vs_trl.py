@@ -103,6 +103,7 @@ def run_capo(model_dir: Path, pairs: list[dict], args: argparse.Namespace) -> fl
                 "batch_size": args.batch_size,
                 "max_steps": args.steps,
                 "evaluate": False,
+                "gradient_checkpointing": args.gradient_checkpointing,
                 "checkpoint_every": 10_000,
                 "device": "cpu",
             },
@@ -146,6 +147,8 @@ def run_trl(model_dir: Path, pairs: list[dict], args: argparse.Namespace) -> flo
             dataloader_num_workers=0,
             seed=0,
             disable_tqdm=True,
+            gradient_checkpointing=args.gradient_checkpointing,
+            bf16=False,  # TRL defaults to bf16 autocast; both run float32 here
         )
         trainer = DPOTrainer(
             model=model,
@@ -179,19 +182,25 @@ def child(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--quick", action="store_true", help="4 steps of batch 4, 2 rounds (< 5 min on 2 cores)"
+        "--quick", action="store_true", help="2 steps of batch 8, 2 rounds (< 5 min on 2 cores)"
     )
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--gradient-checkpointing",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="activation checkpointing in both trainers (TRL's default; on by default here)",
+    )
     parser.add_argument("--cache", default=str(Path.home() / ".capo-lab" / "models"))
     parser.add_argument("--child", choices=["capo", "trl"], help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--pairs", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
-        args.steps, args.batch_size, args.repeats = 4, 4, 2
+        args.steps, args.batch_size, args.repeats = 2, 8, 2
     if args.child:
         child(args)
         return
@@ -200,6 +209,9 @@ def main() -> None:
         make_model(model_dir, Path(args.cache))
         make_pairs(pairs, args.steps * args.batch_size)
         results: dict[str, list[dict]] = {"capo": [], "trl": []}
+        checkpointing_flag = (
+            "--gradient-checkpointing" if args.gradient_checkpointing else "--no-gradient-checkpointing"
+        )
         for round_ in range(args.repeats):
             for trainer in ("capo", "trl") if round_ % 2 == 0 else ("trl", "capo"):
                 out = subprocess.run(
@@ -218,6 +230,7 @@ def main() -> None:
                         str(args.batch_size),
                         "--max-length",
                         str(args.max_length),
+                        checkpointing_flag,
                     ],
                     capture_output=True,
                     text=True,

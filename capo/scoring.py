@@ -18,8 +18,9 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-# Elements of one logits chunk (tokens × vocabulary): 2^25 floats = 128 MiB.
-LOGITS_CHUNK_ELEMENTS = 1 << 25
+# Elements of one logits chunk (tokens × vocabulary): 2^23 floats = 32 MiB (32 tokens of a 262k
+# vocabulary). Larger chunks bought no speed on CPU and cost ~1 GB of peak memory (bench/README.md).
+LOGITS_CHUNK_ELEMENTS = 1 << 23
 
 
 @dataclass(frozen=True)

@@ -179,6 +179,8 @@ def train(
     for note in loaded.notes:
         sink.log_note(note)
     loaded.model = add_lora(loaded.model, cfg.lora, cfg.train.seed)
+    if cfg.train.gradient_checkpointing:
+        loaded.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     spec = get_objective(cfg.objective.name)
     scorer = _Scorer(cfg, loaded, spec)
     train_set, eval_set = scorer.tokenize(inputs.train_pairs), scorer.tokenize(inputs.eval_pairs)

@@ -132,3 +132,11 @@ def test_a_local_model_folder_loads_and_4bit_falls_back_on_cpu(tmp_path: Path) -
     )
     assert any("load_in_4bit needs a CUDA GPU" in n for n in loaded.notes)
     torch.testing.assert_close(loaded.model.lm_head.weight, tiny.model.lm_head.weight)
+
+
+def test_activation_checkpointing_gives_the_same_losses(tmp_path: Path) -> None:
+    plain, checkpointed = ListSink(), ListSink()
+    train(config(max_steps=3), inputs(tmp_path / "a"), plain)
+    train(config(max_steps=3, gradient_checkpointing=True), inputs(tmp_path / "b"), checkpointed)
+    for step in (1, 2, 3):
+        assert checkpointed.metrics[step]["loss"] == pytest.approx(plain.metrics[step]["loss"], abs=1e-5)
