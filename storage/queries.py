@@ -185,17 +185,14 @@ def _score_record(s: PairScore) -> PairScoreRecord:
 
 
 def latest_checkpoint(session: Session, run_id: int) -> CheckpointRecord | None:
-    query = select(Checkpoint).where(Checkpoint.run_id == run_id).order_by(Checkpoint.step.desc()).limit(1)
-    found = session.scalar(query)
-    return CheckpointRecord(found.run_id, found.step, found.path) if found is not None else None
+    return checkpoint_at_or_before(session, run_id, step=None)
 
 
-def checkpoint_at_or_before(session: Session, run_id: int, step: int) -> CheckpointRecord | None:
-    query = (
-        select(Checkpoint)
-        .where(Checkpoint.run_id == run_id, Checkpoint.step <= step)
-        .order_by(Checkpoint.step.desc())
-        .limit(1)
-    )
+def checkpoint_at_or_before(session: Session, run_id: int, step: int | None) -> CheckpointRecord | None:
+    """The run's latest checkpoint taken at or before ``step`` (any step when None)."""
+    query = select(Checkpoint).where(Checkpoint.run_id == run_id)
+    if step is not None:
+        query = query.where(Checkpoint.step <= step)
+    query = query.order_by(Checkpoint.step.desc()).limit(1)
     found = session.scalar(query)
     return CheckpointRecord(found.run_id, found.step, found.path) if found is not None else None

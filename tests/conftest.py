@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -35,3 +37,13 @@ def lab_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("CAPO_LAB_DB_URL", raising=False)
     monkeypatch.delenv("CAPO_LAB_QUEUE_URL", raising=False)
     return home
+
+
+def make_tar(path: Path, members: dict[str, bytes]) -> Path:
+    """A .tar.gz with the given member names and bytes (names are written as given, even unsafe ones)."""
+    with tarfile.open(path, "w:gz") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path

@@ -1,10 +1,8 @@
 """``capo-lab data``, end to end on the real MTPE files."""
 
-import io
 import json
 import subprocess
 import sys
-import tarfile
 from collections import Counter
 from pathlib import Path
 
@@ -12,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from capo_lab.cli import app
-from tests.conftest import DIVEMT, MLQE_EN_DE_TRAIN, MLQE_EN_ZH_TRAIN
+from tests.conftest import DIVEMT, MLQE_EN_DE_TRAIN, MLQE_EN_ZH_TRAIN, make_tar
 
 PAPER_DIRECTIONS = {"en-ar", "en-it", "en-nl", "en-tr", "en-uk", "en-vi", "en-de", "en-zh"}
 runner = CliRunner()
@@ -96,15 +94,6 @@ def test_shortfall_warns_and_strict_fails(shared_data: Path, lab_home: Path) -> 
     assert code == 1 and "too few pairs (--strict)" in err
 
 
-def _tar(path: Path, members: dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w:gz") as archive:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return path
-
-
 def bad_inputs(tmp: Path) -> dict[str, tuple[Path, str]]:
     """Each category of bad input and the words its error must contain."""
     (tmp / "empty.jsonl").write_bytes(b"")
@@ -119,8 +108,8 @@ def bad_inputs(tmp: Path) -> dict[str, tuple[Path, str]]:
         "non-UTF-8 text": (tmp / "latin1.jsonl", "not UTF-8"),
         "binary garbage": (tmp / "garbage.parquet", "cannot parse as parquet"),
         "truncated archive": (tmp / "en-de-dev.tar.gz", "truncated or corrupt"),
-        "escaping member": (_tar(tmp / "en-de-x.tar.gz", {"../../x.src": b"a\n"}), "outside the archive"),
-        "line counts": (_tar(tmp / "en-de-y.tar.gz", mismatch), "different line counts"),
+        "escaping member": (make_tar(tmp / "en-de-x.tar.gz", {"../../x.src": b"a\n"}), "outside the archive"),
+        "line counts": (make_tar(tmp / "en-de-y.tar.gz", mismatch), "different line counts"),
         "no such file": (tmp / "missing.tsv", "no such file"),
     }
 

@@ -1,4 +1,3 @@
-import io
 import tarfile
 from pathlib import Path
 
@@ -6,16 +5,7 @@ import pytest
 
 from capo.data.mlqe import read_mlqe
 from capo.data.triples import DataError
-from tests.conftest import MLQE_EN_DE_TRAIN, MLQE_EN_ZH_TRAIN
-
-
-def _tar(path: Path, members: dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w:gz") as archive:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return path
+from tests.conftest import MLQE_EN_DE_TRAIN, MLQE_EN_ZH_TRAIN, make_tar
 
 
 def test_reads_the_real_en_de_tarball_in_memory(shared_data: Path) -> None:
@@ -51,7 +41,7 @@ def test_extracted_folder_reads_like_the_tarball(shared_data: Path, tmp_path: Pa
 
 
 def test_different_line_counts_are_refused(tmp_path: Path) -> None:
-    archive = _tar(
+    archive = make_tar(
         tmp_path / "en-de-dev.tar.gz",
         {
             "en-de-dev/dev.src": b"a\nb\n",
@@ -64,13 +54,13 @@ def test_different_line_counts_are_refused(tmp_path: Path) -> None:
 
 
 def test_a_missing_post_edit_file_is_named(tmp_path: Path) -> None:
-    archive = _tar(tmp_path / "en-de-dev.tar.gz", {"d/dev.src": b"a\n", "d/dev.mt": b"a\n"})
+    archive = make_tar(tmp_path / "en-de-dev.tar.gz", {"d/dev.src": b"a\n", "d/dev.mt": b"a\n"})
     with pytest.raises(DataError, match=r"missing \*\.pe"):
         list(read_mlqe(archive))
 
 
 def test_members_escaping_the_archive_are_refused(tmp_path: Path) -> None:
-    archive = _tar(tmp_path / "en-de-dev.tar.gz", {"../../evil.src": b"a\n"})
+    archive = make_tar(tmp_path / "en-de-dev.tar.gz", {"../../evil.src": b"a\n"})
     with pytest.raises(DataError, match="outside the archive"):
         list(read_mlqe(archive))
     assert not (tmp_path.parent / "evil.src").exists()
@@ -84,7 +74,7 @@ def test_truncated_archive_is_refused(shared_data: Path, tmp_path: Path) -> None
 
 
 def test_non_utf8_member_is_refused(tmp_path: Path) -> None:
-    archive = _tar(
+    archive = make_tar(
         tmp_path / "en-de-dev.tar.gz",
         {
             "d/dev.src": "Größe\n".encode("latin-1"),
