@@ -124,8 +124,8 @@ class ConfigError(ValueError):
     """A config file or override that cannot be used; the message names the key."""
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
-    """Load a YAML preset and apply ``key.sub=value`` overrides (values parsed as YAML)."""
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The raw mapping of a YAML config file; ``ConfigError`` when unreadable or not a mapping."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -133,7 +133,12 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
         raise ConfigError(f"{path}: cannot read config ({' '.join(str(err).split())})") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a config must be a mapping of keys to values")
-    return config_from_dict(apply_overrides(raw, overrides or []))
+    return raw
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """Load a YAML preset and apply ``key.sub=value`` overrides (values parsed as YAML)."""
+    return config_from_dict(apply_overrides(read_config_file(path), overrides or []))
 
 
 def config_from_dict(raw: dict[str, Any]) -> RunConfig:

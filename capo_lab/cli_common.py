@@ -11,14 +11,10 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from capo.data.triples import DataError
-from capo.languages import UnknownLanguageError
 from capo_lab.database import Database
-from capo_lab.errors import LabError
+from capo_lab.errors import USER_ERRORS
 from capo_lab.settings import Settings
-from storage.writes import DatasetNameTaken
 
-USER_ERRORS = (LabError, DataError, DatasetNameTaken, UnknownLanguageError, ValidationError)
 P = ParamSpec("P")
 R = TypeVar("R")
 

@@ -94,12 +94,7 @@ def stats_command(
     ] = None,
 ) -> None:
     """Per direction: pairs, mean lengths, mean HTER, BLEU and chrF of MT against post-edit."""
-    count_tokens = None
-    if tokenizer:
-        from capo.models import load_tokenizer
-
-        tok = load_tokenizer(tokenizer, Settings().home_dir / "models")
-        count_tokens = lambda text: len(tok(text, add_special_tokens=False)["input_ids"])  # noqa: E731
+    count_tokens = datasets.token_counter(tokenizer, Settings().home_dir / "models") if tokenizer else None
     stats = datasets.dataset_stats(
         open_database(), name, split=split.value if split else None, count_tokens=count_tokens
     )

@@ -111,3 +111,11 @@ def dataset_stats(
 ) -> list[DirectionStats]:
     pairs = dataset_pairs(db, name_or_id, split=split)
     return direction_stats(pairs, count_tokens=count_tokens)
+
+
+def token_counter(tokenizer: str, cache_dir: Path) -> Callable[[str], int]:
+    """Tokens in a text (no special tokens) under a model's tokenizer, for tokens-per-character."""
+    from capo.models import load_tokenizer
+
+    tok = load_tokenizer(tokenizer, cache_dir)
+    return lambda text: len(tok(text, add_special_tokens=False)["input_ids"])

@@ -1,5 +1,14 @@
-"""The error type the CLI and UI show as one line, without a traceback."""
+"""The errors the CLI and UI show as one line, without a traceback."""
+
+from pydantic import ValidationError
+
+from capo.data.triples import DataError
+from capo.languages import UnknownLanguageError
+from storage.writes import DatasetNameTaken
 
 
 class LabError(Exception):
     """A user-facing failure: bad input, unknown name, impossible request."""
+
+
+USER_ERRORS = (LabError, DataError, DatasetNameTaken, UnknownLanguageError, ValidationError)

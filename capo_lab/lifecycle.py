@@ -16,9 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from capo.config import ConfigError, RunConfig, apply_overrides, config_from_dict
+from capo.config import ConfigError, RunConfig, apply_overrides, config_from_dict, read_config_file
 from capo_lab.database import Database
 from capo_lab.errors import LabError
 from capo_lab.runs import create_run, execute_run, get_run, now
@@ -55,12 +53,9 @@ def build_sweep(raw: dict[str, Any], overrides: list[str], sweep: str | None) ->
 
 def load_raw_config(path: Path) -> dict[str, Any]:
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as err:
-        raise LabError(f"{path}: cannot read config ({' '.join(str(err).split())})") from None
-    if not isinstance(raw, dict):
-        raise LabError(f"{path}: a config must be a mapping of keys to values")
-    return raw
+        return read_config_file(path)
+    except ConfigError as err:
+        raise LabError(str(err)) from None
 
 
 def submit(db: Database, configs: list[RunConfig], enqueue: Callable[[int], None]) -> list[int]:

@@ -10,16 +10,14 @@ from typing import Any
 
 from capo.config import ConfigError, RunConfig, config_from_dict, load_config
 from capo.data import BuildOptions
-from capo.data.triples import DataError
-from capo.languages import UnknownLanguageError
 from capo_lab import datasets, lifecycle, runs
 from capo_lab.database import Database
+from capo_lab.errors import USER_ERRORS as CLI_USER_ERRORS
 from capo_lab.errors import LabError
 from capo_lab.settings import Settings
 from storage import queries
-from storage.writes import DatasetNameTaken
 
-USER_ERRORS = (LabError, DataError, DatasetNameTaken, UnknownLanguageError, ValueError)
+USER_ERRORS = (*CLI_USER_ERRORS, ValueError)  # the form's values also fail as plain ValueErrors
 REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 DATA_SUFFIXES = (".tar.gz", ".tgz", ".tsv", ".jsonl", ".json", ".csv", ".parquet")
 AMBIGUOUS_NATS = 1.0
@@ -138,15 +136,8 @@ class LabService:
     def stats(
         self, name: str, split: str | None = None, tokenizer: str | None = None
     ) -> list[dict[str, Any]]:
-        count_tokens = None
-        if tokenizer:
-            from capo.models import load_tokenizer
-
-            tok = load_tokenizer(tokenizer, self.settings.home_dir / "models")
-
-            def count_tokens(text: str) -> int:
-                return len(tok(text, add_special_tokens=False)["input_ids"])
-
+        cache = self.settings.home_dir / "models"
+        count_tokens = datasets.token_counter(tokenizer, cache) if tokenizer else None
         return [s.as_dict() for s in datasets.dataset_stats(self.db, name, split or None, count_tokens)]
 
     # ---- runs -------------------------------------------------------------------------------------
