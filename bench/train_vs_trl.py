@@ -182,7 +182,7 @@ def child(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--quick", action="store_true", help="2 steps of batch 8, 2 rounds (< 5 min on 2 cores)"
+        "--quick", action="store_true", help="2 steps of batch 6, 2 rounds (< 5 min on 2 cores)"
     )
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=8)
@@ -200,7 +200,7 @@ def main() -> None:
     parser.add_argument("--pairs", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
-        args.steps, args.batch_size, args.repeats = 2, 8, 2
+        args.steps, args.batch_size, args.repeats = 2, 6, 2
     if args.child:
         child(args)
         return

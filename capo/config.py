@@ -93,6 +93,10 @@ class TrainConfig(_Frozen):
     gradient_checkpointing: bool = (
         False  # recompute decoder activations in backward: less memory, ~30% more time
     )
+    group_by_length: bool = True  # batches of similar length, shuffled (capo/batching.py)
+    trim_cpu_heap: bool = (
+        True  # CPU + glibc: return freed activation memory between layers (capo/cpu_memory.py)
+    )
     device: str = "auto"
     num_processes: PositiveInt = 1
 

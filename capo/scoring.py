@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
+
+from capo.head_logps import head_token_logps
 
 # Elements of one logits chunk (tokens × vocabulary): 2^23 floats = 32 MiB (32 tokens of a 262k
 # vocabulary). Larger chunks bought no speed on CPU and cost ~1 GB of peak memory (bench/README.md).
@@ -141,15 +142,6 @@ def _logit_softcap(model: nn.Module) -> float | None:
     return getattr(config, "final_logit_softcapping", None) if config is not None else None
 
 
-def _chunk_token_logps(hidden: Tensor, targets: Tensor, head: nn.Module, softcap: float | None) -> Tensor:
-    logits = head(hidden)
-    if logits.dtype in (torch.float16, torch.bfloat16):
-        logits = logits.float()
-    if softcap:
-        logits = torch.tanh(logits / softcap) * softcap
-    return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
-
-
 def token_logps_from_hidden(
     hidden: Tensor,
     targets: Tensor,
@@ -159,15 +151,9 @@ def token_logps_from_hidden(
 ) -> Tensor:
     """log softmax(head(hidden))[targets] per token, chunk by chunk; hidden [K, H], targets [K]."""
     vocab = head.weight.shape[0]
-    chunk = chunk_tokens or max(1, LOGITS_CHUNK_ELEMENTS // vocab)
-    pieces = []
-    for start in range(0, hidden.shape[0], chunk):
-        h, t = hidden[start : start + chunk], targets[start : start + chunk]
-        if torch.is_grad_enabled() and h.requires_grad:
-            pieces.append(checkpoint(_chunk_token_logps, h, t, head, softcap, use_reentrant=False))
-        else:
-            pieces.append(_chunk_token_logps(h, t, head, softcap))
-    return torch.cat(pieces) if pieces else hidden.new_zeros(0, dtype=torch.float32)
+    return head_token_logps(
+        hidden, targets, head, softcap, chunk_tokens or max(1, LOGITS_CHUNK_ELEMENTS // vocab)
+    )
 
 
 def response_logps(

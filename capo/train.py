@@ -18,14 +18,18 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
 from transformers import get_scheduler
 
+from capo.batching import epoch_order, length_grouped_order, steps_per_epoch
 from capo.checkpoints import load_checkpoint, save_checkpoint
 from capo.config import RunConfig
+from capo.cpu_memory import trim_heap_between_layers
+from capo.distributed import World, barrier, current_world, gather_dicts, gather_lists, main_decides, shard
 from capo.evaluation import PairScoreRow, aggregate, score_rows
 from capo.models import LoadedModel, add_lora, load_base_model, resolve_device
 from capo.objectives import ObjectiveSpec, PairLogps, compute_objective, get_objective
-from capo.scoring import TokenizedPair, collate, response_logps, tokenize_pair
+from capo.scoring import SequenceBatch, TokenizedPair, collate, response_logps, tokenize_pair
 
 
 class PairInput(Protocol):
@@ -65,27 +69,51 @@ class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the message names the step and the pairs."""
 
 
-def steps_per_epoch(n_pairs: int, batch_size: int, grad_accum: int) -> int:
-    return math.ceil(math.ceil(n_pairs / batch_size) / grad_accum)
-
-
 def total_steps(cfg: RunConfig, n_pairs: int) -> int:
     per_epoch = steps_per_epoch(n_pairs, cfg.train.batch_size, cfg.train.grad_accum)
     return cfg.train.max_steps or cfg.train.epochs * per_epoch
 
 
-def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
-    """The shuffled pair order of one epoch; a pure function of (seed, epoch) so resume can replay it."""
-    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    return torch.randperm(n, generator=generator).tolist()
+class _SilentSink:
+    """What ranks other than 0 log to: nothing (rank 0 logs the gathered results)."""
+
+    def log_metrics(self, step, values) -> None: ...
+    def log_pair_scores(self, step, split, rows) -> None: ...
+    def log_checkpoint(self, step, path) -> None: ...
+    def log_progress(self, step, total_steps) -> None: ...
+    def log_note(self, message) -> None: ...
+
+
+class _PolicyLogps(torch.nn.Module):
+    """The policy's summed response log-probs as a module, so DistributedDataParallel can wrap it."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: SequenceBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        out = response_logps(self.model, batch)
+        return out.chosen, out.rejected
 
 
 class _Scorer:
     """Tokenised pairs, the policy, and cached reference log-probs."""
 
-    def __init__(self, cfg: RunConfig, loaded: LoadedModel, spec: ObjectiveSpec) -> None:
-        self.cfg, self.loaded, self.spec = cfg, loaded, spec
+    def __init__(self, cfg: RunConfig, loaded: LoadedModel, spec: ObjectiveSpec, world: World) -> None:
+        self.cfg, self.loaded, self.spec, self.world = cfg, loaded, spec, world
         self.model = loaded.model
+        self.policy: torch.nn.Module = _PolicyLogps(loaded.model)
+        if world.size > 1:
+            device = loaded.device
+            # Every rank loaded the same base weights: only the trainable (LoRA) parameters need DDP.
+            frozen = [f"model.{n}" for n, p in loaded.model.named_parameters() if not p.requires_grad]
+            buffers = [f"model.{n}" for n, _ in loaded.model.named_buffers()]
+            DDP._set_params_and_buffers_to_ignore_for_model(self.policy, frozen + buffers)
+            self.policy = DDP(
+                self.policy,
+                device_ids=[device.index] if device.type == "cuda" else None,
+                broadcast_buffers=False,
+            )
         self.reference: dict[int, tuple[float, float]] = {}
         self.params = cfg.objective.model_dump()
 
@@ -106,19 +134,25 @@ class _Scorer:
         ]
 
     def logps(self, pairs: Sequence[TokenizedPair]) -> PairLogps:
+        """Policy log-probs (through DDP when data-parallel) and the cached reference ones."""
         batch = collate(pairs, self.loaded.tokenizer.pad_token_id).to(self.loaded.device)
-        out = response_logps(self.model, batch)
+        chosen, rejected = self.policy(batch)
+        b = batch.num_pairs
+        return self._with_reference(pairs, chosen, rejected, batch.n_tokens[:b], batch.n_tokens[b:])
+
+    def _with_reference(self, pairs, chosen, rejected, chosen_tokens, rejected_tokens) -> PairLogps:
         ref_w = ref_l = None
         if self.spec.needs_reference:
             ref = [self.reference[p.pair_id] for p in pairs]
-            ref_w = torch.tensor([r[0] for r in ref], device=out.chosen.device)
-            ref_l = torch.tensor([r[1] for r in ref], device=out.chosen.device)
-        return PairLogps(out.chosen, out.rejected, out.chosen_tokens, out.rejected_tokens, ref_w, ref_l)
+            ref_w = torch.tensor([r[0] for r in ref], device=chosen.device)
+            ref_l = torch.tensor([r[1] for r in ref], device=chosen.device)
+        return PairLogps(chosen, rejected, chosen_tokens, rejected_tokens, ref_w, ref_l)
 
     @torch.no_grad()
     def cache_reference(self, pairs: Sequence[TokenizedPair], batch_size: int) -> None:
         """Reference = the base model: the same weights with LoRA adapters disabled, scored once."""
-        todo = [p for p in pairs if p.pair_id not in self.reference]
+        todo = sorted((p for p in pairs if p.pair_id not in self.reference), key=lambda p: p.length)
+        todo = shard(todo, self.world)
         self.model.eval()
         with self.model.disable_adapter():
             for start in range(0, len(todo), batch_size):
@@ -127,23 +161,33 @@ class _Scorer:
                 out = response_logps(self.model, batch)
                 for p, w, r in zip(chunk, out.chosen.tolist(), out.rejected.tolist(), strict=True):
                     self.reference[p.pair_id] = (w, r)
+        self.reference = gather_dicts(self.reference, self.world)
 
     @torch.no_grad()
     def evaluate(self, pairs: Sequence[TokenizedPair], batch_size: int) -> list[PairScoreRow]:
+        """Scores of every pair, each rank scoring its share; every rank gets all rows."""
         self.model.eval()
+        pairs = sorted(pairs, key=lambda p: p.length)  # similar lengths batched together: less padding
+        pairs = shard(pairs, self.world)
         rows: list[PairScoreRow] = []
         for start in range(0, len(pairs), batch_size):
             chunk = pairs[start : start + batch_size]
-            logps = self.logps(chunk)
-            out = compute_objective(self.spec.name, logps, self.params)
-            rows.extend(score_rows([p.pair_id for p in chunk], [p.direction for p in chunk], logps, out))
-        return rows
+            batch = collate(chunk, self.loaded.tokenizer.pad_token_id).to(self.loaded.device)
+            out = response_logps(self.model, batch)  # not through DDP: no gradient, no collective
+            logps = self._with_reference(
+                chunk, out.chosen, out.rejected, out.chosen_tokens, out.rejected_tokens
+            )
+            result = compute_objective(self.spec.name, logps, self.params)
+            rows.extend(score_rows([p.pair_id for p in chunk], [p.direction for p in chunk], logps, result))
+        return gather_lists(rows, self.world)
 
 
-def _check_finite(loss: torch.Tensor, step: int, pairs: Sequence[TokenizedPair]) -> None:
-    if not torch.isfinite(loss).all():
-        bad = [p.pair_id for p, v in zip(pairs, loss.tolist(), strict=True) if not math.isfinite(v)]
-        raise NonFiniteLossError(f"loss is not finite at step {step + 1} for pair(s) {bad}")
+def _check_finite(loss: torch.Tensor, step: int, pairs: Sequence[TokenizedPair], world: World) -> None:
+    """Raise on every rank when any rank's loss is NaN or infinite (so no rank waits forever)."""
+    bad = [p.pair_id for p, v in zip(pairs, loss.tolist(), strict=True) if not math.isfinite(v)]
+    bad = gather_lists(bad, world)
+    if bad:
+        raise NonFiniteLossError(f"loss is not finite at step {step + 1} for pair(s) {sorted(bad)}")
 
 
 def _optimizer(cfg: RunConfig, model: torch.nn.Module, device: torch.device, sink: MetricSink):
@@ -171,7 +215,10 @@ def train(
     """
     if not inputs.train_pairs:
         raise ValueError("the train split is empty")
-    torch.manual_seed(cfg.train.seed)
+    torch.manual_seed(cfg.train.seed)  # the same seed on every rank: identical LoRA initialisation
+    world = current_world()
+    if not world.is_main:
+        sink = _SilentSink()
     device = resolve_device(cfg.train.device)
     loaded = loaded or load_base_model(cfg.model, inputs.model_cache_dir, device)
     if cfg.train.bf16 and device.type != "cuda":
@@ -181,17 +228,21 @@ def train(
     loaded.model = add_lora(loaded.model, cfg.lora, cfg.train.seed)
     if cfg.train.gradient_checkpointing:
         loaded.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if cfg.train.trim_cpu_heap and device.type == "cpu":
+        trim_heap_between_layers(loaded.model)
     spec = get_objective(cfg.objective.name)
-    scorer = _Scorer(cfg, loaded, spec)
+    scorer = _Scorer(cfg, loaded, spec, world)
     train_set, eval_set = scorer.tokenize(inputs.train_pairs), scorer.tokenize(inputs.eval_pairs)
     truncated = sum(p.truncated for p in train_set + eval_set)
     if truncated:
         sink.log_note(f"{truncated} pair(s) longer than max_length={cfg.data.max_length} were truncated")
     eval_bs = cfg.train.eval_batch_size or cfg.train.batch_size
     if spec.needs_reference:
-        scorer.cache_reference(train_set + eval_set, eval_bs)
+        for split in (train_set, eval_set):  # batched exactly as evaluate() batches them
+            scorer.cache_reference(split, eval_bs)
 
     total = total_steps(cfg, len(train_set))
+    lengths = [p.length for p in train_set]
     per_epoch = steps_per_epoch(len(train_set), cfg.train.batch_size, cfg.train.grad_accum)
     optimizer = _optimizer(cfg, loaded.model, device, sink)
     scheduler = get_scheduler(
@@ -223,8 +274,12 @@ def train(
     while step < total:
         started = time.perf_counter()
         epoch, position = divmod(step, per_epoch)
-        order = epoch_order(len(train_set), cfg.train.seed, epoch)
         bs, accum = cfg.train.batch_size, cfg.train.grad_accum
+        order = (
+            length_grouped_order(lengths, bs, cfg.train.seed, epoch)
+            if cfg.train.group_by_length
+            else epoch_order(len(train_set), cfg.train.seed, epoch)
+        )
         micro = [
             order[i : i + bs]
             for i in range(position * accum * bs, min(len(order), (position + 1) * accum * bs), bs)
@@ -233,13 +288,19 @@ def train(
         loaded.model.train()
         rows: list[PairScoreRow] = []
         for indices in micro:
-            pairs = [train_set[i] for i in indices]
+            # Each rank takes its share; DDP averages gradients over ranks, hence × world.size.
+            pairs = shard([train_set[i] for i in indices], world)
+            weight = 1.0
+            if not pairs:  # fewer pairs than ranks: score one with weight 0 so gradients still sync
+                pairs, weight = [train_set[indices[0]]], 0.0
             with autocast:
                 logps = scorer.logps(pairs)
                 out = compute_objective(spec.name, logps, scorer.params)
-            _check_finite(out.loss.detach(), step, pairs)
-            (out.loss.sum() / n_step).backward()
-            rows.extend(score_rows([p.pair_id for p in pairs], [p.direction for p in pairs], logps, out))
+            _check_finite(out.loss.detach(), step, pairs, world)
+            (out.loss.sum() * (weight * world.size / n_step)).backward()
+            if weight:
+                rows.extend(score_rows([p.pair_id for p in pairs], [p.direction for p in pairs], logps, out))
+        rows = gather_lists(rows, world)
         grad_norm = (
             torch.nn.utils.clip_grad_norm_(loaded.model.parameters(), cfg.optim.max_grad_norm)
             if cfg.optim.max_grad_norm
@@ -263,11 +324,13 @@ def train(
         )
         if cfg.train.evaluate and (step % cfg.train.eval_every == 0 or step == total):
             final = evaluate(step, with_train=step == total)
-        stop = should_stop()
+        stop = main_decides(should_stop() if world.is_main else False, world)
         if step % cfg.train.checkpoint_every == 0 or step == total or stop:
-            sink.log_checkpoint(
-                step, save_checkpoint(inputs.run_dir, step, loaded.model, optimizer, scheduler)
-            )
+            if world.is_main:
+                sink.log_checkpoint(
+                    step, save_checkpoint(inputs.run_dir, step, loaded.model, optimizer, scheduler)
+                )
+            barrier(world)
         sink.log_progress(step, total)
         if stop and step < total:
             return RunResult("stopped", step, total, final)

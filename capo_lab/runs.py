@@ -53,6 +53,14 @@ class DatabaseSink:
             writes.append_run_note(session, self.run_id, message)
 
 
+def run_config(run: RunRecord, device: str | None = None) -> RunConfig:
+    """The run's stored config; ``device`` (a worker's ``--device``) overrides ``train.device``."""
+    cfg = RunConfig.model_validate(run.config)
+    if device:
+        cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"device": device})})
+    return cfg
+
+
 def run_dir(settings: Settings, run_id: int) -> Path:
     return settings.home_dir / "runs" / str(run_id)
 
@@ -87,6 +95,18 @@ def _split_pairs(db: Database, cfg: RunConfig, split: str) -> list[PairRecord]:
     return pairs
 
 
+def run_inputs(
+    db: Database, settings: Settings, cfg: RunConfig, run_id: int, resume_from: Path | None
+) -> TrainInputs:
+    return TrainInputs(
+        train_pairs=_split_pairs(db, cfg, "train"),
+        eval_pairs=_split_pairs(db, cfg, "eval"),
+        run_dir=run_dir(settings, run_id),
+        model_cache_dir=settings.home_dir / "models",
+        resume_from=resume_from,
+    )
+
+
 OOM_HINT = (
     "out of memory: try a smaller train.batch_size, model.load_in_4bit=true or a shorter data.max_length"
 )
@@ -112,9 +132,7 @@ def execute_run(
     stopped early becomes (``cancelled`` when asked to, ``interrupted`` on shutdown).
     """
     run = get_run(db, run_id)
-    cfg = RunConfig.model_validate(run.config)
-    if device:
-        cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"device": device})})
+    cfg = run_config(run, device)
     with db.write() as session:
         writes.update_run(
             session,
@@ -126,14 +144,13 @@ def execute_run(
             traceback=None,
         )
     try:
-        inputs = TrainInputs(
-            train_pairs=_split_pairs(db, cfg, "train"),
-            eval_pairs=_split_pairs(db, cfg, "eval"),
-            run_dir=run_dir(settings, run_id),
-            model_cache_dir=settings.home_dir / "models",
-            resume_from=resume_from,
-        )
-        result = train(cfg, inputs, DatabaseSink(db, run_id), should_stop)
+        if cfg.train.num_processes > 1:
+            from capo_lab.launch import train_in_processes
+
+            result = train_in_processes(run_dir(settings, run_id), run_id, cfg, resume_from, should_stop)
+        else:
+            inputs = run_inputs(db, settings, cfg, run_id, resume_from)
+            result = train(cfg, inputs, DatabaseSink(db, run_id), should_stop)
     except BaseException as err:
         with db.write() as session:
             writes.update_run(

@@ -51,9 +51,13 @@ def test_chunked_scores_equal_full_logits(tiny, chunk_tokens) -> None:
     torch.testing.assert_close(torch.cat([out.chosen, out.rejected]).double(), expected, rtol=0, atol=1e-5)
 
 
-def test_gradients_equal_full_logits(tiny) -> None:
+@pytest.mark.parametrize("frozen_head", [False, True])
+def test_gradients_equal_full_logits(tiny, frozen_head, request) -> None:
     batch = batch_of(tiny)
-    params = [p for p in tiny.model.parameters()]
+    head_weight = tiny.model.get_output_embeddings().weight
+    head_weight.requires_grad_(not frozen_head)
+    request.addfinalizer(lambda: head_weight.requires_grad_(True))
+    params = [p for p in tiny.model.parameters() if p.requires_grad]
     out = response_logps(tiny.model, batch, chunk_tokens=5)
     grads = torch.autograd.grad((out.chosen - 0.5 * out.rejected).sum(), params)
     expected = naive_logps(tiny.model, batch)
