@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from capo_lab.cli_common import user_errors
+from capo_lab.database import Database
 from capo_lab.errors import LabError
 from capo_lab.settings import Settings
 
@@ -41,6 +42,7 @@ def serve_command(
 
     settings = Settings()
     auth = parse_auth(settings.auth)
+    Database(settings.database_url).close()  # applies the migrations before anything listens
     worker_process = subprocess.Popen([sys.executable, "-m", "capo_lab", "worker"]) if worker else None
     try:
         demo = build_app(LabService(settings))
