@@ -27,7 +27,7 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def cell(mode: str, batch: int, length: int, repeats: int) -> dict:
+def cell(mode: str, batch: int, length: int, repeats: int, train_head: bool) -> dict:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -44,6 +44,7 @@ def cell(mode: str, batch: int, length: int, repeats: int) -> dict:
         tie_word_embeddings=False,
     )
     model = LlamaForCausalLM(config)
+    model.lm_head.weight.requires_grad_(train_head)  # frozen, as under LoRA, unless --train-head
     ids = torch.randint(0, config.vocab_size, (2 * batch, length))
     prompt = length // 2
     rows = torch.arange(2 * batch).repeat_interleave(length - prompt)
@@ -79,11 +80,16 @@ def main() -> None:
     parser.add_argument("--batches", default="2,4,8")
     parser.add_argument("--lengths", default="64,128,256")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--train-head",
+        action="store_true",
+        help="train the output head too (checkpointed path); by default it is frozen, as under LoRA",
+    )
     parser.add_argument("--cell", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.cell:
         mode, batch, length = args.cell.split(":")
-        print(json.dumps(cell(mode, int(batch), int(length), args.repeats)))
+        print(json.dumps(cell(mode, int(batch), int(length), args.repeats, args.train_head)))
         return
     print(
         f"{'batch':>5} {'length':>6} | {'naive pairs/s':>13} {'MB':>6} | {'chunked pairs/s':>15} {'MB':>6} | "
@@ -101,6 +107,7 @@ def main() -> None:
                         f"{mode}:{batch}:{length}",
                         "--repeats",
                         str(args.repeats),
+                        *(["--train-head"] if args.train_head else []),
                     ],
                     capture_output=True,
                     text=True,

@@ -3,7 +3,8 @@
 Chosen and rejected sequences of a batch are concatenated along the batch
 dimension and run through the decoder once. Only response tokens are scored:
 their hidden states are gathered and projected to the vocabulary in chunks of
-``chunk_tokens`` tokens, each chunk under activation checkpointing, so the
+``chunk_tokens`` tokens (``capo/head_logps.py``: a frozen head's gradient is
+computed in the same pass, a trained head is checkpointed), so the
 batch × sequence × vocabulary logits tensor is never held (262k-token
 vocabularies make it gigabytes). log π(y|x) = Σ_t log softmax(W h_{t−1})[y_t],
 in nats, computed in float32 (float64 for a float64 model).
@@ -20,7 +21,7 @@ from torch import Tensor, nn
 from capo.head_logps import head_token_logps
 
 # Elements of one logits chunk (tokens × vocabulary): 2^23 floats = 32 MiB (32 tokens of a 262k
-# vocabulary). Larger chunks bought no speed on CPU and cost ~1 GB of peak memory (bench/README.md).
+# vocabulary). Larger chunks bought no speed on CPU and cost peak memory (bench/README.md).
 LOGITS_CHUNK_ELEMENTS = 1 << 23
 
 

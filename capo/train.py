@@ -6,6 +6,10 @@ with adapters disabled, scored once before training and cached. Evaluation
 runs at step 0, every ``eval_every`` steps and at the last step (eval split;
 the train split too at step 0 and the last step). Checkpoints every
 ``checkpoint_every`` steps, at the end, and when asked to stop.
+
+Data parallel: in a process group (``train.num_processes`` ranks, started by
+``capo_lab.launch``) every rank scores its share of each batch, DDP averages the
+LoRA gradients, and rank 0 alone logs the gathered results and checkpoints.
 """
 
 from __future__ import annotations
