@@ -112,15 +112,16 @@ def test_upload_launch_watch_and_inspect_in_chromium(server: str, tmp_path: Path
         for name in ("Train", "Runs", "Inspect", "Export", "Data"):
             expect(page.get_by_role("tab", name=name)).to_be_visible()
 
+        expect(page.get_by_label("Dataset name")).to_be_visible(timeout=60_000)  # the Data tab has rendered
         upload = upload_file(tmp_path)
         for _attempt in range(3):  # the file input can be replaced while the page hydrates
             page.locator("input[type=file]").first.set_input_files(str(upload))
             try:
-                expect(page.get_by_text("mtpe.jsonl").first).to_be_visible(timeout=10_000)
+                expect(page.get_by_role("cell", name="mtpe.jsonl")).to_be_visible(timeout=10_000)
                 break
             except AssertionError:
                 continue
-        expect(page.get_by_text("mtpe.jsonl").first).to_be_visible()
+        expect(page.get_by_role("cell", name="mtpe.jsonl")).to_be_visible()
         page.get_by_label("Dataset name").fill("e2e")
         page.get_by_label("Pairs per direction per split").fill("2")
         page.locator("#import-button").click()
@@ -156,5 +157,19 @@ def test_upload_launch_watch_and_inspect_in_chromium(server: str, tmp_path: Path
 
         page.get_by_role("tab", name="Export").click()
         shot("export")
+
+        # A second tab has its own state: the first tab's run selection and open pair stay its own.
+        second = browser.new_page(viewport={"width": 1400, "height": 1000})
+        second.on("pageerror", lambda err: errors.append(str(err)))
+        second.goto(server)
+        expect(second.get_by_role("tab", name="Runs")).to_be_visible(timeout=60_000)
+        second.get_by_role("tab", name="Runs").click()
+        expect(second.locator("#runs-select .token")).to_have_count(0)
+        second.get_by_role("tab", name="Inspect").click()
+        expect(second.locator("#pair-numbers")).not_to_contain_text("RRM")
+        page.get_by_role("tab", name="Runs").click()
+        expect(page.locator("#runs-select .token")).to_have_count(1)
+        page.get_by_role("tab", name="Inspect").click()
+        expect(page.locator("#pair-numbers")).to_contain_text("RRM")
         browser.close()
     assert errors == []
