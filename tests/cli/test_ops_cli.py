@@ -1,0 +1,50 @@
+"""`capo-lab health` and `capo-lab db upgrade`: what containers call, with one-line failures."""
+
+import http.server
+import threading
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from capo_lab.cli import app
+from tests.scale.servers import free_port
+
+runner = CliRunner()
+
+
+def test_db_upgrade_and_health_on_a_fresh_lab(lab_home: Path) -> None:
+    upgraded = runner.invoke(app, ["db", "upgrade"])
+    assert upgraded.exit_code == 0 and "database at revision 0003" in upgraded.stdout
+    healthy = runner.invoke(app, ["health", "--queue"])
+    assert healthy.exit_code == 0, healthy.stderr
+    assert "database ok (revision 0003" in healthy.stdout and "queue ok (0 pending)" in healthy.stdout
+
+
+def test_health_fails_in_one_line_when_the_web_app_does_not_answer(lab_home: Path) -> None:
+    result = runner.invoke(app, ["health", "--url", f"http://127.0.0.1:{free_port()}/"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: http://127.0.0.1:") and "unreachable" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_health_checks_the_http_status(lab_home: Path) -> None:
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(503)
+            self.end_headers()
+
+        def log_message(self, *args) -> None: ...
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = runner.invoke(app, ["health", "--url", f"http://127.0.0.1:{server.server_port}/"])
+    finally:
+        server.shutdown()
+    assert result.exit_code == 1 and "503" in result.stderr
+
+
+def test_health_reports_an_unreachable_database(lab_home: Path, monkeypatch) -> None:
+    monkeypatch.setenv("CAPO_LAB_DB_URL", f"postgresql+psycopg://capo@127.0.0.1:{free_port()}/capo")
+    result = runner.invoke(app, ["health"])
+    assert result.exit_code == 1 and result.stderr.startswith("error: database unreachable")
