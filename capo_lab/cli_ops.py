@@ -17,7 +17,9 @@ db_app = typer.Typer(no_args_is_help=True, help="The lab's database.")
 
 @user_errors
 def health_command(
-    url: Annotated[str | None, typer.Option(help="Also require this URL to answer HTTP 200")] = None,
+    url: Annotated[
+        str | None, typer.Option(help="Also require this URL to answer without an HTTP error")
+    ] = None,
     queue: Annotated[bool, typer.Option("--queue", help="Also require the job queue to answer")] = False,
 ) -> None:
     """Exit 0 when the database (and, if asked, the web app and the queue) answer; else 1 and why."""
@@ -37,12 +39,11 @@ def health_command(
         parts.append(f"queue ok ({pending} pending)")
     if url:
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                status = response.status
+            urllib.request.urlopen(url, timeout=5).close()  # raises for any status >= 400
+        except urllib.error.HTTPError as err:
+            raise LabError(f"{url} answered HTTP {err.code}") from err
         except (urllib.error.URLError, OSError) as err:
             raise LabError(f"{url} unreachable: {err}") from err
-        if status != 200:
-            raise LabError(f"{url} answered HTTP {status}")
         parts.append(f"{url} ok")
     stdout.print("; ".join(parts), markup=False, highlight=False)
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from capo_lab.launch import free_port
+
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]
 LAUNCH_ARGS = [
@@ -23,12 +25,6 @@ LAUNCH_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def upload_file(tmp_path: Path) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from capo_lab.cli import app
-from tests.scale.servers import free_port
+from capo_lab.launch import free_port
 
 runner = CliRunner()
 
@@ -41,7 +41,7 @@ def test_health_checks_the_http_status(lab_home: Path) -> None:
         result = runner.invoke(app, ["health", "--url", f"http://127.0.0.1:{server.server_port}/"])
     finally:
         server.shutdown()
-    assert result.exit_code == 1 and "503" in result.stderr
+    assert result.exit_code == 1 and "answered HTTP 503" in result.stderr
 
 
 def test_health_reports_an_unreachable_database(lab_home: Path, monkeypatch) -> None:

@@ -19,17 +19,13 @@ from pathlib import Path
 
 import pytest
 
+from capo_lab.launch import free_port
+
 
 def unavailable(what: str) -> None:
     if os.environ.get("CAPO_LAB_REQUIRE_SERVERS") == "1":
         pytest.fail(f"{what} is required here (CAPO_LAB_REQUIRE_SERVERS=1) but not installed")
     pytest.skip(f"{what} is not installed")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_port(port: int, seconds: float = 30) -> None:
