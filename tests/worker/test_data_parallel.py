@@ -1,6 +1,7 @@
 """train.num_processes = 2: two gloo ranks through `accelerate launch` give one process's losses."""
 
 import threading
+import time
 
 import pytest
 
@@ -8,6 +9,7 @@ from capo.config import config_from_dict
 from capo_lab import lifecycle
 from capo_lab.runs import get_run, run_dir
 from storage import queries
+from tests.worker.conftest import tiny_config
 
 
 def losses(db, run_id: int) -> dict[int, float]:
@@ -60,3 +62,29 @@ def test_two_processes_match_one_with_the_same_global_batch(lab, objective) -> N
     with db.read() as session:
         assert len(queries.pair_scores(session, double, "eval", 4)) == 6  # rank 0 stored every eval pair once
         assert queries.latest_checkpoint(session, double).step == 4
+
+
+@pytest.mark.slow
+def test_a_cancelled_two_process_run_stops_checkpoints_and_resumes(lab) -> None:
+    db, settings = lab
+    cfg = tiny_config(epochs=200, device="cpu", num_processes=2)
+    (run_id,) = lifecycle.submit(db, [cfg], lambda _: None)
+    job = threading.Thread(target=lifecycle.run_job, args=(db, settings, run_id, "w", threading.Event()))
+    job.start()
+    deadline = time.monotonic() + 120
+    while get_run(db, run_id).step < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert lifecycle.cancel(db, run_id) == "asked to stop at its next step"
+    job.join(timeout=120)
+    run = get_run(db, run_id)
+    assert run.status == "cancelled" and 3 <= run.step < run.total_steps, run.error
+    with db.read() as session:
+        assert queries.latest_checkpoint(session, run_id).step == run.step  # rank 0 saved where both stopped
+
+    assert lifecycle.resume(db, run_id, lambda _: None) == run.step
+    shutdown = threading.Event()
+    shutdown.set()  # a worker shutting down: the ranks load the checkpoint, train one step and stop
+    assert lifecycle.run_job(db, settings, run_id, "w", shutdown) == "stopped"
+    again = get_run(db, run_id)
+    assert again.status == "interrupted" and again.resumed_from_step == run.step
+    assert run.step < again.step < run.total_steps
