@@ -10,7 +10,7 @@ both for the whole process:
   that many bytes are mapped on their own and returned to the system on free;
 * ``malloc_trim(0)`` before every decoder layer: free heap pages go back.
 
-Elsewhere (musl, macOS, Windows) these are no-ops and say so.
+Elsewhere (musl, macOS, Windows) nothing is installed: ``trim_heap_between_layers`` returns no hooks.
 """
 
 from __future__ import annotations

@@ -82,22 +82,22 @@ def frozen_head_logps(
     return _FrozenHeadLogps.apply(hidden, targets, weight, softcap, chunk)
 
 
+def _over_chunks(score, hidden: Tensor, targets: Tensor, chunk: int) -> Tensor:
+    """``score(hidden_chunk, target_chunk)`` for each chunk of ``chunk`` rows, concatenated."""
+    pieces = [score(hidden[s : s + chunk], targets[s : s + chunk]) for s in range(0, hidden.shape[0], chunk)]
+    return torch.cat(pieces) if pieces else hidden.new_zeros(0, dtype=_compute_dtype(hidden))
+
+
 def checkpointed_head_logps(
     hidden: Tensor, targets: Tensor, head: nn.Module, softcap: float | None, chunk: int
 ) -> Tensor:
     """log p_t with every chunk checkpointed (the head is recomputed in backward)."""
-    pieces = [
-        checkpoint(
-            _chunk_logps,
-            hidden[start : start + chunk],
-            targets[start : start + chunk],
-            head,
-            softcap,
-            use_reentrant=False,
-        )
-        for start in range(0, hidden.shape[0], chunk)
-    ]
-    return torch.cat(pieces) if pieces else hidden.new_zeros(0, dtype=_compute_dtype(hidden))
+    return _over_chunks(
+        lambda h, t: checkpoint(_chunk_logps, h, t, head, softcap, use_reentrant=False),
+        hidden,
+        targets,
+        chunk,
+    )
 
 
 def head_token_logps(
@@ -114,11 +114,7 @@ def head_token_logps(
         and not any(p.requires_grad for p in head.parameters())
     ):
         with torch.no_grad():
-            pieces = [
-                _chunk_logps(hidden[s : s + chunk], targets[s : s + chunk], head, softcap)
-                for s in range(0, hidden.shape[0], chunk)
-            ]
-        return torch.cat(pieces) if pieces else hidden.new_zeros(0, dtype=_compute_dtype(hidden))
+            return _over_chunks(lambda h, t: _chunk_logps(h, t, head, softcap), hidden, targets, chunk)
     plain_frozen = type(head) is nn.Linear and head.bias is None and not head.weight.requires_grad
     if plain_frozen:
         return frozen_head_logps(hidden, targets, head.weight, softcap, chunk)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,17 @@ MLQE = SHARED_DATA / "mlqe-pe" / "post-editing"
 MLQE_EN_DE_TRAIN = MLQE / "train" / "en-de-train.tar.gz"
 MLQE_EN_ZH_TRAIN = MLQE / "train" / "en-zh-train.tar.gz"
 DIVEMT = SHARED_DATA / "divemt" / "warmup.tsv"
+
+
+def wait_for_port(port: int, seconds: float = 30) -> None:
+    """Return once something accepts connections on 127.0.0.1:``port``; TimeoutError after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {seconds} s")
 
 
 @pytest.fixture(scope="session")

@@ -4,15 +4,14 @@ loss chart fill, open a pair in Inspect. With CAPO_LAB_SCREENSHOTS=DIR it also s
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from capo_lab.launch import free_port
+from tests.conftest import wait_for_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]
@@ -67,14 +66,9 @@ def server(tmp_path: Path, shared_data: Path):
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
+    try:
+        wait_for_port(port, seconds=120)
+    except TimeoutError:
         process.kill()
         pytest.fail("the server did not start: " + (tmp_path / "serve.log").read_text()[-2000:])
     yield f"http://127.0.0.1:{port}"

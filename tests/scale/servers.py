@@ -9,10 +9,8 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,22 +18,13 @@ from pathlib import Path
 import pytest
 
 from capo_lab.launch import free_port
+from tests.conftest import wait_for_port
 
 
 def unavailable(what: str) -> None:
     if os.environ.get("CAPO_LAB_REQUIRE_SERVERS") == "1":
         pytest.fail(f"{what} is required here (CAPO_LAB_REQUIRE_SERVERS=1) but not installed")
     pytest.skip(f"{what} is not installed")
-
-
-def wait_for_port(port: int, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {seconds} s")
 
 
 @contextmanager
