@@ -28,7 +28,8 @@ class DataConfig(_Frozen):
     dataset: str = "paper8"
     max_length: PositiveInt = 512
     directions: list[str] | None = None
-    response_separator: str = " "
+    response_separator: str = " "  # between prompt and response under chat_template none
+    chat_template: Literal["none", "model", "zephyr"] = "none"  # capo/templates.py
 
 
 class CapoObjective(_Frozen):

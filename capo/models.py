@@ -200,6 +200,13 @@ def add_lora(model: PreTrainedModel, cfg: LoraConfig, seed: int = 0) -> PeftMode
         )
 
 
+def model_has_chat_template(name_or_path: str) -> bool:
+    """Whether the model's tokenizer carries a chat template (the two built-in models carry none)."""
+    if name_or_path in (TINY_RANDOM_LLAMA, EMBEDDED_GEMMA):
+        return False
+    return bool(AutoTokenizer.from_pretrained(name_or_path).chat_template)
+
+
 def load_tokenizer(name_or_path: str, cache_dir: Path) -> PreTrainedTokenizerFast:
     """The tokenizer alone, for statistics such as tokens per character."""
     if name_or_path == TINY_RANDOM_LLAMA:

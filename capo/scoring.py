@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from capo.head_logps import head_token_logps
+from capo.templates import render_pair
 
 # Elements of one logits chunk (tokens × vocabulary): 2^23 floats = 32 MiB (32 tokens of a 262k
 # vocabulary). Larger chunks bought no speed on CPU and cost peak memory (bench/README.md).
@@ -86,20 +87,16 @@ def tokenize_pair(
     rejected: str,
     max_length: int,
     separator: str = " ",
+    chat_template: str = "none",
 ) -> TokenizedPair:
-    """Prompt with BOS; each response = separator + text + EOS, tokenised apart from the prompt.
+    """The pair rendered by ``capo.templates.render_pair`` (BOS once; responses end with EOS).
 
     When prompt + longest response exceeds ``max_length``, the prompt keeps its last
     ``max_length // 2`` tokens and the responses are cut to fit.
     """
-    prompt_ids = list(tokenizer(prompt, add_special_tokens=False)["input_ids"])
-    if tokenizer.bos_token_id is not None:
-        prompt_ids = [tokenizer.bos_token_id, *prompt_ids]
-    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
-    responses = [
-        list(tokenizer(separator + text, add_special_tokens=False)["input_ids"]) + eos
-        for text in (chosen, rejected)
-    ]
+    rendered = render_pair(tokenizer, prompt, chosen, rejected, chat_template, separator)
+    prompt_ids = list(rendered.prompt.ids)
+    responses = [list(rendered.chosen.ids), list(rendered.rejected.ids)]
     longest = max(len(r) for r in responses)
     truncated = len(prompt_ids) + longest > max_length
     if truncated:

@@ -34,6 +34,7 @@ from capo.evaluation import PairScoreRow, aggregate, score_rows
 from capo.models import LoadedModel, add_lora, load_base_model, resolve_device
 from capo.objectives import ObjectiveSpec, PairLogps, compute_objective, get_objective
 from capo.scoring import SequenceBatch, TokenizedPair, collate, response_logps, tokenize_pair
+from capo.templates import check_template
 
 
 class PairInput(Protocol):
@@ -133,6 +134,7 @@ class _Scorer:
                 p.rejected,
                 data.max_length,
                 data.response_separator,
+                data.chat_template,
             )
             for p in pairs
         ]
@@ -234,6 +236,7 @@ def train(
         loaded.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if cfg.train.trim_cpu_heap and device.type == "cpu":
         trim_heap_between_layers(loaded.model)
+    check_template(loaded.tokenizer, cfg.data.chat_template, loaded.name)
     spec = get_objective(cfg.objective.name)
     scorer = _Scorer(cfg, loaded, spec, world)
     train_set, eval_set = scorer.tokenize(inputs.train_pairs), scorer.tokenize(inputs.eval_pairs)

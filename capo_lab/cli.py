@@ -7,6 +7,7 @@ import typer
 from capo_lab.cli_data import data_app
 from capo_lab.cli_jobs import cancel_command, resume_command, submit_command, worker_command
 from capo_lab.cli_ops import db_app, health_command
+from capo_lab.cli_render import render_command
 from capo_lab.cli_runs import export_command, pairs_command, runs_app, train_command
 from capo_lab.cli_serve import serve_command
 
@@ -16,6 +17,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(data_app, name="data")
+data_app.command("render")(render_command)
 app.add_typer(runs_app, name="runs")
 app.add_typer(db_app, name="db")
 app.command("health")(health_command)

@@ -4,6 +4,7 @@ from pydantic import ValidationError
 
 from capo.data.triples import DataError
 from capo.languages import UnknownLanguageError
+from capo.templates import TemplateError
 from storage.writes import DatasetNameTaken
 
 
@@ -11,4 +12,4 @@ class LabError(Exception):
     """A user-facing failure: bad input, unknown name, impossible request."""
 
 
-USER_ERRORS = (LabError, DataError, DatasetNameTaken, UnknownLanguageError, ValidationError)
+USER_ERRORS = (LabError, DataError, DatasetNameTaken, UnknownLanguageError, TemplateError, ValidationError)

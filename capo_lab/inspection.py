@@ -35,8 +35,17 @@ def token_scores(
     cfg: RunConfig, cache_dir: Path, adapter: Path | None, prompt: str, chosen: str, rejected: str
 ) -> TokenScores:
     model, loaded = _policy(cfg.to_json(), str(cache_dir), str(adapter) if adapter else None)
+    data = cfg.data
     pair = tokenize_pair(
-        loaded.tokenizer, 0, "", prompt, chosen, rejected, cfg.data.max_length, cfg.data.response_separator
+        loaded.tokenizer,
+        0,
+        "",
+        prompt,
+        chosen,
+        rejected,
+        data.max_length,
+        data.response_separator,
+        data.chat_template,
     )
     batch = collate([pair], loaded.tokenizer.pad_token_id)
     with torch.no_grad():

@@ -58,8 +58,27 @@ def load_raw_config(path: Path) -> dict[str, Any]:
         raise LabError(str(err)) from None
 
 
+def check_chat_template(cfg: RunConfig) -> None:
+    """Refuse ``data.chat_template: model`` for a model whose tokenizer has no template, before queuing."""
+    if cfg.data.chat_template != "model":
+        return
+    from capo.models import model_has_chat_template
+
+    try:
+        has_template = model_has_chat_template(cfg.model.name_or_path)
+    except OSError:  # not loadable here (offline hub id): the trainer checks it when it loads the model
+        return
+    if not has_template:
+        raise LabError(
+            f"data.chat_template: model {cfg.model.name_or_path!r} has no chat template of its own; "
+            "use data.chat_template=zephyr or none"
+        )
+
+
 def submit(db: Database, configs: list[RunConfig], enqueue: Callable[[int], None]) -> list[int]:
     """Create every run as ``queued`` (one sweep id when several), then enqueue them in order."""
+    for cfg in configs:
+        check_chat_template(cfg)
     sweep_id = uuid.uuid4().hex[:12] if len(configs) > 1 else None
     run_ids = [create_run(db, cfg, status="queued", sweep_id=sweep_id) for cfg in configs]
     for position, run_id in enumerate(run_ids):
