@@ -88,6 +88,7 @@ class TrainConfig(_Frozen):
     grad_accum: PositiveInt = 1
     eval_every: PositiveInt = 10
     evaluate: bool = True  # false skips every evaluation pass (benchmarks)
+    eval_splits: tuple[Literal["eval", "validation"], ...] = Field(("eval",), min_length=1)
     checkpoint_every: PositiveInt = 50
     seed: int = 0
     bf16: bool = False

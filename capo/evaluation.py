@@ -1,7 +1,17 @@
 """Per-pair scores and the aggregate metrics logged from them (TRL key names).
 
-Reward accuracy follows the paper (Appendix B, as in SimPO): the share of
-pairs with lw > ll under the policy itself, whatever the objective.
+Reward accuracy, three ways, whatever the objective (lw, ll: the policy's summed
+response log-probs; lw₀, ll₀: the base model's, adapters disabled; |y|: tokens):
+
+- ``rewards/accuracies``: lw > ll, the paper's definition (Appendix B);
+- ``rewards/accuracies_per_token``: lw/|y_w| > ll/|y_l|, SimPO's per-token reward;
+- ``rewards/accuracies_vs_base``: (lw − lw₀) − (ll − ll₀) > 0, DPO's implicit-reward
+  accuracy against the base (TRL's ``rewards/accuracies`` for DPO) and the shift of
+  the paper's Fig. 1 and 3. It is 0 at step 0, where the policy is the base.
+
+Every comparison is strict, so a tie (chosen and rejected the same text) always
+counts as wrong; ``rewards/tie_fraction`` says how many pairs are ties, which caps
+every accuracy at 1 − tie_fraction.
 """
 
 from __future__ import annotations
@@ -30,12 +40,17 @@ class PairScoreRow:
     reward_margin: float
     grad_chosen: dict[str, float]
     grad_rejected: dict[str, float]
+    tie: bool = False
 
 
 def score_rows(
-    pair_ids: Sequence[int], directions: Sequence[str], logps: PairLogps, out: ObjectiveOutput
+    pair_ids: Sequence[int],
+    directions: Sequence[str],
+    logps: PairLogps,
+    out: ObjectiveOutput,
+    ties: Sequence[bool] | None = None,
 ) -> list[PairScoreRow]:
-    """One row per pair, detached to Python floats."""
+    """One row per pair, detached to Python floats; ``ties`` marks pairs whose two responses are equal."""
     rrm = relative_reward_margin(logps.chosen, logps.rejected)
 
     def col(t: torch.Tensor | None) -> list:
@@ -71,16 +86,40 @@ def score_rows(
             margin[i],
             {k: v[i] for k, v in gw.items()},
             {k: v[i] for k, v in gl.items()},
+            bool(ties[i]) if ties is not None else False,
         )
         for i, (pid, d) in enumerate(zip(pair_ids, directions, strict=True))
     ]
+
+
+def base_shift(row: PairScoreRow) -> float | None:
+    """(lw − lw₀) − (ll − ll₀): how far training moved the pair's margin from the base model's."""
+    if row.ref_logp_chosen is None or row.ref_logp_rejected is None:
+        return None
+    return (row.logp_chosen - row.ref_logp_chosen) - (row.logp_rejected - row.ref_logp_rejected)
+
+
+def _accuracies(rows: Sequence[PairScoreRow]) -> dict[str, float]:
+    n = len(rows)
+    shifts = [base_shift(r) for r in rows]
+    metrics = {
+        "rewards/accuracies": sum(r.logp_chosen > r.logp_rejected for r in rows) / n,
+        "rewards/accuracies_per_token": sum(
+            r.logp_chosen / r.n_tokens_chosen > r.logp_rejected / r.n_tokens_rejected for r in rows
+        )
+        / n,
+        "rewards/tie_fraction": sum(r.tie for r in rows) / n,
+    }
+    if all(s is not None for s in shifts):
+        metrics["rewards/accuracies_vs_base"] = sum(s > 0 for s in shifts) / n  # type: ignore[operator]
+    return metrics
 
 
 def _means(rows: Sequence[PairScoreRow]) -> dict[str, float]:
     n = len(rows)
     return {
         "loss": sum(r.loss for r in rows) / n,
-        "rewards/accuracies": sum(r.logp_chosen > r.logp_rejected for r in rows) / n,
+        **_accuracies(rows),
         "rewards/margins": sum(r.reward_margin for r in rows) / n,
         "logps/chosen": sum(r.logp_chosen for r in rows) / n,
         "logps/rejected": sum(r.logp_rejected for r in rows) / n,

@@ -36,6 +36,11 @@ class TokenizedPair:
     truncated: bool = False
 
     @property
+    def tie(self) -> bool:
+        """Chosen and rejected are the same text: the pair states no preference."""
+        return self.chosen_ids == self.rejected_ids
+
+    @property
     def length(self) -> int:
         return len(self.prompt_ids) + max(len(self.chosen_ids), len(self.rejected_ids))
 

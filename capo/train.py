@@ -1,10 +1,11 @@
 """``train(cfg, inputs, sink, should_stop)``: LoRA preference training with any registered objective.
 
 One code path for the CLI and the worker. The policy is the base model with
-LoRA adapters; the reference (when the objective needs one) is the same model
-with adapters disabled, scored once before training and cached. Evaluation
-runs at step 0, every ``eval_every`` steps and at the last step (eval split;
-the train split too at step 0 and the last step). Checkpoints every
+LoRA adapters; the base scores (the same model with adapters disabled) are
+computed once before training and cached for every objective: they are DPO's
+reference and the baseline of ``rewards/accuracies_vs_base``. Evaluation runs at
+step 0, every ``eval_every`` steps and at the last step, on each split of
+``train.eval_splits`` (eval, validation; the train split too at step 0 and the last step). Checkpoints every
 ``checkpoint_every`` steps, at the end, and when asked to stop.
 
 Data parallel: in a process group (``train.num_processes`` ranks, started by
@@ -60,6 +61,7 @@ class TrainInputs:
     run_dir: Path
     model_cache_dir: Path
     resume_from: Path | None = None
+    validation_pairs: Sequence[PairInput] = ()
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,7 @@ class _Scorer:
 
     def _with_reference(self, pairs, chosen, rejected, chosen_tokens, rejected_tokens) -> PairLogps:
         ref_w = ref_l = None
-        if self.spec.needs_reference:
+        if all(p.pair_id in self.reference for p in pairs):
             ref = [self.reference[p.pair_id] for p in pairs]
             ref_w = torch.tensor([r[0] for r in ref], device=chosen.device)
             ref_l = torch.tensor([r[1] for r in ref], device=chosen.device)
@@ -156,7 +158,7 @@ class _Scorer:
 
     @torch.no_grad()
     def cache_reference(self, pairs: Sequence[TokenizedPair], batch_size: int) -> None:
-        """Reference = the base model: the same weights with LoRA adapters disabled, scored once."""
+        """Base scores: the same weights with LoRA adapters disabled, scored once (DPO's reference)."""
         todo = sorted((p for p in pairs if p.pair_id not in self.reference), key=lambda p: p.length)
         todo = shard(todo, self.world)
         self.model.eval()
@@ -184,8 +186,14 @@ class _Scorer:
                 chunk, out.chosen, out.rejected, out.chosen_tokens, out.rejected_tokens
             )
             result = compute_objective(self.spec.name, logps, self.params)
-            rows.extend(score_rows([p.pair_id for p in chunk], [p.direction for p in chunk], logps, result))
+            rows.extend(_rows(chunk, logps, result))
         return gather_lists(rows, self.world)
+
+
+def _rows(pairs: Sequence[TokenizedPair], logps: PairLogps, out) -> list[PairScoreRow]:
+    return score_rows(
+        [p.pair_id for p in pairs], [p.direction for p in pairs], logps, out, [p.tie for p in pairs]
+    )
 
 
 def _check_finite(loss: torch.Tensor, step: int, pairs: Sequence[TokenizedPair], world: World) -> None:
@@ -239,14 +247,18 @@ def train(
     check_template(loaded.tokenizer, cfg.data.chat_template, loaded.name)
     spec = get_objective(cfg.objective.name)
     scorer = _Scorer(cfg, loaded, spec, world)
-    train_set, eval_set = scorer.tokenize(inputs.train_pairs), scorer.tokenize(inputs.eval_pairs)
-    truncated = sum(p.truncated for p in train_set + eval_set)
+    train_set = scorer.tokenize(inputs.train_pairs)
+    held_out = {
+        "eval": scorer.tokenize(inputs.eval_pairs),
+        "validation": scorer.tokenize(inputs.validation_pairs),
+    }
+    held_out = {split: held_out[split] for split in cfg.train.eval_splits}
+    truncated = sum(p.truncated for p in train_set + [p for pairs in held_out.values() for p in pairs])
     if truncated:
         sink.log_note(f"{truncated} pair(s) longer than max_length={cfg.data.max_length} were truncated")
     eval_bs = cfg.train.eval_batch_size or cfg.train.batch_size
-    if spec.needs_reference:
-        for split in (train_set, eval_set):  # batched exactly as evaluate() batches them
-            scorer.cache_reference(split, eval_bs)
+    for split in (train_set, *held_out.values()):  # batched exactly as evaluate() batches them
+        scorer.cache_reference(split, eval_bs)
 
     total = total_steps(cfg, len(train_set))
     lengths = [p.length for p in train_set]
@@ -265,12 +277,12 @@ def train(
 
     def evaluate(at_step: int, with_train: bool) -> dict[str, float]:
         metrics: dict[str, float] = {}
-        splits = [("eval", eval_set), ("train", train_set)] if with_train else [("eval", eval_set)]
-        for split, pairs in splits:
+        splits = {**held_out, "train": train_set} if with_train else held_out
+        for split, pairs in splits.items():
             with autocast:
                 rows = scorer.evaluate(pairs, eval_bs)
             sink.log_pair_scores(at_step, split, rows)
-            metrics.update(aggregate(rows, prefix="eval_" if split == "eval" else "train_"))
+            metrics.update(aggregate(rows, prefix=f"{split}_"))
         sink.log_metrics(at_step, metrics)
         return metrics
 
@@ -306,7 +318,7 @@ def train(
             _check_finite(out.loss.detach(), step, pairs, world)
             (out.loss.sum() * (weight * world.size / n_step)).backward()
             if weight:
-                rows.extend(score_rows([p.pair_id for p in pairs], [p.direction for p in pairs], logps, out))
+                rows.extend(_rows(pairs, logps, out))
         rows = gather_lists(rows, world)
         grad_norm = (
             torch.nn.utils.clip_grad_norm_(loaded.model.parameters(), cfg.optim.max_grad_norm)

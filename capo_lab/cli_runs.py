@@ -29,6 +29,7 @@ class RowFormat(StrEnum):
 class ScoreSplit(StrEnum):
     train = "train"
     eval = "eval"
+    validation = "validation"
 
 
 class ShowAs(StrEnum):
@@ -87,6 +88,7 @@ _SCORE_COLUMNS = [
     "reward_margin",
     "ref_logp_chosen",
     "ref_logp_rejected",
+    "tie",
 ]
 
 
@@ -94,10 +96,10 @@ _SCORE_COLUMNS = [
 def pairs_command(
     run: Annotated[str, typer.Option("--run", help="Run id")],
     step: Annotated[str, typer.Option(help="first, last or a step number")] = "last",
-    split: Annotated[ScoreSplit, typer.Option(help="train or eval")] = ScoreSplit.train,
+    split: Annotated[ScoreSplit, typer.Option(help="train, eval or validation")] = ScoreSplit.train,
     output_format: Annotated[RowFormat, typer.Option("--format")] = RowFormat.jsonl,
 ) -> None:
-    """Per-pair scores: log-probs, token counts, RRM, loss, reward margin and dL/dlw, dL/dll by term."""
+    """Per-pair scores: log-probs (ref_* = the base model's), token counts, RRM, loss, margin, dL by term."""
     rows = []
     for s in runs.pair_scores(open_database(), run, split.value, step):
         row = {k: getattr(s, k) for k in _SCORE_COLUMNS}

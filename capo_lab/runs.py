@@ -101,6 +101,7 @@ def run_inputs(
     return TrainInputs(
         train_pairs=_split_pairs(db, cfg, "train"),
         eval_pairs=_split_pairs(db, cfg, "eval"),
+        validation_pairs=_split_pairs(db, cfg, "validation") if "validation" in cfg.train.eval_splits else [],
         run_dir=run_dir(settings, run_id),
         model_cache_dir=settings.home_dir / "models",
         resume_from=resume_from,

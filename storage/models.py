@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -116,6 +116,7 @@ class PairScore(Base):
     reward_margin: Mapped[float] = mapped_column(Float)
     grad_chosen: Mapped[dict[str, Any]] = mapped_column()
     grad_rejected: Mapped[dict[str, Any]] = mapped_column()
+    tie: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Checkpoint(Base):

@@ -181,6 +181,7 @@ def _score_record(s: PairScore) -> PairScoreRecord:
         reward_margin=s.reward_margin,
         grad_chosen=dict(s.grad_chosen),
         grad_rejected=dict(s.grad_rejected),
+        tie=bool(s.tie),
     )
 
 

@@ -105,6 +105,7 @@ class PairScoreRecord:
     reward_margin: float
     grad_chosen: dict[str, float]
     grad_rejected: dict[str, float]
+    tie: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -95,6 +95,20 @@ def test_scores_are_stored_for_both_splits_at_the_start_and_the_end(tmp_path: Pa
     assert "eval_rewards/accuracies/en-de" in sink.metrics[4] and "rewards/margins" in sink.metrics[1]
 
 
+def test_validation_split_is_scored_with_its_own_prefix_when_asked(tmp_path: Path) -> None:
+    sink = ListSink()
+    run_inputs = TrainInputs(PAIRS[:6], PAIRS[6:8], tmp_path / "run", tmp_path / "models", None, PAIRS[8:])
+    train(config(max_steps=2, eval_splits=["eval", "validation"]), run_inputs, sink)
+    assert sink.scores == [
+        (0, "eval", 2), (0, "validation", 2), (0, "train", 6),
+        (2, "eval", 2), (2, "validation", 2), (2, "train", 6),
+    ]  # fmt: skip
+    at_end = sink.metrics[2]
+    for key in ("accuracies", "accuracies_per_token", "accuracies_vs_base", "tie_fraction"):
+        assert f"validation_rewards/{key}" in at_end and f"validation_rewards/{key}/en-de" in at_end
+    assert sink.metrics[0]["validation_rewards/accuracies_vs_base"] == 0.0  # the policy is the base at step 0
+
+
 def test_a_non_finite_loss_stops_the_run_naming_step_and_pairs(tmp_path: Path, monkeypatch) -> None:
     real = train_module.compute_objective
 
