@@ -46,7 +46,9 @@ class DpoObjective(_Frozen):
 
 
 class SimpoObjective(_Frozen):
-    """SimPO defaults follow Meng et al. (2024): β = 2.0, γ = 0.5."""
+    """SimPO: β = 2.0 and γ = 1.0, i.e. γ/β = 0.5, the SimPO authors' Llama-3-8B-Base setting
+    (Meng, Xia and Chen 2024; their trainer takes γ/β as ``gamma_beta_ratio``). TRL's
+    CPOConfig defaults differ (β = 0.1, simpo_gamma = 0.5)."""
 
     name: Literal["simpo"] = "simpo"
     beta: PositiveFloat = 2.0

@@ -76,7 +76,7 @@ def _bt_loss(z: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def capo_loss(p: PairLogps, beta: float = 0.1, alpha: float = 2.0) -> ObjectiveOutput:
-    """CAPO (Xu et al., arXiv 2511.07691, Eq. 4), reference-free, no length normalisation.
+    """CAPO (Pokharel, Tao and Agrawal 2025, arXiv 2511.07691, Eq. 4), reference-free, no length normalisation.
 
     z = β(lw − ll) + α·RRM,  RRM = lw/ll,  L = −log σ(z).
     Terms: "dpo" = β(lw − ll) gives dL/dlw = sβ, dL/dll = −sβ;
@@ -123,8 +123,8 @@ def dpo_loss(p: PairLogps, beta: float = 0.1) -> ObjectiveOutput:
     )
 
 
-def simpo_loss(p: PairLogps, beta: float = 2.0, gamma: float = 0.5) -> ObjectiveOutput:
-    """SimPO (Meng et al., 2024): z = β(lw/|y_w| − ll/|y_l|) − γ, L = −log σ(z).
+def simpo_loss(p: PairLogps, beta: float = 2.0, gamma: float = 1.0) -> ObjectiveOutput:
+    """SimPO (Meng, Xia and Chen 2024, arXiv 2405.14734): z = β(lw/|y_w| − ll/|y_l|) − γ, L = −log σ(z).
 
     dL/dlw = sβ/|y_w|, dL/dll = −sβ/|y_l|.
     """
@@ -174,10 +174,18 @@ OBJECTIVES: dict[str, ObjectiveSpec] = {
             False,
             ("dpo", "rrm"),
             ("beta", "alpha"),
-            "Xu et al. 2025, arXiv 2511.07691, Eq. 4",
+            "Pokharel, Tao and Agrawal 2025, arXiv 2511.07691, Eq. 4",
         ),
         ObjectiveSpec("dpo", dpo_loss, True, False, ("dpo",), ("beta",), "Rafailov et al. 2023"),
-        ObjectiveSpec("simpo", simpo_loss, False, True, ("simpo",), ("beta", "gamma"), "Meng et al. 2024"),
+        ObjectiveSpec(
+            "simpo",
+            simpo_loss,
+            False,
+            True,
+            ("simpo",),
+            ("beta", "gamma"),
+            "Meng, Xia and Chen 2024, arXiv 2405.14734",
+        ),
         ObjectiveSpec(
             "dpo_nll",
             dpo_nll_loss,

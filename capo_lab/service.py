@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from capo.analysis.sweep import SweepPoint, sweep_point
 from capo.config import ConfigError, RunConfig, config_from_dict, load_config
 from capo.data import BuildOptions
 from capo_lab import datasets, lifecycle, runs
@@ -201,18 +202,15 @@ class LabService:
             for s in runs.pair_scores(self.db, run_id, split, step)
         ]
 
-    def sweep_rows(
-        self, run_ids: list[int], parameter: str = "alpha"
-    ) -> list[tuple[float, float | None, float | None]]:
-        rows = []
+    def sweep_rows(self, run_ids: list[int], parameter: str = "alpha") -> list[SweepPoint]:
+        """Per run with that objective parameter: best and final accuracy (validation if scored)."""
+        points = []
         for run_id in run_ids:
-            run = runs.get_run(self.db, run_id)
-            value = run.config["objective"].get(parameter)
-            if value is None:
-                continue
-            final = {m["key"]: m["value"] for m in self.metrics(run_id) if m["step"] == run.step}
-            rows.append((float(value), final.get("eval_rewards/accuracies"), final.get("train_loss")))
-        return rows
+            value = runs.get_run(self.db, run_id).config["objective"].get(parameter)
+            if value is not None:
+                rows = [(m["step"], m["key"], m["value"]) for m in self.metrics(run_id)]
+                points.append(sweep_point(float(value), rows))
+        return points
 
     def pair_table(self, run_id: int, step: int | str, split: str = "eval") -> list[PairRow]:
         rows = []

@@ -9,7 +9,7 @@ PRESETS = sorted((REPO / "configs").rglob("*.yaml"))
 
 
 def test_there_are_presets() -> None:
-    assert {p.name for p in PRESETS} >= {"paper.yaml", "demo-cpu.yaml", "smoke.yaml"}
+    assert {p.name for p in PRESETS} >= {"paper.yaml", "paper-cpu.yaml", "demo-cpu.yaml", "smoke.yaml"}
 
 
 @pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.name)
@@ -23,6 +23,20 @@ def test_paper_preset_has_the_papers_settings() -> None:
     assert cfg.objective == CapoObjective(beta=0.1, alpha=2.0)
     assert (cfg.lora.r, cfg.lora.alpha, cfg.lora.dropout) == (16, 32, 0.05)
     assert (cfg.optim.lr, cfg.train.batch_size, cfg.train.epochs) == (1e-6, 16, 1)
+    assert (cfg.model.name_or_path, cfg.model.load_in_4bit, cfg.train.bf16) == (
+        "meta-llama/Llama-3.1-8B-Instruct", True, True,
+    )  # fmt: skip
+    assert (cfg.optim.optimizer, cfg.data.chat_template, cfg.train.group_by_length) == (
+        "paged_adamw", "zephyr", False,
+    )  # fmt: skip
+    assert cfg.train.eval_splits == ("eval", "validation")
+
+
+def test_paper_cpu_preset_keeps_the_recipe_on_the_embedded_model() -> None:
+    paper, cpu = (load_config(REPO / "configs" / name) for name in ("paper.yaml", "paper-cpu.yaml"))
+    assert cpu.model.name_or_path == "gemma-3-270m"
+    assert (cpu.objective, cpu.lora, cpu.data.chat_template) == (paper.objective, paper.lora, "zephyr")
+    assert (cpu.train.group_by_length, cpu.train.eval_splits) == (False, paper.train.eval_splits)
 
 
 @pytest.mark.parametrize(
