@@ -8,6 +8,11 @@ from app.charts import Point, delta_distribution, direction_keys, line_chart, sw
 from app.common import run_choices, shows_errors
 
 REFRESH_SECONDS = 2.0
+ACCURACIES = {
+    "lw > ll (the paper's)": "accuracies",
+    "per token, lw/|y_w| > ll/|y_l| (SimPO's)": "accuracies_per_token",
+    "vs base, (lw − lw₀) − (ll − ll₀) > 0 (DPO's)": "accuracies_vs_base",
+}
 
 
 def fetch_new(service, run_ids: list[int], cache: dict) -> dict:
@@ -22,7 +27,13 @@ def fetch_new(service, run_ids: list[int], cache: dict) -> dict:
     return cache
 
 
-def figures(service, run_ids: list[int], cache: dict) -> list:
+def accuracy_keys(accuracy: str) -> list[str]:
+    """The chosen accuracy on every split: the training batches, then train, eval, validation evaluations."""
+    name = f"rewards/{ACCURACIES.get(accuracy, 'accuracies')}"
+    return [name, *(f"{split}_{name}" for split in ("train", "eval", "validation"))]
+
+
+def figures(service, run_ids: list[int], cache: dict, accuracy: str = "") -> list:
     points = [p for entry in cache.values() for p in entry["points"]]
     margins = direction_keys(points, "eval_rewards/margins")
     deltas = {}
@@ -32,11 +43,7 @@ def figures(service, run_ids: list[int], cache: dict) -> list:
     sweep = service.sweep_rows(run_ids) if len(run_ids) > 1 else []
     return [
         line_chart(points, ["loss", "eval_loss"], "Loss"),
-        line_chart(
-            points,
-            ["rewards/accuracies", "train_rewards/accuracies", "eval_rewards/accuracies"],
-            "Reward accuracy (lw > ll)",
-        ),
+        line_chart(points, accuracy_keys(accuracy), f"Reward accuracy: {accuracy or next(iter(ACCURACIES))}"),
         line_chart(points, margins, "Eval reward margin per language"),
         delta_distribution(deltas, "Δr per direction at the latest evaluation"),
         line_chart(points, ["learning_rate"], "Learning rate"),
@@ -53,7 +60,9 @@ def build(service) -> None:
                 run_choices(service), multiselect=True, label="Runs (several overlay)", elem_id="runs-select"
             )
             reload_runs = gr.Button("Reload run list")
-        live = gr.Checkbox(True, label=f"Live (every {REFRESH_SECONDS:.0f} s)")
+        with gr.Row():
+            live = gr.Checkbox(True, label=f"Live (every {REFRESH_SECONDS:.0f} s)")
+            accuracy = gr.Radio(list(ACCURACIES), value=next(iter(ACCURACIES)), label="Reward accuracy")
         with gr.Row():
             loss, accuracy = gr.Plot(elem_id="loss-chart"), gr.Plot()
         with gr.Row():
@@ -63,14 +72,19 @@ def build(service) -> None:
         plots = [loss, accuracy, margins, deltas, lr, throughput, sweep]
 
         @shows_errors
-        def refresh(run_ids, state, is_live=True):
+        def refresh(run_ids, state, is_live=True, which=""):
             if not run_ids or not is_live:
                 return [state, *[gr.skip()] * len(plots)]
             state = fetch_new(service, [int(r) for r in run_ids], state)
-            return [state, *figures(service, [int(r) for r in run_ids], state)]
+            return [state, *figures(service, [int(r) for r in run_ids], state, which)]
 
-        selected.change(lambda ids, st: refresh(ids, {}), [selected, cache], [cache, *plots])
-        gr.Timer(REFRESH_SECONDS).tick(refresh, [selected, cache, live], [cache, *plots])
+        selected.change(
+            lambda ids, st, w: refresh(ids, {}, True, w), [selected, cache, accuracy], [cache, *plots]
+        )
+        accuracy.change(
+            lambda ids, st, w: refresh(ids, st, True, w), [selected, cache, accuracy], [cache, *plots]
+        )
+        gr.Timer(REFRESH_SECONDS).tick(refresh, [selected, cache, live, accuracy], [cache, *plots])
         reload_runs.click(lambda: gr.Dropdown(choices=run_choices(service)), None, selected)
         tab.select(lambda: gr.Dropdown(choices=run_choices(service)), None, selected)
 
