@@ -1,4 +1,4 @@
-"""Data tab: upload or pick MTPE files, build pairs, preview, per-direction statistics."""
+"""Data tab: fetch named sources, upload or pick MTPE files, build pairs, preview, statistics."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ import gradio as gr
 
 from app.charts import bar_chart
 from app.common import dataset_choices, shows_errors, table
+from capo_lab import sources
+from capo_lab.errors import LabError
 
 
 def build(service) -> None:
     with gr.Tab("Data", id="data") as tab:
+        source_table = _sources_section(service)
         with gr.Row():
             with gr.Column(scale=2):
                 uploads = gr.File(
@@ -102,8 +105,34 @@ def build(service) -> None:
             )
 
         tab.select(
-            lambda: [table(service.datasets()), gr.Dropdown(choices=dataset_choices(service))],
+            lambda: [
+                table(service.datasets()),
+                gr.Dropdown(choices=dataset_choices(service)),
+                table(sources.source_rows(service.settings)),
+            ],
             None,
-            [datasets, chosen],
+            [datasets, chosen, source_table],
         )
         show_btn.click(do_show, [chosen, split, direction, tokenizer], [preview, stats, quality, rate])
+
+
+def _sources_section(service) -> gr.Dataframe:
+    """The named sources (MLQE-PE, DivEMT): what each is, whether fetched or mirrored, and a fetch button."""
+    with gr.Accordion("Named sources (CLI: capo-lab data import mlqe-pe:en-de:train …)", open=False):
+        rows = gr.Dataframe(
+            table(sources.source_rows(service.settings)), interactive=False, elem_id="sources-table"
+        )
+        with gr.Row():
+            names = gr.Dropdown(sources.source_names(), multiselect=True, label="Sources to fetch", scale=3)
+            fetch_btn = gr.Button("Fetch", elem_id="fetch-button", scale=1)
+        fetched = gr.Textbox(label="Fetch result", lines=2, interactive=False)
+
+    @shows_errors
+    def do_fetch(picked):
+        if not picked:
+            raise LabError("choose sources to fetch")
+        lines = [f.line() for f in sources.fetch_names(service.settings, picked)]
+        return "\n".join(lines), table(sources.source_rows(service.settings))
+
+    fetch_btn.click(do_fetch, [names], [fetched, rows], api_name="fetch_sources")
+    return rows

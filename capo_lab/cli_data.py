@@ -1,4 +1,4 @@
-"""``capo-lab data …``: import MTPE files, list datasets, show pairs and statistics."""
+"""``capo-lab data …``: fetch named sources, import MTPE files, list datasets, show pairs and statistics."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 
 from capo.data import SPLITS, BuildOptions, BuildReport
-from capo_lab import datasets
+from capo.data.sources import select_files
+from capo_lab import datasets, sources
 from capo_lab.cli_common import fmt, open_database, print_table, stdout, user_errors
 from capo_lab.settings import Settings
 
@@ -28,11 +29,59 @@ class ShowFormat(StrEnum):
     table = "table"
 
 
+class Source(StrEnum):
+    mlqe_pe = "mlqe-pe"
+    divemt = "divemt"
+
+
+class DivemtSet(StrEnum):
+    warmup = "warmup"
+    main = "main"
+
+
+@data_app.command("fetch")
+@user_errors
+def fetch_command(
+    source: Annotated[Source, typer.Argument(help="mlqe-pe or divemt")],
+    directions: Annotated[
+        str | None, typer.Option(help="MLQE-PE directions, comma-separated (default en-de,en-zh)")
+    ] = None,
+    splits: Annotated[
+        str | None, typer.Option(help="MLQE-PE splits, comma-separated (default train,dev,test)")
+    ] = None,
+    divemt_set: Annotated[DivemtSet | None, typer.Option("--set", help="DivEMT set (default warmup)")] = None,
+) -> None:
+    """Download a source's files from upstream into $CAPO_LAB_HOME/sources, checked by size and sha256.
+
+    A copy in a CAPO_LAB_DATA_DIRS folder (e.g. mlqe-pe/post-editing/train/en-de-train.tar.gz) is used
+    instead, without network. Import fetched files by name: mlqe-pe:en-de:train, divemt:warmup, divemt:main.
+    """
+    files = select_files(
+        source.value, _csv(directions), _csv(splits), [divemt_set.value] if divemt_set else None
+    )
+    settings = Settings()
+    for file in files:
+        fetched = sources.fetch_one(settings, file, notify=_say)
+        _say(fetched.line())
+
+
+def _csv(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def _say(line: str) -> None:
+    stdout.print(line, markup=False, highlight=False)
+
+
 @data_app.command("import")
 @user_errors
 def import_command(
     paths: Annotated[
-        list[Path], typer.Argument(help="MLQE-PE tarballs/folders, DivEMT TSV, JSONL/CSV/TSV/Parquet files")
+        list[Path],
+        typer.Argument(
+            help="MLQE-PE tarballs/folders, DivEMT TSV, JSONL/CSV/TSV/Parquet files, or fetched sources "
+            "by name (mlqe-pe:en-de:train, divemt:warmup, divemt:main)"
+        ),
     ],
     name: Annotated[str, typer.Option(help="Name of the new dataset")],
     per_direction: Annotated[int, typer.Option(min=1, help="Pairs per direction per split")] = 100,
@@ -93,7 +142,8 @@ def stats_command(
         str | None, typer.Option(help="Also report tokens per character under this model's tokenizer")
     ] = None,
 ) -> None:
-    """Per direction: pairs, mean lengths, mean HTER, BLEU and chrF of MT against post-edit."""
+    """Per direction: pairs, ties (post-edit = MT), mean lengths, mean HTER, BLEU and chrF of MT
+    against post-edit."""
     count_tokens = datasets.token_counter(tokenizer, Settings().home_dir / "models") if tokenizer else None
     stats = datasets.dataset_stats(
         open_database(), name, split=split.value if split else None, count_tokens=count_tokens
@@ -106,6 +156,7 @@ def stats_command(
         [
             s.direction,
             s.pairs,
+            s.ties,
             fmt(s.mean_source_chars, 1),
             fmt(s.mean_chosen_chars, 1),
             fmt(s.mean_rejected_chars, 1),
@@ -120,6 +171,7 @@ def stats_command(
         [
             "direction",
             "pairs",
+            "ties",
             "src chars",
             "chosen chars",
             "rejected chars",

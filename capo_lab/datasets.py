@@ -12,6 +12,8 @@ from capo.data import BuildOptions, BuildReport, DirectionStats, build_pairs, di
 from capo.data.readers import read_triples
 from capo_lab.database import Database
 from capo_lab.errors import LabError
+from capo_lab.settings import Settings
+from capo_lab.sources import resolve_inputs
 from storage import queries
 from storage.records import DatasetInfo, PairRecord
 from storage.writes import DatasetNameTaken, add_dataset
@@ -27,13 +29,15 @@ class ImportResult:
 
 def import_dataset(
     db: Database,
-    paths: Sequence[Path],
+    paths: Sequence[Path | str],
     name: str,
     options: BuildOptions,
     detokenize: bool = True,
     default_direction: str | None = None,
+    settings: Settings | None = None,
 ) -> ImportResult:
-    """Read every path, build pairs and store them in one transaction (all or nothing)."""
+    """Read every path or source name (``mlqe-pe:en-de:train``), build pairs and store them in one
+    transaction (all or nothing). Names are looked up with ``settings`` (default: the environment)."""
     name = name.strip()
     if not name:
         raise LabError("a dataset needs a non-empty --name")
@@ -42,10 +46,11 @@ def import_dataset(
     with db.read() as session:
         if queries.dataset_name_taken(session, name):
             raise DatasetNameTaken(name)
+    inputs = resolve_inputs(settings or Settings(), paths)
     triples = [
         t
-        for p in paths
-        for t in read_triples(Path(p), detokenize=detokenize, default_direction=default_direction)
+        for path, _ in inputs
+        for t in read_triples(path, detokenize=detokenize, default_direction=default_direction)
     ]
     pairs, report = build_pairs(triples, options)
     if not pairs:
@@ -57,7 +62,7 @@ def import_dataset(
                 name,
                 pairs,
                 build_options=asdict(options),
-                sources=[str(Path(p).name) for p in paths],
+                sources=[label for _, label in inputs],
                 report=report_to_json(report),
             )
     except IntegrityError:

@@ -12,7 +12,11 @@ class Settings(BaseSettings):
     """``CAPO_LAB_HOME`` (default ``~/.capo-lab``), ``CAPO_LAB_DB_URL``,
     ``CAPO_LAB_QUEUE_URL``, ``CAPO_LAB_DATA_DIRS`` (folders joined by ``os.pathsep``),
     ``CAPO_LAB_HEARTBEAT_SECONDS`` and ``CAPO_LAB_STALE_AFTER_SECONDS`` (a running run whose
-    heartbeat is older than this is marked ``interrupted``)."""
+    heartbeat is older than this is marked ``interrupted``).
+
+    ``CAPO_LAB_MLQE_PE_URL``, ``CAPO_LAB_DIVEMT_URL`` and ``CAPO_LAB_DIVEMT_WARMUP_URL`` are the base
+    URLs ``capo-lab data fetch`` downloads from; unset means the upstream repositories named in
+    ``capo.data.sources``. Tests point them at a server on loopback."""
 
     model_config = SettingsConfigDict(env_prefix="CAPO_LAB_", extra="ignore")
 
@@ -23,6 +27,9 @@ class Settings(BaseSettings):
     auth: str | None = None
     heartbeat_seconds: float = 5.0
     stale_after_seconds: float = 30.0
+    mlqe_pe_url: str | None = None
+    divemt_url: str | None = None
+    divemt_warmup_url: str | None = None
 
     @property
     def home_dir(self) -> Path:
@@ -31,6 +38,11 @@ class Settings(BaseSettings):
     @property
     def database_url(self) -> str:
         return self.db_url or f"sqlite:///{self.home_dir / 'lab.db'}"
+
+    @property
+    def sources_dir(self) -> Path:
+        """Where ``capo-lab data fetch`` keeps its downloads, one folder per source."""
+        return self.home_dir / "sources"
 
     @property
     def data_folders(self) -> list[Path]:

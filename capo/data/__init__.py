@@ -2,7 +2,7 @@
 
 from capo.data.builder import BuildOptions, BuildReport, build_pairs, format_prompt
 from capo.data.readers import read_all, read_triples
-from capo.data.stats import DirectionStats, direction_stats
+from capo.data.stats import DirectionStats, direction_stats, is_tie
 from capo.data.triples import SPLITS, DataError, MTPETriple, PreferencePair
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "build_pairs",
     "direction_stats",
     "format_prompt",
+    "is_tie",
     "read_all",
     "read_triples",
 ]

@@ -1,4 +1,7 @@
-"""DivEMT reader (Sarti et al., 2022): the warm-up TSV and files of the same shape.
+"""DivEMT reader (Sarti et al., 2022): the warm-up and main TSVs and files of the same shape.
+
+Both sets share one column list (the release builds them alike; the Hub's later files add
+annotation and QE columns), and only the columns below are read, so one reader serves both.
 
 Keeps post-editing rows (``task_type`` ``pe1``/``pe2``) that have an MT; rows
 translated from scratch (``ht``) carry no machine translation to reject.

@@ -1,5 +1,8 @@
 """Per-direction statistics of preference pairs (feeds the paper's Fig. 7 analysis).
 
+A tie is a pair whose chosen response (post-edit) equals the rejected one (MT) once runs of
+whitespace are collapsed, the comparison the builder uses to drop ties unless ``keep_ties``.
+
 BLEU and chrF score the rejected response (raw MT) against the chosen one
 (post-edit) with sacrebleu; BLEU tokenises Chinese with sacrebleu's ``zh``
 tokenizer and Japanese, Korean and Thai by character, everything else ``13a``.
@@ -33,6 +36,7 @@ class PairText(Protocol):
 class DirectionStats:
     direction: str
     pairs: int
+    ties: int
     mean_source_chars: float
     mean_chosen_chars: float
     mean_rejected_chars: float
@@ -43,6 +47,11 @@ class DirectionStats:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+def is_tie(chosen: str, rejected: str) -> bool:
+    """True when the post-edit equals the MT after whitespace normalisation."""
+    return " ".join(chosen.split()) == " ".join(rejected.split())
 
 
 def bleu_tokenizer(direction: str) -> str:
@@ -78,6 +87,7 @@ def _one(
     return DirectionStats(
         direction=direction,
         pairs=len(pairs),
+        ties=sum(is_tie(c, r) for c, r in zip(chosen, rejected, strict=True)),
         mean_source_chars=fmean(len(p.source_text) for p in pairs),
         mean_chosen_chars=fmean(len(c) for c in chosen),
         mean_rejected_chars=fmean(len(r) for r in rejected),

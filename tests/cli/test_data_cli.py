@@ -166,3 +166,26 @@ def test_tokens_per_character_under_a_tokenizer(shared_data: Path, lab_home: Pat
     rate = {s["direction"]: s["tokens_per_char"] for s in map(json.loads, out.splitlines())}
     # the byte-level tokenizer spends one token per UTF-8 byte: Arabic letters take two, Italian ones one
     assert 1.0 <= rate["en-it"] < 1.1 < 1.6 < rate["en-ar"] <= 2.0
+
+
+def test_stats_count_ties_kept_with_keep_ties(lab_home: Path, tmp_path: Path) -> None:
+    rows = [
+        {"src": f"Source sentence number {i}.", "mt": f"Satz {i} .", "pe": f"Satz {i} ."} for i in range(3)
+    ]
+    rows += [
+        {"src": f"Other sentence number {i}.", "mt": f"Satz {i}", "pe": f"Ein Satz {i}"} for i in range(3)
+    ]
+    rows[0]["pe"] = " Satz 0  . "  # still a tie: only whitespace differs
+    path = tmp_path / "en-de.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    common = ["--per-direction", "10", "--min-source-chars", "0"]
+    assert cli("data", "import", str(path), "--name", "ties", "--keep-ties", *common)[0] == 0
+    assert cli("data", "import", str(path), "--name", "noties", *common)[0] == 0
+    stats = {
+        n: [json.loads(line) for line in cli("data", "stats", n, "--json")[1].splitlines()]
+        for n in ("ties", "noties")
+    }
+    assert [(s["direction"], s["pairs"], s["ties"]) for s in stats["ties"]] == [("en-de", 6, 3)]
+    assert [(s["direction"], s["pairs"], s["ties"]) for s in stats["noties"]] == [("en-de", 3, 0)]
+    code, out, _ = cli("data", "stats", "ties")
+    assert code == 0 and "ties" in out  # the table has a ties column

@@ -3,7 +3,9 @@ from pathlib import Path
 import pytest
 
 from capo.data.divemt import read_divemt
+from capo.data.readers import read_triples
 from capo.data.triples import DataError
+from tests.capo.data.divemt_main import SOURCE, write_main_tsv
 from tests.conftest import DIVEMT
 
 
@@ -31,3 +33,12 @@ def test_missing_columns_are_named(tmp_path: Path) -> None:
     path.write_text("lang_id\ttask_type\tsrc_text\ttgt_text\nita\tpe1\tHello\tCiao\n")
     with pytest.raises(DataError, match="missing DivEMT column.*mt_text"):
         list(read_divemt(path))
+
+
+def test_main_set_columns_are_read_by_the_same_reader(tmp_path: Path) -> None:
+    path = write_main_tsv(tmp_path / "main.tsv")
+    triples = read_triples(path)  # picks the DivEMT reader from the header, as for warmup.tsv
+    assert [(t.direction, t.hter) for t in triples] == [("en-it", 0.25), ("en-ar", 0.5)]
+    assert triples[0].source == SOURCE
+    assert triples[0].mt.startswith("Il comitato") and "nuove regole" in triples[0].post_edit
+    assert triples[1].origin == "divemt:main.tsv:3"

@@ -42,3 +42,16 @@ def test_directions_are_reported_separately_and_sorted() -> None:
     stats = direction_stats([pair("en-zh", "好", "好"), pair("en-de", "a", "b"), pair("en-de", "c", "d")])
     assert [(s.direction, s.pairs) for s in stats] == [("en-de", 2), ("en-zh", 1)]
     assert stats[0].mean_hter is None
+
+
+def test_ties_count_post_edits_equal_to_the_mt_after_whitespace_normalisation() -> None:
+    stats = direction_stats(
+        [
+            pair("en-de", "Das ist gut .", "Das  ist gut .\n"),  # a tie: only whitespace differs
+            pair("en-de", "Das ist gut .", "Das ist gut"),  # not a tie: punctuation differs
+            pair("en-de", "Er kommt .", "Er kommt ."),
+            pair("en-zh", "好", "不好"),
+        ]
+    )
+    assert [(s.direction, s.pairs, s.ties) for s in stats] == [("en-de", 3, 2), ("en-zh", 1, 0)]
+    assert stats[0].as_dict()["ties"] == 2
