@@ -6,8 +6,6 @@ import gradio as gr
 
 from app.charts import bar_chart
 from app.common import dataset_choices, shows_errors, table
-from capo_lab import sources
-from capo_lab.errors import LabError
 
 
 def build(service) -> None:
@@ -108,7 +106,7 @@ def build(service) -> None:
             lambda: [
                 table(service.datasets()),
                 gr.Dropdown(choices=dataset_choices(service)),
-                table(sources.source_rows(service.settings)),
+                table(service.sources()),
             ],
             None,
             [datasets, chosen, source_table],
@@ -118,21 +116,20 @@ def build(service) -> None:
 
 def _sources_section(service) -> gr.Dataframe:
     """The named sources (MLQE-PE, DivEMT): what each is, whether fetched or mirrored, and a fetch button."""
-    with gr.Accordion("Named sources (CLI: capo-lab data import mlqe-pe:en-de:train …)", open=False):
-        rows = gr.Dataframe(
-            table(sources.source_rows(service.settings)), interactive=False, elem_id="sources-table"
-        )
+    with gr.Accordion(
+        "Named sources (fetch here, then pick them as files below; CLI: capo-lab data fetch)", open=False
+    ):
+        rows = gr.Dataframe(table(service.sources()), interactive=False, elem_id="sources-table")
         with gr.Row():
-            names = gr.Dropdown(sources.source_names(), multiselect=True, label="Sources to fetch", scale=3)
+            names = gr.Dropdown(
+                [r["name"] for r in service.sources()], multiselect=True, label="Sources to fetch", scale=3
+            )
             fetch_btn = gr.Button("Fetch", elem_id="fetch-button", scale=1)
         fetched = gr.Textbox(label="Fetch result", lines=2, interactive=False)
 
     @shows_errors
     def do_fetch(picked):
-        if not picked:
-            raise LabError("choose sources to fetch")
-        lines = [f.line() for f in sources.fetch_names(service.settings, picked)]
-        return "\n".join(lines), table(sources.source_rows(service.settings))
+        return "\n".join(service.fetch_sources(picked or [])), table(service.sources())
 
     fetch_btn.click(do_fetch, [names], [fetched, rows], api_name="fetch_sources")
     return rows

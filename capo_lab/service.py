@@ -11,7 +11,8 @@ from typing import Any
 from capo.analysis.sweep import SweepPoint, sweep_point
 from capo.config import ConfigError, RunConfig, config_from_dict, load_config
 from capo.data import BuildOptions
-from capo_lab import datasets, lifecycle, runs
+from capo.data.sources import is_source_name
+from capo_lab import datasets, lifecycle, runs, sources
 from capo_lab.database import Database
 from capo_lab.errors import USER_ERRORS as CLI_USER_ERRORS
 from capo_lab.errors import LabError
@@ -63,15 +64,28 @@ class LabService:
 
     # ---- data -------------------------------------------------------------------------------------
     def data_files(self) -> list[str]:
-        """Importable files under the configured data folders (``CAPO_LAB_DATA_DIRS``)."""
-        found = []
+        """Source names, then importable files under the data folders (``CAPO_LAB_DATA_DIRS``)."""
+        found = sources.source_names()
         for folder in self.settings.data_folders:
             for path in sorted(folder.rglob("*")):
                 if path.is_file() and path.name.endswith(DATA_SUFFIXES):
                     found.append(str(path))
         return found
 
-    def _allowed(self, path: str) -> Path:
+    def sources(self) -> list[dict[str, Any]]:
+        """The named sources (MLQE-PE, DivEMT) with whether each is fetched or mirrored."""
+        return sources.source_rows(self.settings)
+
+    def fetch_sources(self, names: list[str]) -> list[str]:
+        """Fetch (or find mirrored) the named sources; one line per file."""
+        if not names:
+            raise LabError("choose sources to fetch")
+        return [f.line() for f in sources.fetch_names(self.settings, names)]
+
+    def _allowed(self, path: str) -> Path | str:
+        """A source name (``mlqe-pe:en-de:train``) as is; a path only inside the data folders."""
+        if is_source_name(path):
+            return path
         resolved = Path(path).resolve()
         if not any(resolved.is_relative_to(folder) for folder in self.settings.data_folders):
             raise LabError(f"{path} is outside the data folders (CAPO_LAB_DATA_DIRS)")
@@ -89,7 +103,7 @@ class LabService:
         strict: bool = False,
         detokenize: bool = True,
     ) -> dict[str, Any]:
-        """Import picked files (inside the data folders) and uploaded files; returns a summary."""
+        """Import picked files (inside the data folders or source names) and uploads; returns a summary."""
         paths = [self._allowed(p) for p in data_files] + [Path(u) for u in uploads]
         options = BuildOptions(
             per_direction=int(per_direction),
@@ -98,7 +112,9 @@ class LabService:
             keep_ties=keep_ties,
             strict=strict,
         )
-        result = datasets.import_dataset(self.db, paths, name, options, detokenize=detokenize)
+        result = datasets.import_dataset(
+            self.db, paths, name, options, detokenize=detokenize, settings=self.settings
+        )
         return {
             "dataset_id": result.dataset_id,
             "name": result.name,

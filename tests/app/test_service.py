@@ -71,3 +71,10 @@ def test_launch_then_inspect_a_pair_down_to_its_tokens(service: LabService) -> N
     assert points and all(p["step"] > 1 for p in points)
     zipped = service.export_zip(run_id)
     assert Path(zipped).stat().st_size > 0
+
+
+def test_a_source_name_imports_from_the_mirror_and_is_listed(service: LabService) -> None:
+    assert service.data_files()[:1] == ["mlqe-pe:en-de:train"] and "divemt:warmup" in service.data_files()
+    summary = service.import_dataset("named", ["divemt:warmup"], [], per_direction=1)
+    assert summary["pairs"] == 18  # 6 DivEMT directions × 3 splits, read from CAPO_LAB_DATA_DIRS
+    assert any(r["name"] == "divemt:warmup" and "mirror" in str(r).lower() for r in service.sources())
