@@ -112,6 +112,42 @@ def build(service) -> None:
             [datasets, chosen, source_table],
         )
         show_btn.click(do_show, [chosen, split, direction, tokenizer], [preview, stats, quality, rate])
+        _model_input_section(service, chosen)
+
+
+def model_input_text(record) -> str:
+    """A rendered pair as plain text: each part's exact text, token count and ids."""
+    lines = [f"pair {record.pair_id} · {record.direction} · {record.split} · template {record.chat_template}"]
+    for label, part in (("prompt", record.prompt), ("chosen", record.chosen), ("rejected", record.rejected)):
+        scored = "not scored" if label == "prompt" else "scored"
+        lines += ["", f"{label} — {len(part.ids)} tokens, {scored}", part.text, f"ids: {list(part.ids)}"]
+    return "\n".join(lines)
+
+
+def _model_input_section(service, dataset: gr.Dropdown) -> None:
+    """One pair exactly as the trainer feeds it, under a model's tokenizer and a chat template."""
+    with gr.Accordion("Model input of one pair (as the trainer feeds it)", open=False):
+        with gr.Row():
+            pair_id = gr.Number(label="Pair id (from the Pairs table)", precision=0)
+            model = gr.Dropdown(
+                ["gemma-3-270m", "tiny-random-llama"],
+                value="gemma-3-270m",
+                allow_custom_value=True,
+                label="Model",
+            )
+            template = gr.Dropdown(["none", "zephyr", "model"], value="zephyr", label="Chat template")
+            render_btn = gr.Button("Render", elem_id="render-button")
+        rendered = gr.Textbox(
+            label="Prompt, chosen, rejected", lines=14, interactive=False, elem_id="rendered"
+        )
+
+    @shows_errors
+    def do_render(name, pid, model_name, template_name):
+        if not name or pid is None:
+            raise gr.Error("choose a dataset and a pair id")
+        return model_input_text(service.render_pair(name, int(pid), model_name, template_name))
+
+    render_btn.click(do_render, [dataset, pair_id, model, template], rendered)
 
 
 def _sources_section(service) -> gr.Dataframe:

@@ -16,6 +16,7 @@ from capo_lab import datasets, lifecycle, runs, sources
 from capo_lab.database import Database
 from capo_lab.errors import USER_ERRORS as CLI_USER_ERRORS
 from capo_lab.errors import LabError
+from capo_lab.rendering import RenderedPairRecord, render_dataset_pairs
 from capo_lab.settings import Settings
 from storage import queries
 
@@ -81,6 +82,13 @@ class LabService:
         if not names:
             raise LabError("choose sources to fetch")
         return [f.line() for f in sources.fetch_names(self.settings, names)]
+
+    def render_pair(self, dataset: str, pair_id: int, model: str, chat_template: str) -> RenderedPairRecord:
+        """One pair's exact model input (texts and token ids) under ``model``'s tokenizer."""
+        (record,) = render_dataset_pairs(
+            self.db, self.settings.home_dir / "models", dataset, model, chat_template, pair_id=pair_id
+        )
+        return record
 
     def _allowed(self, path: str) -> Path | str:
         """A source name (``mlqe-pe:en-de:train``) as is; a path only inside the data folders."""

@@ -7,6 +7,7 @@ import pytest
 
 from app.main import build_app
 from capo_lab.database import Database
+from capo_lab.datasets import dataset_pairs
 from capo_lab.errors import LabError
 from capo_lab.lifecycle import run_job
 from capo_lab.service import LabService
@@ -78,3 +79,17 @@ def test_a_source_name_imports_from_the_mirror_and_is_listed(service: LabService
     summary = service.import_dataset("named", ["divemt:warmup"], [], per_direction=1)
     assert summary["pairs"] == 18  # 6 DivEMT directions × 3 splits, read from CAPO_LAB_DATA_DIRS
     assert any(r["name"] == "divemt:warmup" and "mirror" in str(r).lower() for r in service.sources())
+
+
+def test_one_pair_rendered_as_the_trainer_feeds_it(service: LabService) -> None:
+    from app.tab_data import model_input_text
+
+    service.import_dataset("r", [str(DIVEMT)], [], per_direction=1)
+    pair = dataset_pairs(service.db, "r", split="eval", direction="en-it")[0]
+    record = service.render_pair("r", pair.pair_id, "tiny-random-llama", "zephyr")
+    assert record.prompt.text == "<s><|user|>\n" + pair.prompt + "</s>\n<|assistant|>\n"
+    assert record.chosen.text == pair.chosen + "</s>" and record.rejected.text == pair.rejected + "</s>"
+    shown = model_input_text(record)
+    assert f"chosen — {len(record.chosen.ids)} tokens, scored" in shown and pair.rejected in shown
+    with pytest.raises(LabError, match="has no pair 999999"):
+        service.render_pair("r", 999999, "tiny-random-llama", "none")
