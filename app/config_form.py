@@ -87,6 +87,8 @@ def yaml_text(value: Any) -> str:
     """How a YAML-typed field shows in its textbox: empty for None, flow style for lists."""
     if value is None:
         return ""
+    if isinstance(value, tuple):
+        value = list(value)
     if isinstance(value, list | dict):
         return yaml.safe_dump(value, default_flow_style=True).strip()
     return str(value)

@@ -31,3 +31,11 @@ def test_a_bad_form_value_is_refused_naming_the_key() -> None:
     values[next(i for i, f in enumerate(fields) if f.name == "batch_size")] = 0
     with pytest.raises(ConfigError, match="train.batch_size"):
         config_from_dict(raw_config(fields, values))
+
+
+def test_a_tuple_field_round_trips_through_its_textbox() -> None:
+    cfg = load_config(REPO / "configs" / "paper-cpu.yaml")
+    fields = form_fields()
+    values = values_of(cfg, fields)
+    assert values[[f"{f.section}.{f.name}" for f in fields].index("train.eval_splits")] == "[eval, validation]"
+    assert config_from_dict(raw_config(fields, values)) == cfg
