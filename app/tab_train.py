@@ -15,7 +15,6 @@ from app.config_form import (
     visible_objective_params,
 )
 
-
 FIRST_PRESET = "paper-cpu"  # the paper's recipe on the embedded model: results that mean something
 
 
@@ -25,7 +24,9 @@ def build(service) -> None:
     start = service.preset(FIRST_PRESET) if FIRST_PRESET in presets else None
     initial = values_of(start, fields) if start else [None] * len(fields)
     with gr.Tab("Train", id="train"):
-        preset = gr.Dropdown(list(presets), value=FIRST_PRESET if start else None, label="Start from a preset")
+        preset = gr.Dropdown(
+            list(presets), value=FIRST_PRESET if start else None, label="Start from a preset"
+        )
         components = {}
         with gr.Row():
             for section in ["", "objective", *SECTIONS]:

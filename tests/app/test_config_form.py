@@ -37,5 +37,6 @@ def test_a_tuple_field_round_trips_through_its_textbox() -> None:
     cfg = load_config(REPO / "configs" / "paper-cpu.yaml")
     fields = form_fields()
     values = values_of(cfg, fields)
-    assert values[[f"{f.section}.{f.name}" for f in fields].index("train.eval_splits")] == "[eval, validation]"
+    labels = [f"{f.section}.{f.name}" for f in fields]
+    assert values[labels.index("train.eval_splits")] == "[eval, validation]"
     assert config_from_dict(raw_config(fields, values)) == cfg
