@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import plotly.graph_objects as go
 
+from capo.analysis.sweep import SweepPoint
+
 MAX_POINTS = 2000
 
 
@@ -97,29 +99,25 @@ def delta_distribution(deltas: dict[str, list[tuple[str, float]]], title: str) -
     return fig
 
 
-def sweep_chart(rows: Sequence[tuple[float, float | None, float | None]], parameter: str) -> go.Figure:
-    """Final eval reward accuracy and final train loss against a swept value (paper Fig. 9)."""
-    rows = sorted(rows)
-    fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=[r[0] for r in rows], y=[r[1] for r in rows], name="eval reward accuracy", mode="lines+markers"
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=[r[0] for r in rows],
-            y=[r[2] for r in rows],
-            name="train loss",
-            mode="lines+markers",
-            yaxis="y2",
-        )
+def sweep_chart(points: Sequence[SweepPoint], parameter: str) -> go.Figure:
+    """Reward accuracy at its best during training and at the end, and the final train loss, against a
+    swept value (paper Fig. 9; the paper picks α by the best evaluation accuracy)."""
+    points = sorted(points, key=lambda p: p.value)
+    split = points[0].split if points else "eval"
+    x = [p.value for p in points]
+    series = [
+        (f"{split} accuracy, best", [p.best_accuracy for p in points], "y"),
+        (f"{split} accuracy, final", [p.final_accuracy for p in points], "y"),
+        ("train loss, final", [p.final_train_loss for p in points], "y2"),
+    ]
+    fig = go.Figure(
+        [go.Scatter(x=x, y=y, name=name, mode="lines+markers", yaxis=axis) for name, y, axis in series]
     )
     fig.update_layout(
         title=f"Sweep over {parameter}",
         xaxis_title=parameter,
         height=340,
-        yaxis={"title": "eval reward accuracy"},
+        yaxis={"title": f"{split} reward accuracy", "range": [0, 1]},
         yaxis2={"title": "train loss", "overlaying": "y", "side": "right"},
     )
     return fig

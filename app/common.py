@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import html
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -12,18 +14,30 @@ from pydantic import ValidationError
 
 from capo_lab.service import USER_ERRORS
 
+# Characters Markdown can read as markup; the HTML-significant ones (& < > " ') are HTML-escaped instead.
+MARKDOWN_MARKUP = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$])")
+
+
+def markdown_text(value: object) -> str:
+    """``value`` shown literally inside gr.Markdown: one line, markup backslash-escaped, HTML escaped."""
+    line = " ".join(str(value).split())
+    return html.escape(MARKDOWN_MARKUP.sub(r"\\\1", line))
+
 
 def shows_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Known user errors become a red message on the page (gr.Error), nothing else changes."""
+    """Known user errors become a red message on the page (gr.Error), nothing else changes.
+
+    Gradio renders an error's message as HTML, and the message can quote a user's input, so it is escaped.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except ValidationError as err:
-            raise gr.Error(str(err.errors()[0]["msg"])) from None
+            raise gr.Error(html.escape(str(err.errors()[0]["msg"]))) from None
         except USER_ERRORS as err:
-            raise gr.Error(" ".join(str(err).split())) from None
+            raise gr.Error(html.escape(" ".join(str(err).split()))) from None
 
     return wrapper
 

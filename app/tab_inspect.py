@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import html
 from dataclasses import asdict
 
 import gradio as gr
 import plotly.graph_objects as go
 
 from app.charts import token_heatmap_html, word_diff_html
-from app.common import run_choices, shows_errors, table
+from app.common import markdown_text, run_choices, shows_errors, table
 
 PAIR_COLUMNS = [
     "pair_id",
@@ -32,9 +33,11 @@ def filter_rows(rows: list[dict], direction: str, flags: list[str]) -> list[dict
 
 
 def numbers_markdown(detail: dict) -> str:
+    """The pair's scores as Markdown; its direction, from the dataset, is escaped to show literally."""
     s = detail["score"]
     lines = [
-        f"**Pair {detail['pair_id']}** · {detail['direction']} · run #{detail['run']}, step {detail['step']}",
+        f"**Pair {int(detail['pair_id'])}** · {markdown_text(detail['direction'])} · "
+        f"run #{int(detail['run'])}, step {int(detail['step'])}",
         "",
         "| | chosen (post-edit) | rejected (MT) |",
         "| --- | --- | --- |",
@@ -64,8 +67,9 @@ def numbers_markdown(detail: dict) -> str:
 
 
 def pair_html(detail: dict) -> str:
+    """Source, word diff and token heatmaps as HTML; every text from the dataset is HTML-escaped."""
     parts = [
-        f"<h4>Source</h4><p>{detail['source']}</p>",
+        f"<h4>Source</h4><p>{html.escape(detail['source'])}</p>",
         "<h4>MT → post-edit (word diff)</h4>",
         word_diff_html(detail["rejected"], detail["chosen"]),
     ]
@@ -118,7 +122,7 @@ def build(service) -> None:
         with gr.Row():
             with gr.Column():
                 numbers = gr.Markdown(elem_id="pair-numbers")
-                view = gr.HTML()
+                view = gr.HTML(elem_id="pair-view")
                 history = gr.Plot()
             with gr.Column():
                 numbers_b = gr.Markdown()

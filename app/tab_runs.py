@@ -62,14 +62,14 @@ def build(service) -> None:
             reload_runs = gr.Button("Reload run list")
         with gr.Row():
             live = gr.Checkbox(True, label=f"Live (every {REFRESH_SECONDS:.0f} s)")
-            accuracy = gr.Radio(list(ACCURACIES), value=next(iter(ACCURACIES)), label="Reward accuracy")
+            which_accuracy = gr.Radio(list(ACCURACIES), value=next(iter(ACCURACIES)), label="Reward accuracy")
         with gr.Row():
-            loss, accuracy = gr.Plot(elem_id="loss-chart"), gr.Plot()
+            loss, accuracy_plot = gr.Plot(elem_id="loss-chart"), gr.Plot()
         with gr.Row():
             margins, deltas = gr.Plot(), gr.Plot()
         with gr.Row():
             lr, throughput, sweep = gr.Plot(), gr.Plot(), gr.Plot()
-        plots = [loss, accuracy, margins, deltas, lr, throughput, sweep]
+        plots = [loss, accuracy_plot, margins, deltas, lr, throughput, sweep]
 
         @shows_errors
         def refresh(run_ids, state, is_live=True, which=""):
@@ -79,12 +79,12 @@ def build(service) -> None:
             return [state, *figures(service, [int(r) for r in run_ids], state, which)]
 
         selected.change(
-            lambda ids, st, w: refresh(ids, {}, True, w), [selected, cache, accuracy], [cache, *plots]
+            lambda ids, st, w: refresh(ids, {}, True, w), [selected, cache, which_accuracy], [cache, *plots]
         )
-        accuracy.change(
-            lambda ids, st, w: refresh(ids, st, True, w), [selected, cache, accuracy], [cache, *plots]
+        which_accuracy.change(
+            lambda ids, st, w: refresh(ids, st, True, w), [selected, cache, which_accuracy], [cache, *plots]
         )
-        gr.Timer(REFRESH_SECONDS).tick(refresh, [selected, cache, live, accuracy], [cache, *plots])
+        gr.Timer(REFRESH_SECONDS).tick(refresh, [selected, cache, live, which_accuracy], [cache, *plots])
         reload_runs.click(lambda: gr.Dropdown(choices=run_choices(service)), None, selected)
         tab.select(lambda: gr.Dropdown(choices=run_choices(service)), None, selected)
 

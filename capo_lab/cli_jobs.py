@@ -21,12 +21,19 @@ def _enqueue(run_id: int) -> None:
 @user_errors
 def worker_command(
     device: Annotated[str | None, typer.Option(help="cpu, cuda or cuda:N (default: auto)")] = None,
+    exit_with_parent: Annotated[
+        int | None,
+        typer.Option(
+            metavar="PID",
+            help="Also stop (as on SIGTERM) once the process PID, this worker's parent, has died",
+        ),
+    ] = None,
 ) -> None:
     """Serve queued runs one at a time; SIGINT/SIGTERM checkpoint the current run and stop."""
     from worker.consumer import serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    serve(device=device)
+    serve(device=device, parent_pid=exit_with_parent)
 
 
 @user_errors

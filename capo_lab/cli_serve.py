@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from typing import Annotated
@@ -14,6 +16,7 @@ from capo_lab.errors import LabError
 from capo_lab.settings import Settings
 
 MAX_UPLOAD = "200mb"
+WORKER_STOP_SECONDS = 120  # a worker checkpoints its run at the next step; SIGKILL after this long
 
 
 def parse_auth(value: str | None) -> tuple[str, str] | None:
@@ -24,6 +27,27 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
     if not sep or not user or not password:
         raise LabError("CAPO_LAB_AUTH must look like user:password")
     return user, password
+
+
+def _sigterm_as_interrupt(signum: int, _frame: object) -> None:
+    """SIGTERM takes Ctrl-C's path: Gradio closes its server and ``serve``'s ``finally`` stops the worker."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def start_worker() -> subprocess.Popen:
+    """One ``capo-lab worker`` that also stops by itself should this process die without stopping it."""
+    command = [sys.executable, "-m", "capo_lab", "worker", "--exit-with-parent", str(os.getpid())]
+    return subprocess.Popen(command)
+
+
+def stop_worker(process: subprocess.Popen) -> None:
+    """SIGTERM the worker (it checkpoints its current run, then exits); SIGKILL it if it takes too long."""
+    process.terminate()
+    try:
+        process.wait(timeout=WORKER_STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @user_errors
@@ -43,7 +67,8 @@ def serve_command(
     settings = Settings()
     auth = parse_auth(settings.auth)
     Database(settings.database_url).close()  # applies the migrations before anything listens
-    worker_process = subprocess.Popen([sys.executable, "-m", "capo_lab", "worker"]) if worker else None
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    worker_process = start_worker() if worker else None
     try:
         demo = build_app(LabService(settings))
         demo.queue(default_concurrency_limit=4).launch(
@@ -56,5 +81,4 @@ def serve_command(
         )
     finally:
         if worker_process is not None:
-            worker_process.terminate()
-            worker_process.wait(timeout=120)
+            stop_worker(worker_process)

@@ -1,4 +1,5 @@
-"""The worker loop: one job at a time, stale runs reaped, graceful stop on SIGINT/SIGTERM.
+"""The worker loop: one job at a time, stale runs reaped, graceful stop on SIGINT/SIGTERM
+(and, when asked, when the process that started it dies).
 
 Huey's own consumer would run jobs in parallel threads and install its own
 signal handlers; this loop uses Huey's queue (``dequeue``/``execute``) so that a
@@ -9,7 +10,9 @@ step and is left ``interrupted`` (resumable).
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import threading
 import time
 
 from capo_lab.database import Database
@@ -26,8 +29,31 @@ def _request_stop(signum: int, _frame: object) -> None:
     runtime.context.stop_event.set()
 
 
-def serve(device: str | None = None, poll_seconds: float = 1.0, max_jobs: int | None = None) -> int:
-    """Run queued jobs until stopped; returns how many jobs ran."""
+def watch_parent(parent_pid: int, stop_event: threading.Event, poll_seconds: float = 1.0) -> threading.Thread:
+    """A daemon thread that sets ``stop_event`` once ``parent_pid`` is no longer this process's parent.
+
+    When a parent dies its children are re-parented (to PID 1 or a subreaper), so ``os.getppid()`` changes.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            if stop_event.wait(poll_seconds):
+                return
+        log.warning("parent %s is gone: finishing the current step, checkpointing and stopping", parent_pid)
+        stop_event.set()
+
+    thread = threading.Thread(target=watch, name=f"watch-parent-{parent_pid}", daemon=True)
+    thread.start()
+    return thread
+
+
+def serve(
+    device: str | None = None,
+    poll_seconds: float = 1.0,
+    max_jobs: int | None = None,
+    parent_pid: int | None = None,
+) -> int:
+    """Run queued jobs until stopped (also once ``parent_pid``, when given, dies); returns how many ran."""
     import worker.tasks  # noqa: F401  (registers the tasks with huey)
 
     settings = Settings()
@@ -36,6 +62,8 @@ def serve(device: str | None = None, poll_seconds: float = 1.0, max_jobs: int | 
     ctx.device = device
     signal.signal(signal.SIGINT, _request_stop)
     signal.signal(signal.SIGTERM, _request_stop)
+    if parent_pid is not None:
+        watch_parent(parent_pid, ctx.stop_event, poll_seconds)
     log.info("worker %s serving (device %s)", ctx.name, device or "auto")
     jobs, last_reap = 0, 0.0
     while not ctx.stop_event.is_set() and (max_jobs is None or jobs < max_jobs):

@@ -1,5 +1,6 @@
 """End to end in a real headless Chromium: upload, launch a smoke run through a worker, watch the
-loss chart fill, open a pair in Inspect. With CAPO_LAB_SCREENSHOTS=DIR it also saves each tab."""
+loss chart fill, open a pair in Inspect. The dataset's texts carry markup and script, which the
+pair view must show as text and never run. With CAPO_LAB_SCREENSHOTS=DIR it also saves each tab."""
 
 import json
 import os
@@ -24,18 +25,21 @@ LAUNCH_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
 ]
+IMG = '<img src=x onerror="window.__xss=1;alert(1)">'
+SCRIPT = "<script>window.__xss=2</script>"
+MARKUP = f"<b>bold</b> {IMG} {SCRIPT}"
 
 
 def upload_file(tmp_path: Path) -> Path:
     rows = []
     for direction, words in (("en-de", "Das ist"), ("en-it", "Questo è")):
         for i in range(8):
-            source = f"Sentence number {i} about the weather in the mountains, written for the test."
+            source = f"Sentence number {i} about the weather {MARKUP} in the mountains, written for the test."
             rows.append(
                 {
                     "src": source,
-                    "mt": f"{words} Satz {i} falsch.",
-                    "pe": f"{words} der Satz {i}.",
+                    "mt": f"{words} Satz {i} falsch {MARKUP}.",
+                    "pe": f"{words} der Satz {i} {MARKUP}.",
                     "direction": direction,
                 }
             )
@@ -81,6 +85,28 @@ def pick(page, elem_id: str, text: str) -> None:
     page.get_by_role("option").filter(has_text=text).first.click()
 
 
+def record_and_dismiss(dialog, dialogs: list[str]) -> None:
+    dialogs.append(dialog.message)
+    dialog.dismiss()
+
+
+def assert_markup_shown_not_run(page, dialogs: list[str]) -> None:
+    """The open pair shows the dataset's markup as text; no element, handler or script came from it."""
+    from playwright.sync_api import expect
+
+    view = page.locator("#pair-view")
+    expect(view).to_contain_text(f"about the weather {MARKUP} in the mountains", timeout=30_000)
+    expect(view.locator("img, script, b")).to_have_count(0)
+    # An image with the same broken src, added now, errors no sooner than one injected earlier would.
+    page.evaluate(
+        "() => { const i = document.createElement('img');"
+        " i.onerror = () => { window.__control = 1; }; i.src = 'x'; document.body.append(i); }"
+    )
+    page.wait_for_function("() => window.__control === 1", timeout=30_000)
+    assert page.evaluate("() => typeof window.__xss") == "undefined"
+    assert dialogs == []
+
+
 @pytest.mark.slow
 def test_upload_launch_watch_and_inspect_in_chromium(server: str, tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
@@ -96,7 +122,9 @@ def test_upload_launch_watch_and_inspect_in_chromium(server: str, tmp_path: Path
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         errors: list[str] = []
+        dialogs: list[str] = []
         page.on("pageerror", lambda err: errors.append(str(err)))
+        page.on("dialog", lambda dialog: record_and_dismiss(dialog, dialogs))
         page.goto(server)
         expect(page.get_by_role("tab", name="Data")).to_be_visible(timeout=60_000)
         for name in ("Train", "Runs", "Inspect", "Export", "Data"):
@@ -119,6 +147,9 @@ def test_upload_launch_watch_and_inspect_in_chromium(server: str, tmp_path: Path
         shot("data")
 
         page.get_by_role("tab", name="Train").click()
+        page.get_by_label("Start from a preset").click()  # the tab opens on a real model's preset
+        page.get_by_role("option", name="smoke", exact=True).click()
+        expect(page.get_by_label("model.name_or_path")).to_have_value("tiny-random-llama", timeout=30_000)
         page.get_by_label("data.dataset").fill("e2e")
         page.get_by_label("train.epochs").fill("4")
         page.get_by_label("train.eval_every").fill("2")
@@ -143,6 +174,7 @@ def test_upload_launch_watch_and_inspect_in_chromium(server: str, tmp_path: Path
         page.get_by_label("Pair id").fill(first_pair.group(1))
         page.locator("#open-pair").click()
         expect(page.locator("#pair-numbers")).to_contain_text("RRM", timeout=120_000)
+        assert_markup_shown_not_run(page, dialogs)
         shot("inspect")
 
         page.get_by_role("tab", name="Export").click()

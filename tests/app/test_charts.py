@@ -11,6 +11,7 @@ from app.charts import (
     token_heatmap_html,
     word_diff_html,
 )
+from capo.analysis.sweep import SweepPoint
 
 
 def test_downsample_keeps_ends_and_bounds_the_size() -> None:
@@ -45,9 +46,16 @@ def test_direction_keys_and_delta_boxes() -> None:
     assert [t.name for t in fig.data] == ["dpo", "capo"] and list(fig.data[1].y) == [3.0]
 
 
-def test_sweep_chart_sorts_by_the_swept_value() -> None:
-    fig = sweep_chart([(2.0, 0.7, 0.3), (0.5, 0.6, 0.4)], "alpha")
-    assert list(fig.data[0].x) == [0.5, 2.0] and list(fig.data[1].y) == [0.4, 0.3]
+def test_sweep_chart_draws_best_and_final_accuracy_sorted_by_the_swept_value() -> None:
+    fig = sweep_chart(
+        [SweepPoint(2.0, "validation", 0.7, 4, 0.6, 0.3), SweepPoint(0.5, "validation", 0.65, 2, 0.65, 0.4)],
+        "alpha",
+    )
+    assert [t.name for t in fig.data] == [
+        "validation accuracy, best", "validation accuracy, final", "train loss, final",
+    ]  # fmt: skip
+    assert list(fig.data[0].x) == [0.5, 2.0] and list(fig.data[0].y) == [0.65, 0.7]
+    assert list(fig.data[1].y) == [0.65, 0.6] and list(fig.data[2].y) == [0.4, 0.3]
 
 
 def test_bar_chart_groups_series() -> None:

@@ -14,10 +14,10 @@ runner = CliRunner()
 
 def test_db_upgrade_and_health_on_a_fresh_lab(lab_home: Path) -> None:
     upgraded = runner.invoke(app, ["db", "upgrade"])
-    assert upgraded.exit_code == 0 and "database at revision 0003" in upgraded.stdout
+    assert upgraded.exit_code == 0 and "database at revision 0004" in upgraded.stdout
     healthy = runner.invoke(app, ["health", "--queue"])
     assert healthy.exit_code == 0, healthy.stderr
-    assert "database ok (revision 0003" in healthy.stdout and "queue ok (0 pending)" in healthy.stdout
+    assert "database ok (revision 0004" in healthy.stdout and "queue ok (0 pending)" in healthy.stdout
 
 
 def test_health_fails_in_one_line_when_the_web_app_does_not_answer(lab_home: Path) -> None:
