@@ -93,6 +93,24 @@ class Metric(Base):
     value: Mapped[float] = mapped_column(Float)
 
 
+class Generation(Base):
+    """A translation generated for a pair's prompt by the base model or the adapter at one step."""
+
+    __tablename__ = "generations"
+    __table_args__ = (Index("ix_generations_run_split_step", "run_id", "split", "step"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    step: Mapped[int] = mapped_column(Integer)
+    split: Mapped[str] = mapped_column(String(16))
+    pair_id: Mapped[int] = mapped_column(Integer)
+    direction: Mapped[str] = mapped_column(String(16))
+    model: Mapped[str] = mapped_column(String(16))  # "base" or "adapter"
+    text: Mapped[str] = mapped_column(Text)
+    n_tokens: Mapped[int] = mapped_column(Integer)
+    truncated: Mapped[bool] = mapped_column(Boolean)
+
+
 class PairScore(Base):
     """A pair's log-probs, RRM, loss, reward margin and per-term gradients at one step."""
 

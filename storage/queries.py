@@ -7,10 +7,11 @@ from collections import defaultdict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from storage.models import Checkpoint, Dataset, Metric, Pair, PairScore, Run
+from storage.models import Checkpoint, Dataset, Generation, Metric, Pair, PairScore, Run
 from storage.records import (
     CheckpointRecord,
     DatasetInfo,
+    GenerationRecord,
     MetricRow,
     PairRecord,
     PairScoreRecord,
@@ -183,6 +184,25 @@ def _score_record(s: PairScore) -> PairScoreRecord:
         grad_rejected=dict(s.grad_rejected),
         tie=bool(s.tie),
     )
+
+
+def generations(session: Session, run_id: int, split: str, step: int) -> list[GenerationRecord]:
+    rows = session.scalars(
+        select(Generation)
+        .where(Generation.run_id == run_id, Generation.split == split, Generation.step == step)
+        .order_by(Generation.pair_id, Generation.model)
+    )
+    return [
+        GenerationRecord(
+            g.run_id, g.step, g.split, g.pair_id, g.direction, g.model, g.text, g.n_tokens, g.truncated
+        )
+        for g in rows
+    ]
+
+
+def generation_steps(session: Session, run_id: int, split: str) -> list[int]:
+    query = select(Generation.step).where(Generation.run_id == run_id, Generation.split == split).distinct()
+    return sorted(session.scalars(query))
 
 
 def latest_checkpoint(session: Session, run_id: int) -> CheckpointRecord | None:

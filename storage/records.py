@@ -112,6 +112,19 @@ class PairScoreRecord:
 
 
 @dataclass(frozen=True)
+class GenerationRecord:
+    run_id: int
+    step: int
+    split: str
+    pair_id: int
+    direction: str
+    model: str  # "base" or "adapter"
+    text: str
+    n_tokens: int
+    truncated: bool
+
+
+@dataclass(frozen=True)
 class CheckpointRecord:
     run_id: int
     step: int

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import Checkpoint, Dataset, Metric, Pair, PairScore, Run, utcnow
+from storage.models import Checkpoint, Dataset, Generation, Metric, Pair, PairScore, Run, utcnow
 from storage.queries import dataset_name_taken
 
 
@@ -103,6 +103,33 @@ def add_pair_scores(session: Session, run_id: int, rows: Iterable[dict[str, Any]
     values = [{**row, "run_id": run_id} for row in rows]
     if values:
         session.execute(insert(PairScore), values)
+
+
+def replace_generations(
+    session: Session, run_id: int, step: int, split: str, model: str, rows: Iterable[dict[str, Any]]
+) -> None:
+    """Store one model's generations for a run, step and split, replacing any earlier ones."""
+    session.execute(
+        delete(Generation).where(
+            Generation.run_id == run_id,
+            Generation.step == step,
+            Generation.split == split,
+            Generation.model == model,
+        )
+    )
+    values = [{**row, "run_id": run_id, "step": step, "split": split, "model": model} for row in rows]
+    if values:
+        session.execute(insert(Generation), values)
+
+
+def replace_metrics(
+    session: Session, run_id: int, step: int, prefix: str, rows: Iterable[tuple[str, float]]
+) -> None:
+    """Set the metrics under ``prefix`` at ``step``, dropping earlier values with that prefix there."""
+    session.execute(
+        delete(Metric).where(Metric.run_id == run_id, Metric.step == step, Metric.key.startswith(prefix))
+    )
+    add_metrics(session, run_id, [(step, key, value) for key, value in rows])
 
 
 def add_checkpoint(session: Session, run_id: int, step: int, path: str) -> None:

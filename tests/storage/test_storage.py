@@ -129,3 +129,24 @@ def test_runs_metrics_scores_and_checkpoints_round_trip(tmp_path: Path) -> None:
         assert queries.latest_checkpoint(session, run_id).path == "/ckpt/10"
     with pytest.raises(ValueError, match="no column"), db.write() as session:
         update_run(session, run_id, colour="red")
+
+
+def test_generations_and_prefixed_metrics_are_replaced_not_duplicated(tmp_path) -> None:
+    from capo_lab.database import Database
+    from storage import queries, writes
+
+    db = Database(f"sqlite:///{tmp_path / 'lab.db'}")
+    with db.write() as session:
+        run_id = writes.add_run(session, "r", {}, None, "succeeded", None)
+    rows = [{"pair_id": 3, "direction": "en-de", "text": "Hallo", "n_tokens": 2, "truncated": False}]
+    for output in ("first", "second"):
+        with db.write() as session:
+            writes.replace_generations(session, run_id, 4, "eval", "adapter", [{**rows[0], "text": output}])
+            writes.replace_metrics(session, run_id, 4, "eval_translation/", [("eval_translation/chrf", 1.0)])
+    with db.read() as session:
+        stored = queries.generations(session, run_id, "eval", 4)
+        metrics = queries.metrics(session, run_id, -1)
+    assert [(g.pair_id, g.model, g.text) for g in stored] == [(3, "adapter", "second")]
+    assert [(m.key, m.value) for m in metrics] == [("eval_translation/chrf", 1.0)]
+    with db.read() as session:
+        assert queries.generation_steps(session, run_id, "eval") == [4]
