@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from capo_lab.cli_data import data_app
+from capo_lab.cli_evaluate import evaluate_command
 from capo_lab.cli_jobs import cancel_command, resume_command, submit_command, worker_command
 from capo_lab.cli_ops import db_app, health_command
 from capo_lab.cli_render import render_command
@@ -24,6 +25,7 @@ app.command("health")(health_command)
 app.command("train")(train_command)
 app.command("pairs")(pairs_command)
 app.command("export")(export_command)
+app.command("evaluate")(evaluate_command)
 app.command("serve")(serve_command)
 app.command("worker")(worker_command)
 app.command("submit")(submit_command)

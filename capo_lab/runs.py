@@ -86,7 +86,7 @@ def list_runs(db: Database) -> list[RunRecord]:
         return queries.list_runs(session)
 
 
-def _split_pairs(db: Database, cfg: RunConfig, split: str) -> list[PairRecord]:
+def split_pairs(db: Database, cfg: RunConfig, split: str) -> list[PairRecord]:
     dataset = get_dataset(db, cfg.data.dataset)
     with db.read() as session:
         pairs = queries.list_pairs(session, dataset.id, split=split)
@@ -99,9 +99,9 @@ def run_inputs(
     db: Database, settings: Settings, cfg: RunConfig, run_id: int, resume_from: Path | None
 ) -> TrainInputs:
     return TrainInputs(
-        train_pairs=_split_pairs(db, cfg, "train"),
-        eval_pairs=_split_pairs(db, cfg, "eval"),
-        validation_pairs=_split_pairs(db, cfg, "validation") if "validation" in cfg.train.eval_splits else [],
+        train_pairs=split_pairs(db, cfg, "train"),
+        eval_pairs=split_pairs(db, cfg, "eval"),
+        validation_pairs=split_pairs(db, cfg, "validation") if "validation" in cfg.train.eval_splits else [],
         run_dir=run_dir(settings, run_id),
         model_cache_dir=settings.home_dir / "models",
         resume_from=resume_from,

@@ -209,6 +209,10 @@ def latest_checkpoint(session: Session, run_id: int) -> CheckpointRecord | None:
     return checkpoint_at_or_before(session, run_id, step=None)
 
 
+def checkpoint_steps(session: Session, run_id: int) -> list[int]:
+    return sorted(session.scalars(select(Checkpoint.step).where(Checkpoint.run_id == run_id)))
+
+
 def checkpoint_at_or_before(session: Session, run_id: int, step: int | None) -> CheckpointRecord | None:
     """The run's latest checkpoint taken at or before ``step`` (any step when None)."""
     query = select(Checkpoint).where(Checkpoint.run_id == run_id)

@@ -37,7 +37,7 @@ FORMULAS = {
         -0.1 * ((r["logp_chosen"] - r["ref_logp_chosen"]) - (r["logp_rejected"] - r["ref_logp_rejected"]))
     ),
     "simpo": lambda r: softplus(
-        -(2.0 * (r["logp_chosen"] / r["n_tokens_chosen"] - r["logp_rejected"] / r["n_tokens_rejected"]) - 0.5)
+        -(2.0 * (r["logp_chosen"] / r["n_tokens_chosen"] - r["logp_rejected"] / r["n_tokens_rejected"]) - 1.0)
     ),
 }
 

@@ -1,0 +1,73 @@
+"""``capo-lab evaluate``: translate a split with a run's adapter (and the base), score with sacrebleu."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from capo_lab.cli_common import fmt, open_database, print_table, stderr, stdout, user_errors
+from capo_lab.settings import Settings
+from capo_lab.translations import TranslationReport, evaluate_translations
+
+
+class EvalSplit(StrEnum):
+    eval = "eval"
+    validation = "validation"
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+@user_errors
+def evaluate_command(
+    run: Annotated[str, typer.Argument(help="Run id")],
+    step: Annotated[str, typer.Option(help="A step with a checkpoint, or last")] = "last",
+    split: Annotated[EvalSplit, typer.Option(help="eval or validation")] = EvalSplit.eval,
+    base: Annotated[
+        bool, typer.Option("--base", help="Also translate with the base model (adapters off)")
+    ] = False,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Longest translation, in tokens")] = 160,
+    output_format: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.table,
+) -> None:
+    """Greedy translations of the split's sources; chrF, BLEU, TER against the post-edits, per direction."""
+
+    def progress(done: int, total: int) -> None:
+        stderr.print(f"\r{done}/{total} sentences", end="", markup=False, highlight=False)
+
+    report = evaluate_translations(
+        open_database(), Settings(), run, step, split.value, base, max_new_tokens, progress
+    )
+    stderr.print("", markup=False)
+    if output_format is ReportFormat.json:
+        stdout.print(json.dumps(asdict(report)), markup=False, highlight=False)
+        return
+    print_report(report)
+
+
+def _pair(base: float | None, trained: float) -> str:
+    return f"{fmt(base)} → {fmt(trained)}" if base is not None else fmt(trained)
+
+
+def print_report(report: TranslationReport) -> None:
+    rows = [
+        [
+            q.direction, q.n, _pair(q.base and q.base.chrf, q.trained.chrf), fmt(q.p_chrf, 3),
+            _pair(q.base and q.base.bleu, q.trained.bleu), fmt(q.p_bleu, 3), q.bleu_tokenizer,
+            _pair(q.base and q.base.ter, q.trained.ter), fmt(q.p_ter, 3),
+            _pair(q.base and q.base.chrf_vs_mt, q.trained.chrf_vs_mt),
+        ]
+        for q in report.quality
+    ]  # fmt: skip
+    headers = ["direction", "n", "chrF", "p", "BLEU", "p", "tok", "TER", "p", "chrF vs MT"]
+    title = f"run {report.run_id}, step {report.step}, {report.split}: base → trained (paired bootstrap p)"
+    print_table(headers, rows, title=title)
+    truncated = ", ".join(f"{n} truncated ({model})" for model, n in report.truncated.items())
+    stdout.print(
+        f"{truncated}; {report.seconds_per_sentence:.2f} s per sentence", markup=False, highlight=False
+    )

@@ -1,0 +1,73 @@
+"""`capo-lab evaluate`: stored generations, metrics equal to sacrebleu on them, base vs adapter."""
+
+import json
+from pathlib import Path
+
+import pytest
+from sacrebleu.metrics import BLEU, CHRF, TER
+from typer.testing import CliRunner
+
+from capo_lab.cli import app
+from capo_lab.database import Database
+from capo_lab.settings import Settings
+from storage import queries
+from tests.conftest import DIVEMT
+
+SMOKE = Path(__file__).resolve().parents[2] / "configs" / "smoke.yaml"
+runner = CliRunner()
+
+
+def cli(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.stderr + result.stdout
+    return result.stdout
+
+
+@pytest.fixture
+def trained_run(lab_home: Path, shared_data: Path) -> str:
+    cli("data", "import", str(DIVEMT), "--name", "paper8", "--per-direction", "1")
+    high_lr = ["--set", "optim.lr=0.05", "--set", "train.epochs=3", "--set", "train.checkpoint_every=2"]
+    return cli("train", str(SMOKE), *high_lr).strip().split()[-1]
+
+
+def stored(run_id: str, step: int):
+    db = Database(Settings().database_url)
+    with db.read() as session:
+        gens = queries.generations(session, int(run_id), "eval", step)
+        metrics = {m.key: m.value for m in queries.metrics(session, int(run_id), step - 1) if m.step == step}
+        pairs = {p.pair_id: p for p in queries.list_pairs(session, 1, split="eval")}
+    return gens, metrics, pairs
+
+
+@pytest.mark.slow
+def test_stored_metrics_equal_sacrebleu_on_the_stored_strings(trained_run: str) -> None:
+    report = json.loads(cli("evaluate", trained_run, "--base", "--max-new-tokens", "12", "--format", "json"))
+    step = report["step"]
+    gens, metrics, pairs = stored(trained_run, step)
+    by_model = {m: [g for g in gens if g.model == m] for m in ("adapter", "base")}
+    assert len(by_model["adapter"]) == len(by_model["base"]) == len(pairs) == report["n_sentences"] == 6
+    hyps = [g.text for g in by_model["adapter"]]
+    refs = [pairs[g.pair_id].chosen for g in by_model["adapter"]]
+    mts = [pairs[g.pair_id].rejected for g in by_model["adapter"]]
+    prefix = "eval_translation/"
+    assert metrics[prefix + "chrf"] == pytest.approx(CHRF().corpus_score(hyps, [refs]).score)
+    assert metrics[prefix + "bleu"] == pytest.approx(BLEU(tokenize="13a").corpus_score(hyps, [refs]).score)
+    assert metrics[prefix + "ter"] == pytest.approx(TER().corpus_score(hyps, [refs]).score)
+    assert metrics[prefix + "chrf_vs_mt"] == pytest.approx(CHRF().corpus_score(hyps, [mts]).score)
+    base_hyps = [g.text for g in by_model["base"]]
+    assert metrics[prefix + "base_chrf"] == pytest.approx(CHRF().corpus_score(base_hyps, [refs]).score)
+    assert base_hyps != hyps  # a high learning rate moved the adapter's translations
+    assert 0 < metrics[prefix + "p_chrf"] <= 1 and 0 < metrics[prefix + "p_chrf/en-it"] <= 1
+    truncated = sum(g.truncated for g in by_model["adapter"])
+    assert metrics[prefix + "truncated"] == truncated == report["truncated"]["adapter"]
+
+
+@pytest.mark.slow
+def test_table_reports_truncation_and_bad_steps_name_the_ones_with_an_adapter(trained_run: str) -> None:
+    table = cli("evaluate", trained_run, "--max-new-tokens", "3")
+    assert "6 truncated (adapter)" in table and "s per sentence" in table
+    missing = runner.invoke(app, ["evaluate", trained_run, "--step", "1"])
+    assert missing.exit_code == 1
+    assert missing.stderr.strip().splitlines()[-1] == (
+        f"error: run {trained_run} has no adapter at step 1; steps with one: 2, 3"  # 3 epochs of one step
+    )
