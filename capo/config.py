@@ -92,6 +92,8 @@ class TrainConfig(_Frozen):
     evaluate: bool = True  # false skips every evaluation pass (benchmarks)
     eval_splits: tuple[Literal["eval", "validation"], ...] = Field(("eval",), min_length=1)
     checkpoint_every: PositiveInt = 50
+    generate_at_end: bool = False  # translate the eval splits, last adapter and base (capo-lab evaluate)
+    generate_max_new_tokens: PositiveInt = 160
     seed: int = 0
     bf16: bool = False
     gradient_checkpointing: bool = (

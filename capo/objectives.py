@@ -76,7 +76,7 @@ def _bt_loss(z: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def capo_loss(p: PairLogps, beta: float = 0.1, alpha: float = 2.0) -> ObjectiveOutput:
-    """CAPO (Pokharel, Tao and Agrawal 2025, arXiv 2511.07691, Eq. 4), reference-free, no length normalisation.
+    """CAPO (Pokharel, Tao and Agrawal 2025, arXiv 2511.07691, Eq. 4): reference-free, not length-normalised.
 
     z = β(lw − ll) + α·RRM,  RRM = lw/ll,  L = −log σ(z).
     Terms: "dpo" = β(lw − ll) gives dL/dlw = sβ, dL/dll = −sβ;

@@ -166,6 +166,10 @@ def execute_run(
     status = "succeeded" if result.status == "succeeded" else stopped_status()
     with db.write() as session:
         writes.update_run(session, run_id, status=status, finished_at=now(), step=result.step)
+    if status == "succeeded" and cfg.train.generate_at_end:
+        from capo_lab.translations import evaluate_at_end  # it imports this module
+
+        evaluate_at_end(db, settings, run_id, cfg.train.eval_splits, cfg.train.generate_max_new_tokens)
     return result
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from capo_lab.database import Database
 from capo_lab.errors import LabError
-from capo_lab.runs import get_run, run_config, split_pairs
+from capo_lab.runs import failure_message, get_run, now, run_config, split_pairs
 from capo_lab.settings import Settings
 from storage import queries, writes
 from storage.records import CheckpointRecord, PairRecord
@@ -145,3 +145,74 @@ def metric_rows(report: TranslationReport) -> list[tuple[str, float]]:
             values.update({f"base_{k}": v for k, v in vars(q.base).items()})
         rows.extend((f"{prefix}{k}{suffix}", float(v)) for k, v in values.items() if v is not None)
     return rows
+
+
+def queue_evaluation(
+    db: Database,
+    run_id: int | str,
+    enqueue: Callable[[int], None],
+    step: int | str = "last",
+    split: str = "eval",
+    base: bool = True,
+    max_new_tokens: int = 160,
+) -> int:
+    """Record an evaluation job (checked first: the run, the split, the step's adapter) and queue it."""
+    run = get_run(db, run_id)
+    if split not in ("eval", "validation"):
+        raise LabError(f"split must be eval or validation, got {split!r}")
+    if str(step) != "last":
+        adapter_at(db, run.id, step)
+    with db.write() as session:
+        evaluation_id = writes.add_evaluation(session, run.id, str(step), split, base, max_new_tokens)
+    try:
+        enqueue(evaluation_id)
+    except Exception as err:
+        _finish(db, evaluation_id, "failed", error=f"could not be queued: {err}")
+        raise LabError(f"the queue refused evaluation {evaluation_id}: {err}") from None
+    return evaluation_id
+
+
+def run_evaluation(db: Database, settings: Settings, evaluation_id: int) -> str:
+    """What a worker does with one evaluation id: claim it, translate and score, record the outcome."""
+    with db.write() as session:
+        if not writes.claim_evaluation(session, evaluation_id):
+            return f"skipped (evaluation {evaluation_id} is not queued)"
+        job = queries.get_evaluation(session, evaluation_id)
+    progress = _ProgressWriter(db, evaluation_id)
+    try:
+        report = evaluate_translations(
+            db, settings, job.run_id, job.step, job.split, job.base, job.max_new_tokens, progress
+        )
+    except Exception as err:  # stored on the job; the worker goes on to the next one
+        _finish(db, evaluation_id, "failed", error=failure_message(err))
+        return "failed"
+    done = report.n_sentences * len(report.truncated)
+    _finish(db, evaluation_id, "succeeded", evaluated_step=report.step, done=done, total=done)
+    return "succeeded"
+
+
+def _finish(db: Database, evaluation_id: int, status: str, **fields) -> None:
+    with db.write() as session:
+        writes.update_evaluation(session, evaluation_id, status=status, finished_at=now(), **fields)
+
+
+class _ProgressWriter:
+    """``on_progress`` for a job: stores sentences done, at most every ``every`` seconds."""
+
+    def __init__(self, db: Database, evaluation_id: int, every: float = 2.0) -> None:
+        self.db, self.evaluation_id, self.every, self.last = db, evaluation_id, every, 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        if time.monotonic() - self.last >= self.every or done == total:
+            self.last = time.monotonic()
+            with self.db.write() as session:
+                writes.update_evaluation(session, self.evaluation_id, done=done, total=total)
+
+
+def evaluate_at_end(
+    db: Database, settings: Settings, run_id: int, splits: tuple[str, ...], max_new_tokens: int
+) -> None:
+    """``train.generate_at_end``: evaluate the last adapter (and the base) on each split, in this process."""
+    for split in splits:
+        evaluation_id = queue_evaluation(db, run_id, lambda _id: None, "last", split, True, max_new_tokens)
+        run_evaluation(db, settings, evaluation_id)

@@ -111,6 +111,26 @@ class Generation(Base):
     truncated: Mapped[bool] = mapped_column(Boolean)
 
 
+class Evaluation(Base):
+    """A translation evaluation job on one run: its request, status and progress in sentences."""
+
+    __tablename__ = "evaluations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    step: Mapped[str] = mapped_column(String(16))  # as asked: a number or "last"
+    split: Mapped[str] = mapped_column(String(16))
+    base: Mapped[bool] = mapped_column(Boolean)
+    max_new_tokens: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # queued, running, succeeded, failed
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    evaluated_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
 class PairScore(Base):
     """A pair's log-probs, RRM, loss, reward margin and per-term gradients at one step."""
 

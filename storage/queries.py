@@ -7,10 +7,11 @@ from collections import defaultdict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from storage.models import Checkpoint, Dataset, Generation, Metric, Pair, PairScore, Run
+from storage.models import Checkpoint, Dataset, Evaluation, Generation, Metric, Pair, PairScore, Run
 from storage.records import (
     CheckpointRecord,
     DatasetInfo,
+    EvaluationRecord,
     GenerationRecord,
     MetricRow,
     PairRecord,
@@ -198,6 +199,26 @@ def generations(session: Session, run_id: int, split: str, step: int) -> list[Ge
         )
         for g in rows
     ]
+
+
+def evaluations(session: Session, run_id: int | None = None) -> list[EvaluationRecord]:
+    """Evaluation jobs, newest first (of one run when ``run_id`` is given)."""
+    query = select(Evaluation).order_by(Evaluation.id.desc())
+    if run_id is not None:
+        query = query.where(Evaluation.run_id == run_id)
+    return [_evaluation_record(e) for e in session.scalars(query)]
+
+
+def get_evaluation(session: Session, evaluation_id: int) -> EvaluationRecord | None:
+    found = session.get(Evaluation, evaluation_id)
+    return _evaluation_record(found) if found is not None else None
+
+
+def _evaluation_record(e: Evaluation) -> EvaluationRecord:
+    return EvaluationRecord(
+        e.id, e.run_id, e.step, e.split, e.base, e.max_new_tokens, e.status, e.done, e.total,
+        e.evaluated_step, e.error, e.created_at, e.finished_at,
+    )  # fmt: skip
 
 
 def generation_steps(session: Session, run_id: int, split: str) -> list[int]:

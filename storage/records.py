@@ -125,6 +125,23 @@ class GenerationRecord:
 
 
 @dataclass(frozen=True)
+class EvaluationRecord:
+    id: int
+    run_id: int
+    step: str
+    split: str
+    base: bool
+    max_new_tokens: int
+    status: str
+    done: int
+    total: int | None
+    evaluated_step: int | None
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
 class CheckpointRecord:
     run_id: int
     step: int

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import Checkpoint, Dataset, Generation, Metric, Pair, PairScore, Run, utcnow
+from storage.models import Checkpoint, Dataset, Evaluation, Generation, Metric, Pair, PairScore, Run, utcnow
 from storage.queries import dataset_name_taken
 
 
@@ -103,6 +103,37 @@ def add_pair_scores(session: Session, run_id: int, rows: Iterable[dict[str, Any]
     values = [{**row, "run_id": run_id} for row in rows]
     if values:
         session.execute(insert(PairScore), values)
+
+
+def add_evaluation(
+    session: Session, run_id: int, step: str, split: str, base: bool, max_new_tokens: int
+) -> int:
+    row = Evaluation(
+        run_id=run_id,
+        step=step,
+        split=split,
+        base=base,
+        max_new_tokens=max_new_tokens,
+        status="queued",
+        done=0,
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def update_evaluation(session: Session, evaluation_id: int, **fields: Any) -> None:
+    session.execute(update(Evaluation).where(Evaluation.id == evaluation_id).values(**fields))
+
+
+def claim_evaluation(session: Session, evaluation_id: int) -> bool:
+    """queued → running, atomically; False if it was not queued."""
+    result = session.execute(
+        update(Evaluation)
+        .where(Evaluation.id == evaluation_id, Evaluation.status == "queued")
+        .values(status="running")
+    )
+    return bool(result.rowcount)
 
 
 def replace_generations(

@@ -71,3 +71,28 @@ def test_table_reports_truncation_and_bad_steps_name_the_ones_with_an_adapter(tr
     assert missing.stderr.strip().splitlines()[-1] == (
         f"error: run {trained_run} has no adapter at step 1; steps with one: 2, 3"  # 3 epochs of one step
     )
+
+
+@pytest.mark.slow
+def test_generate_at_end_and_a_queued_job_record_progress(lab_home: Path, shared_data: Path) -> None:
+    from capo_lab.translations import queue_evaluation, run_evaluation
+
+    cli("data", "import", str(DIVEMT), "--name", "paper8", "--per-direction", "1")
+    at_end = ["--set", "train.generate_at_end=true", "--set", "train.generate_max_new_tokens=4"]
+    splits = ["--set", "train.eval_splits=[eval, validation]", "--set", "train.epochs=1"]
+    run_id = int(cli("train", str(SMOKE), *at_end, *splits).strip().split()[-1])
+    settings = Settings()
+    db = Database(settings.database_url)
+    with db.read() as session:
+        jobs = queries.evaluations(session, run_id)
+    assert sorted((j.split, j.status, j.done, j.total, j.evaluated_step) for j in jobs) == [
+        ("eval", "succeeded", 12, 12, 1),
+        ("validation", "succeeded", 12, 12, 1),
+    ]  # fmt: skip  (6 sentences × adapter and base, at the last step)
+    queued = []
+    job_id = queue_evaluation(db, run_id, queued.append, "last", "eval", base=False, max_new_tokens=2)
+    assert queued == [job_id] and run_evaluation(db, settings, job_id) == "succeeded"
+    assert run_evaluation(db, settings, job_id).startswith("skipped")  # claimed once only
+    with db.read() as session:
+        job = queries.get_evaluation(session, job_id)
+    assert (job.status, job.done, job.total) == ("succeeded", 6, 6)
