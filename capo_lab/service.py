@@ -12,13 +12,15 @@ from capo.analysis.sweep import SweepPoint, sweep_point
 from capo.config import ConfigError, RunConfig, config_from_dict, load_config
 from capo.data import BuildOptions
 from capo.data.sources import is_source_name
-from capo_lab import datasets, lifecycle, runs, sources
+from capo_lab import datasets, lifecycle, runs, sources, translations
 from capo_lab.database import Database
 from capo_lab.errors import USER_ERRORS as CLI_USER_ERRORS
 from capo_lab.errors import LabError
 from capo_lab.rendering import RenderedPairRecord, render_dataset_pairs
 from capo_lab.settings import Settings
+from capo_lab.translations import DirectionChrf, PairTranslations
 from storage import queries
+from storage.records import EvaluationRecord
 
 USER_ERRORS = (*CLI_USER_ERRORS, ValueError)  # the form's values also fail as plain ValueErrors
 REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -45,10 +47,11 @@ class PairRow:
 
 
 class LabService:
-    def __init__(self, settings: Settings | None = None, enqueue=None) -> None:
+    def __init__(self, settings: Settings | None = None, enqueue=None, enqueue_evaluation=None) -> None:
         self.settings = settings or Settings()
         self._db: Database | None = None
         self._enqueue = enqueue
+        self._enqueue_evaluation = enqueue_evaluation
 
     @property
     def db(self) -> Database:
@@ -62,6 +65,27 @@ class LabService:
 
             self._enqueue = enqueue_run
         self._enqueue(run_id)
+
+    # ---- translations (the worker generates; these only queue and read) ---------------------------
+    def evaluate_translations(self, run_id: int, split: str = "eval", step: str = "last") -> int:
+        """Queue an evaluation job (adapter and base) on the worker; returns its id."""
+        if self._enqueue_evaluation is None:
+            from worker.tasks import enqueue_evaluation
+
+            self._enqueue_evaluation = enqueue_evaluation
+        return translations.queue_evaluation(
+            self.db, int(run_id), self._enqueue_evaluation, step, split, True
+        )
+
+    def evaluations(self, run_id: int) -> list[EvaluationRecord]:
+        with self.db.read() as session:
+            return queries.evaluations(session, int(run_id))
+
+    def pair_translations(self, run_id: int, pair_id: int, split: str = "eval") -> PairTranslations | None:
+        return translations.pair_translations(self.db, int(run_id), int(pair_id), split)
+
+    def direction_chrf(self, run_id: int, split: str = "eval") -> list[DirectionChrf]:
+        return translations.direction_chrf(self.db, int(run_id), split)
 
     # ---- data -------------------------------------------------------------------------------------
     def data_files(self) -> list[str]:

@@ -154,10 +154,13 @@ def queue_evaluation(
     step: int | str = "last",
     split: str = "eval",
     base: bool = True,
-    max_new_tokens: int = 160,
+    max_new_tokens: int | None = None,
 ) -> int:
-    """Record an evaluation job (checked first: the run, the split, the step's adapter) and queue it."""
+    """Record an evaluation job (checked first: the run, the split, the step's adapter) and queue it.
+
+    ``max_new_tokens`` defaults to the run's ``train.generate_max_new_tokens``."""
     run = get_run(db, run_id)
+    max_new_tokens = max_new_tokens or run_config(run).train.generate_max_new_tokens
     if split not in ("eval", "validation"):
         raise LabError(f"split must be eval or validation, got {split!r}")
     if str(step) != "last":
@@ -216,3 +219,87 @@ def evaluate_at_end(
     for split in splits:
         evaluation_id = queue_evaluation(db, run_id, lambda _id: None, "last", split, True, max_new_tokens)
         run_evaluation(db, settings, evaluation_id)
+
+
+@dataclass(frozen=True)
+class PairTranslations:
+    """One pair's generated translations beside the MT and the post-edit, with sentence chrF each."""
+
+    pair_id: int
+    step: int
+    split: str
+    post_edit: str
+    mt: str
+    trained: str | None
+    base: str | None
+    chrf_trained: float | None  # sentence chrF against the post-edit
+    chrf_base: float | None
+    chrf_mt: float
+
+
+@dataclass(frozen=True)
+class DirectionChrf:
+    """A bar of the per-direction chart: chrF base → trained and the paired bootstrap p-value."""
+
+    direction: str
+    base: float | None
+    trained: float
+    p_value: float | None
+
+
+def pair_translations(
+    db: Database, run_id: int, pair_id: int, split: str = "eval"
+) -> PairTranslations | None:
+    """The pair's generations at the latest evaluated step of ``split``; None when none were made."""
+    from sacrebleu.metrics import CHRF
+
+    with db.read() as session:
+        steps = queries.generation_steps(session, run_id, split)
+        if not steps:
+            return None
+        texts = {
+            g.model: g.text
+            for g in queries.generations(session, run_id, split, steps[-1])
+            if g.pair_id == pair_id
+        }
+        pair = next(iter(queries.get_pairs(session, [pair_id])), None)
+    if pair is None or not texts:
+        return None
+
+    def chrf(text: str | None) -> float | None:
+        return None if text is None else CHRF().sentence_score(text, [pair.chosen]).score
+
+    trained, base = texts.get("adapter"), texts.get("base")
+    return PairTranslations(
+        pair_id,
+        steps[-1],
+        split,
+        pair.chosen,
+        pair.rejected,
+        trained,
+        base,
+        chrf(trained),
+        chrf(base),
+        chrf(pair.rejected),
+    )
+
+
+def direction_chrf(db: Database, run_id: int, split: str = "eval") -> list[DirectionChrf]:
+    """Per-direction chrF at the latest evaluated step (metrics ``{split}_translation/…``)."""
+    prefix = f"{split}_translation/"
+    with db.read() as session:
+        rows = [m for m in queries.metrics(session, run_id) if m.key.startswith(prefix)]
+    if not rows:
+        return []
+    last = max(m.step for m in rows)
+    values = {m.key[len(prefix) :]: m.value for m in rows if m.step == last}
+    directions = sorted(k.split("/", 1)[1] for k in values if k.startswith("chrf/"))
+    return _bars(values, directions)
+
+
+def _bars(values: dict[str, float], directions: list[str]) -> list[DirectionChrf]:
+    bars = [
+        DirectionChrf(d, values.get(f"base_chrf/{d}"), values[f"chrf/{d}"], values.get(f"p_chrf/{d}"))
+        for d in directions
+    ]
+    return bars + [DirectionChrf("all", values.get("base_chrf"), values["chrf"], values.get("p_chrf"))]

@@ -12,6 +12,7 @@ from capo_lab.errors import LabError
 from capo_lab.lifecycle import run_job
 from capo_lab.service import LabService
 from capo_lab.settings import Settings
+from capo_lab.translations import run_evaluation
 from tests.conftest import DIVEMT
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,7 +26,10 @@ def service(lab_home: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch) 
     def run_now(run_id: int) -> None:
         run_job(Database(settings.database_url), settings, run_id, "test", threading.Event())
 
-    return LabService(settings, enqueue=run_now)
+    def evaluate_now(evaluation_id: int) -> None:
+        run_evaluation(Database(settings.database_url), settings, evaluation_id)
+
+    return LabService(settings, enqueue=run_now, enqueue_evaluation=evaluate_now)
 
 
 def test_the_four_named_endpoints_exist(service: LabService) -> None:
@@ -93,3 +97,24 @@ def test_one_pair_rendered_as_the_trainer_feeds_it(service: LabService) -> None:
     assert f"chosen — {len(record.chosen.ids)} tokens, scored" in shown and pair.rejected in shown
     with pytest.raises(LabError, match="has no pair 999999"):
         service.render_pair("r", 999999, "tiny-random-llama", "none")
+
+
+@pytest.mark.slow
+def test_translations_are_queued_then_read_per_pair_and_per_direction(service: LabService) -> None:
+    service.import_dataset("t", [str(DIVEMT)], [], per_direction=1)
+    raw = service.preset("smoke").model_dump()
+    raw["data"]["dataset"] = "t"
+    raw["train"].update(epochs=1, generate_max_new_tokens=4)
+    (run_id,) = service.launch(raw)
+    assert service.direction_chrf(run_id) == [] and service.pair_translations(run_id, 1) is None
+    job = service.evaluate_translations(run_id)
+    (record,) = service.evaluations(run_id)
+    assert (record.id, record.status, record.done, record.total) == (job, "succeeded", 12, 12)
+    bars = service.direction_chrf(run_id)
+    assert [b.direction for b in bars][-1] == "all" and len(bars) == 7  # six DivEMT directions, then all
+    assert all(b.base is not None and 0 < b.p_value <= 1 for b in bars)
+    pair_id = service.pair_table(run_id, "last")[0].pair_id
+    seen = service.pair_translations(run_id, pair_id)
+    assert seen.trained is not None and seen.base is not None and seen.chrf_trained >= 0
+    with pytest.raises(LabError, match="no adapter at step 99"):
+        service.evaluate_translations(run_id, step="99")
