@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
+from capo.analysis.regimes import regime_from_gradients
 from capo.objectives import ObjectiveOutput, PairLogps, relative_reward_margin
 
 
@@ -115,11 +116,25 @@ def _accuracies(rows: Sequence[PairScoreRow]) -> dict[str, float]:
     return metrics
 
 
+def _regime_shares(rows: Sequence[PairScoreRow]) -> dict[str, float]:
+    """Shares of pairs a step pushes against the preference (``capo/analysis/regimes.py``)."""
+    regimes = [
+        regime_from_gradients(sum(r.grad_chosen.values()), sum(r.grad_rejected.values())) for r in rows
+    ]
+    n = len(rows)
+    return {
+        "regime/chosen_down": sum(g.chosen_pushed_down for g in regimes) / n,
+        "regime/rejected_up": sum(g.rejected_pushed_up for g in regimes) / n,
+        "regime/toward_rejected": sum(g.toward_rejected for g in regimes) / n,
+    }
+
+
 def _means(rows: Sequence[PairScoreRow]) -> dict[str, float]:
     n = len(rows)
     return {
         "loss": sum(r.loss for r in rows) / n,
         **_accuracies(rows),
+        **_regime_shares(rows),
         "rewards/margins": sum(r.reward_margin for r in rows) / n,
         "logps/chosen": sum(r.logp_chosen for r in rows) / n,
         "logps/rejected": sum(r.logp_rejected for r in rows) / n,

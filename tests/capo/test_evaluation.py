@@ -49,3 +49,14 @@ def test_no_base_scores_no_vs_base_accuracy():
     logps = PairLogps(*t)
     m = aggregate(score_rows([0], ["en-de"], logps, capo_loss(logps)))
     assert m["rewards/accuracies"] == 1.0 and "rewards/accuracies_vs_base" not in m
+
+
+def test_regime_shares_per_direction():
+    # lw, ll pairs for CAPO (α 2, β 0.1): (−40, −5) both flags; (−5, −40) none; (−10, −19) chosen down only
+    lw, ll = torch.tensor([-40.0, -5.0, -10.0]), torch.tensor([-5.0, -40.0, -19.0])
+    logps = PairLogps(lw, ll, torch.tensor([1, 1, 1]), torch.tensor([1, 1, 1]))
+    m = aggregate(score_rows([0, 1, 2], ["en-de", "en-de", "en-zh"], logps, capo_loss(logps)), prefix="eval_")
+    assert m["eval_regime/chosen_down"] == pytest.approx(2 / 3)
+    assert m["eval_regime/rejected_up"] == pytest.approx(1 / 3)
+    assert m["eval_regime/toward_rejected"] == pytest.approx(1 / 3)
+    assert (m["eval_regime/toward_rejected/en-de"], m["eval_regime/chosen_down/en-zh"]) == (0.5, 1.0)
