@@ -115,9 +115,10 @@ class Evaluation(Base):
     """A translation evaluation job on one run: its request, status and progress in sentences."""
 
     __tablename__ = "evaluations"
+    __table_args__ = (Index("ix_evaluations_run", "run_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     step: Mapped[str] = mapped_column(String(16))  # as asked: a number or "last"
     split: Mapped[str] = mapped_column(String(16))
     base: Mapped[bool] = mapped_column(Boolean)
