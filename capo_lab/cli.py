@@ -11,6 +11,7 @@ from capo_lab.cli_ops import db_app, health_command
 from capo_lab.cli_render import render_command
 from capo_lab.cli_runs import export_command, pairs_command, runs_app, train_command
 from capo_lab.cli_serve import serve_command
+from capo_lab.cli_study import studies_command, study_command
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -29,6 +30,8 @@ app.command("evaluate")(evaluate_command)
 app.command("serve")(serve_command)
 app.command("worker")(worker_command)
 app.command("submit")(submit_command)
+app.command("study")(study_command)
+app.command("studies")(studies_command)
 runs_app.command("cancel")(cancel_command)
 runs_app.command("resume")(resume_command)
 

@@ -26,6 +26,13 @@ def open_database() -> Database:
     return Database(Settings().database_url)
 
 
+def enqueue_run(run_id: int) -> None:
+    """Put a run on the job queue; the queue is opened only when a command needs it."""
+    from worker.tasks import enqueue_run as enqueue
+
+    enqueue(run_id)
+
+
 def one_line(err: BaseException) -> str:
     if isinstance(err, ValidationError):
         first = err.errors()[0]

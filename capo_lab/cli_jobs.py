@@ -8,14 +8,8 @@ from typing import Annotated
 
 import typer
 
-from capo_lab import lifecycle
-from capo_lab.cli_common import open_database, stdout, user_errors
-
-
-def _enqueue(run_id: int) -> None:
-    from worker.tasks import enqueue_run  # opens the queue only when needed
-
-    enqueue_run(run_id)
+from capo_lab import lifecycle, studies
+from capo_lab.cli_common import enqueue_run, open_database, stdout, user_errors
 
 
 @user_errors
@@ -40,13 +34,18 @@ def worker_command(
 def submit_command(
     config: Annotated[Path, typer.Argument(help="A YAML run config")],
     overrides: Annotated[list[str] | None, typer.Option("--set", help="section.key=value")] = None,
-    sweep: Annotated[str | None, typer.Option(help="One run per value: objective.alpha=0.5,1,2")] = None,
+    sweep: Annotated[
+        str | None, typer.Option(help="A study of one run per value: objective.alpha=0.5,1,2")
+    ] = None,
 ) -> None:
-    """Queue one run (or a sweep); prints the run ids, the last word being the last id."""
-    configs = lifecycle.build_sweep(lifecycle.load_raw_config(config), overrides or [], sweep)
-    run_ids = lifecycle.submit(open_database(), configs, _enqueue)
-    for run_id, cfg in zip(run_ids, configs, strict=True):
-        stdout.print(f"queued run {run_id}: {cfg.name}", markup=False, highlight=False)
+    """Queue one run (or, with --sweep, a study); prints the run ids, the last word being the last id."""
+    db = open_database()
+    raw = lifecycle.load_raw_config(config)
+    study_id, run_ids = studies.launch(db, raw, enqueue_run, sweep, overrides or [])
+    if study_id is not None:
+        stdout.print(
+            f"study {study_id}: {studies.get_study(db, study_id).name}", markup=False, highlight=False
+        )
     stdout.print(
         f"queued {len(run_ids)} run(s): {' '.join(map(str, run_ids))}", markup=False, highlight=False
     )
@@ -61,6 +60,6 @@ def cancel_command(run: Annotated[str, typer.Argument(help="Run id")]) -> None:
 @user_errors
 def resume_command(run: Annotated[str, typer.Argument(help="Run id")]) -> None:
     """Re-queue an interrupted, cancelled or failed run from its latest checkpoint."""
-    step = lifecycle.resume(open_database(), run, _enqueue)
+    step = lifecycle.resume(open_database(), run, enqueue_run)
     where = f"from its checkpoint at step {step}" if step is not None else "from the start (no checkpoint)"
     stdout.print(f"run {run} queued again, {where}", markup=False, highlight=False)

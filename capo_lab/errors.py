@@ -5,11 +5,19 @@ from pydantic import ValidationError
 from capo.data.triples import DataError
 from capo.languages import UnknownLanguageError
 from capo.templates import TemplateError
-from storage.writes import DatasetNameTaken
+from storage.writes import DatasetNameTaken, StudyNameTaken
 
 
 class LabError(Exception):
     """A user-facing failure: bad input, unknown name, impossible request."""
 
 
-USER_ERRORS = (LabError, DataError, DatasetNameTaken, UnknownLanguageError, TemplateError, ValidationError)
+USER_ERRORS = (
+    LabError,
+    DataError,
+    DatasetNameTaken,
+    StudyNameTaken,
+    UnknownLanguageError,
+    TemplateError,
+    ValidationError,
+)

@@ -1,4 +1,4 @@
-"""Job lifecycle: submit (and sweeps), claim, run, cancel, resume, and reaping stale runs.
+"""Job lifecycle: submit, claim, run, cancel, resume, and reaping stale runs.
 
 Statuses: queued → running → succeeded | failed | cancelled | interrupted.
 A queued run that is cancelled never starts; a running one stops at its next
@@ -10,13 +10,12 @@ A run whose heartbeat goes stale while ``running`` becomes ``interrupted``.
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from capo.config import ConfigError, RunConfig, apply_overrides, config_from_dict, read_config_file
+from capo.config import ConfigError, RunConfig, read_config_file
 from capo_lab.database import Database
 from capo_lab.errors import LabError
 from capo_lab.runs import create_run, execute_run, get_run, now
@@ -24,31 +23,6 @@ from capo_lab.settings import Settings
 from storage import queries, writes
 
 RESUMABLE = ("interrupted", "cancelled", "failed")
-
-
-def sweep_overrides(sweep: str | None) -> list[list[str]]:
-    """``objective.alpha=0.5,1,2`` → [["objective.alpha=0.5"], ["objective.alpha=1"], …]; none → [[]]."""
-    if not sweep:
-        return [[]]
-    key, sep, values = sweep.partition("=")
-    items = [v.strip() for v in values.split(",") if v.strip()]
-    if not sep or not key.strip() or not items:
-        raise LabError(f"--sweep {sweep!r} must look like key.sub=v1,v2,...")
-    return [[f"{key.strip()}={v}"] for v in items]
-
-
-def build_sweep(raw: dict[str, Any], overrides: list[str], sweep: str | None) -> list[RunConfig]:
-    """One validated config per sweep value, named ``<name>[key=value]``."""
-    configs = []
-    for extra in sweep_overrides(sweep):
-        try:
-            cfg = config_from_dict(apply_overrides(raw, [*overrides, *extra]))
-        except ConfigError as err:
-            raise LabError(str(err)) from None
-        if extra:
-            cfg = cfg.model_copy(update={"name": f"{cfg.name}[{extra[0]}]"})
-        configs.append(cfg)
-    return configs
 
 
 def load_raw_config(path: Path) -> dict[str, Any]:
@@ -75,12 +49,19 @@ def check_chat_template(cfg: RunConfig) -> None:
         )
 
 
-def submit(db: Database, configs: list[RunConfig], enqueue: Callable[[int], None]) -> list[int]:
-    """Create every run as ``queued`` (one sweep id when several), then enqueue them in order."""
+def submit(
+    db: Database, configs: list[RunConfig], enqueue: Callable[[int], None], study_id: int | None = None
+) -> list[int]:
+    """Create every run as ``queued`` (in ``study_id`` when given), then enqueue them in order."""
     for cfg in configs:
         check_chat_template(cfg)
-    sweep_id = uuid.uuid4().hex[:12] if len(configs) > 1 else None
-    run_ids = [create_run(db, cfg, status="queued", sweep_id=sweep_id) for cfg in configs]
+    run_ids = [create_run(db, cfg, status="queued", study_id=study_id) for cfg in configs]
+    enqueue_all(db, run_ids, enqueue)
+    return run_ids
+
+
+def enqueue_all(db: Database, run_ids: list[int], enqueue: Callable[[int], None]) -> None:
+    """Enqueue runs in order; if the queue refuses one, it and the rest are marked failed."""
     for position, run_id in enumerate(run_ids):
         try:
             enqueue(run_id)
@@ -95,7 +76,6 @@ def submit(db: Database, configs: list[RunConfig], enqueue: Callable[[int], None
                         error=f"could not be queued: {type(err).__name__}: {err}",
                     )
             raise LabError(f"the queue refused run {run_id}: {err}") from None
-    return run_ids
 
 
 def cancel(db: Database, run_id: int | str) -> str:

@@ -65,10 +65,10 @@ def run_dir(settings: Settings, run_id: int) -> Path:
     return settings.home_dir / "runs" / str(run_id)
 
 
-def create_run(db: Database, cfg: RunConfig, status: str = "queued", sweep_id: str | None = None) -> int:
+def create_run(db: Database, cfg: RunConfig, status: str = "queued", study_id: int | None = None) -> int:
     dataset = get_dataset(db, cfg.data.dataset)
     with db.write() as session:
-        return writes.add_run(session, cfg.name, cfg.model_dump(mode="json"), dataset.id, status, sweep_id)
+        return writes.add_run(session, cfg.name, cfg.model_dump(mode="json"), dataset.id, status, study_id)
 
 
 def get_run(db: Database, run_id: int | str) -> RunRecord:

@@ -12,7 +12,7 @@ from capo.analysis.sweep import SweepPoint, sweep_point
 from capo.config import ConfigError, RunConfig, config_from_dict, load_config
 from capo.data import BuildOptions
 from capo.data.sources import is_source_name
-from capo_lab import datasets, lifecycle, runs, sources, translations
+from capo_lab import datasets, lifecycle, runs, sources, studies, translations
 from capo_lab.database import Database
 from capo_lab.errors import USER_ERRORS as CLI_USER_ERRORS
 from capo_lab.errors import LabError
@@ -206,9 +206,8 @@ class LabService:
             raise LabError(str(err)) from None
 
     def launch(self, raw: dict[str, Any], sweep: str | None = None) -> list[int]:
-        """Validate, create and queue one run (or one per sweep value)."""
-        configs = lifecycle.build_sweep(raw, [], sweep or None)
-        return lifecycle.submit(self.db, configs, self.enqueue)
+        """Validate, create and queue one run (or, with ``sweep``, a study of one run per value)."""
+        return studies.launch(self.db, raw, self.enqueue, sweep or None)[1]
 
     def runs(self) -> list[dict[str, Any]]:
         return [
@@ -218,7 +217,7 @@ class LabService:
                 "objective": r.config["objective"]["name"],
                 "status": r.status,
                 "step": f"{r.step}/{r.total_steps or '?'}",
-                "sweep": r.sweep_id or "",
+                "study": r.study_id or "",
                 "error": r.error or "",
             }
             for r in reversed(runs.list_runs(self.db))

@@ -7,7 +7,7 @@ from collections import defaultdict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from storage.models import Checkpoint, Dataset, Evaluation, Generation, Metric, Pair, PairScore, Run
+from storage.models import Checkpoint, Dataset, Evaluation, Generation, Metric, Pair, PairScore, Run, Study
 from storage.records import (
     CheckpointRecord,
     DatasetInfo,
@@ -17,6 +17,7 @@ from storage.records import (
     PairRecord,
     PairScoreRecord,
     RunRecord,
+    StudyRecord,
 )
 
 
@@ -117,7 +118,7 @@ def _run_record(run: Run) -> RunRecord:
         config=dict(run.config),
         status=run.status,
         dataset_id=run.dataset_id,
-        sweep_id=run.sweep_id,
+        study_id=run.study_id,
         created_at=run.created_at,
         started_at=run.started_at,
         finished_at=run.finished_at,
@@ -219,6 +220,24 @@ def _evaluation_record(e: Evaluation) -> EvaluationRecord:
         e.id, e.run_id, e.step, e.split, e.base, e.max_new_tokens, e.status, e.done, e.total,
         e.evaluated_step, e.error, e.created_at, e.finished_at,
     )  # fmt: skip
+
+
+def studies(session: Session) -> list[StudyRecord]:
+    return [_study_record(session, s) for s in session.scalars(select(Study).order_by(Study.id))]
+
+
+def find_study(session: Session, name_or_id: str | int) -> StudyRecord | None:
+    key = str(name_or_id)
+    query = (
+        select(Study).where(Study.id == int(key)) if key.isdigit() else select(Study).where(Study.name == key)
+    )
+    found = session.scalar(query)
+    return _study_record(session, found) if found is not None else None
+
+
+def _study_record(session: Session, s: Study) -> StudyRecord:
+    run_ids = tuple(session.scalars(select(Run.id).where(Run.study_id == s.id).order_by(Run.id)))
+    return StudyRecord(s.id, s.name, dict(s.factors), s.created_at, run_ids)
 
 
 def generation_steps(session: Session, run_id: int, split: str) -> list[int]:

@@ -57,7 +57,7 @@ class RunRecord:
     config: dict[str, Any]
     status: str
     dataset_id: int | None
-    sweep_id: str | None
+    study_id: int | None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -139,6 +139,15 @@ class EvaluationRecord:
     error: str | None
     created_at: datetime
     finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    id: int
+    name: str
+    factors: dict[str, list[Any]]
+    created_at: datetime
+    run_ids: tuple[int, ...]
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,29 @@ from typing import Any, Protocol
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import Checkpoint, Dataset, Evaluation, Generation, Metric, Pair, PairScore, Run, utcnow
+from storage.models import (
+    Checkpoint,
+    Dataset,
+    Evaluation,
+    Generation,
+    Metric,
+    Pair,
+    PairScore,
+    Run,
+    Study,
+    utcnow,
+)
 from storage.queries import dataset_name_taken
 
 
 class DatasetNameTaken(ValueError):
     def __init__(self, name: str) -> None:
         super().__init__(f"a dataset named {name!r} already exists; choose another --name")
+
+
+class StudyNameTaken(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"a study named {name!r} already exists; choose another --name")
 
 
 class PairLike(Protocol):
@@ -69,14 +85,23 @@ def add_run(
     config: dict[str, Any],
     dataset_id: int | None,
     status: str = "queued",
-    sweep_id: str | None = None,
+    study_id: int | None = None,
 ) -> int:
     run = Run(
-        name=name, config=config, status=status, dataset_id=dataset_id, sweep_id=sweep_id, step=0, notes=[]
+        name=name, config=config, status=status, dataset_id=dataset_id, study_id=study_id, step=0, notes=[]
     )
     session.add(run)
     session.flush()
     return run.id
+
+
+def add_study(session: Session, name: str, factors: dict[str, list[Any]]) -> int:
+    if session.scalar(select(Study.id).where(Study.name == name)) is not None:
+        raise StudyNameTaken(name)
+    study = Study(name=name, factors=factors)
+    session.add(study)
+    session.flush()
+    return study.id
 
 
 def update_run(session: Session, run_id: int, **fields: Any) -> None:

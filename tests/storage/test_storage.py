@@ -48,6 +48,26 @@ def test_migrations_upgrade_downgrade_and_match_the_models(tmp_path: Path) -> No
     assert "pairs" in inspect(engine).get_table_names()
 
 
+def test_earlier_sweeps_become_studies(tmp_path: Path) -> None:
+    engine = make_engine(sqlite_url(tmp_path))
+    upgrade(engine, "0006")
+    with engine.begin() as connection:
+        for sweep in ("abc", "abc", None):
+            connection.execute(
+                text(
+                    "INSERT INTO runs (name, config, status, sweep_id, created_at, step, notes) "
+                    "VALUES ('r', '{}', 'succeeded', :s, CURRENT_TIMESTAMP, 0, '[]')"
+                ),
+                {"s": sweep},
+            )
+    upgrade(engine)
+    with engine.connect() as connection:
+        studies = connection.execute(text("SELECT id, name FROM studies")).all()
+        runs = connection.execute(text("SELECT id, study_id FROM runs ORDER BY id")).all()
+    assert [name for _, name in studies] == ["sweep-abc"]
+    assert [study for _, study in runs] == [studies[0][0], studies[0][0], None]
+
+
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
     engine = make_engine(sqlite_url(tmp_path))
     with engine.connect() as connection:

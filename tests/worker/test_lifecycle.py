@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from capo_lab import lifecycle
+from capo_lab import lifecycle, studies
 from capo_lab.errors import LabError
 from capo_lab.runs import failure_message, get_run, now
 from storage import queries
@@ -31,25 +31,27 @@ def test_submit_runs_through_the_queue_with_the_training_code_path(lab, immediat
     assert run.started_at and run.finished_at and run.heartbeat_at and run.worker
 
 
-def test_a_sweep_groups_its_runs() -> None:
-    configs = lifecycle.build_sweep({"objective": {"name": "capo"}}, [], "objective.alpha=0.5,1,2,3,4")
-    assert [c.objective.alpha for c in configs] == [0.5, 1, 2, 3, 4]
-    assert configs[0].name == "run[objective.alpha=0.5]"
+def test_a_sweep_is_a_study_of_one_run_per_value() -> None:
+    plan = studies.plan_study(
+        "s", {"objective": {"name": "capo"}}, studies.study_factors(vary=["objective.alpha=0.5,1,2,3,4"])
+    )
+    assert [c.objective.alpha for c in plan.configs] == [0.5, 1, 2, 3, 4]
+    assert plan.configs[0].name == "s[alpha=0.5]"
     with pytest.raises(LabError, match="key.sub=v1,v2"):
-        lifecycle.build_sweep({}, [], "objective.alpha")
-    with pytest.raises(LabError, match="objective.alpha"):
-        lifecycle.build_sweep({"objective": {"name": "dpo"}}, [], "objective.alpha=1,2")
+        studies.study_factors(vary=["objective.alpha"])
+    with pytest.raises(LabError, match="^objective.alpha: "):
+        studies.plan_study("s", {"objective": {"name": "capo"}}, {"objective.alpha": ["high"]})
 
 
-def test_sweep_runs_share_a_sweep_id(lab) -> None:
+def test_sweep_runs_share_a_study(lab) -> None:
     db, _ = lab
     queued: list[int] = []
-    ids = lifecycle.submit(
-        db, lifecycle.build_sweep({"data": {"dataset": "tiny"}}, [], "train.seed=1,2"), queued.append
+    study_id, ids = studies.launch(
+        db, {"name": "t", "data": {"dataset": "tiny"}}, queued.append, "train.seed=1,2"
     )
-    assert queued == ids
-    sweep_ids = {get_run(db, i).sweep_id for i in ids}
-    assert len(sweep_ids) == 1 and None not in sweep_ids
+    assert queued == ids and len(ids) == 2
+    assert {get_run(db, i).study_id for i in ids} == {study_id}
+    assert studies.get_study(db, study_id).name.startswith("t-")
 
 
 def test_a_cancelled_queued_run_never_starts(lab) -> None:

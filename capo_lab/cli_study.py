@@ -1,0 +1,61 @@
+"""``capo-lab study`` and ``capo-lab studies``: queue a grid of runs, list the studies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from capo_lab import lifecycle, studies
+from capo_lab.cli_common import enqueue_run, open_database, print_table, stdout, user_errors
+from capo_lab.errors import LabError
+
+
+def _csv(text: str | None) -> list[str]:
+    return [v.strip() for v in (text or "").split(",") if v.strip()]
+
+
+def _seeds(text: str | None) -> list[int]:
+    try:
+        return [int(v) for v in _csv(text)]
+    except ValueError:
+        raise LabError(f"--seeds takes whole numbers joined by commas, got {text!r}") from None
+
+
+@user_errors
+def study_command(
+    config: Annotated[Path, typer.Argument(help="A YAML run config: what every run shares")],
+    name: Annotated[str, typer.Option(help="Name of the study")],
+    objectives: Annotated[str | None, typer.Option(help="capo,dpo,simpo,dpo_nll")] = None,
+    vary: Annotated[list[str] | None, typer.Option(help="key=v1,v2,... (repeatable)")] = None,
+    seeds: Annotated[str | None, typer.Option(help="Training seeds, e.g. 0,1,2")] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="section.key=value for every run")
+    ] = None,
+) -> None:
+    """Queue every run of the grid (validated first); prints the study id last."""
+    db = open_database()
+    factors = studies.study_factors(_csv(objectives), vary or [], _seeds(seeds))
+    plan = studies.plan_study(name, lifecycle.load_raw_config(config), factors, overrides or [])
+    study_id, run_ids = studies.submit_study(db, plan, enqueue_run)
+    for run_id, cfg in zip(run_ids, plan.configs, strict=True):
+        stdout.print(f"queued run {run_id}: {cfg.name}", markup=False, highlight=False)
+    stdout.print(
+        f"study {plan.name!r}: {len(run_ids)} runs; study id {study_id}", markup=False, highlight=False
+    )
+
+
+@user_errors
+def studies_command() -> None:
+    """Every study with its factors and runs."""
+    rows = [
+        [
+            s.id,
+            s.name,
+            "; ".join(f"{k}={','.join(map(str, v))}" for k, v in s.factors.items()),
+            len(s.run_ids),
+        ]
+        for s in studies.list_studies(open_database())
+    ]
+    print_table(["id", "name", "factors", "runs"], rows)

@@ -1,0 +1,146 @@
+"""Studies: a named grid of runs on one dataset that differ only in declared factors.
+
+A factor is a config key with its values (``objective.name=capo,dpo``,
+``objective.alpha=0.5,1,2``, ``train.seed=0,1,2``). The grid is their product.
+An ``objective.*`` parameter applies only to the objectives that have it (varying
+α with ``--objectives capo,dpo`` gives one DPO run per seed, not one per α).
+Every config is validated before anything is queued; a bad key or value is refused
+naming it. Run names say the settings that differ: ``study[capo, alpha=2, seed=0]``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from capo.config import ConfigError, RunConfig, apply_overrides, config_from_dict
+from capo.objectives import OBJECTIVES
+from capo_lab.database import Database
+from capo_lab.errors import LabError
+from capo_lab.lifecycle import check_chat_template, submit
+from storage import queries, writes
+from storage.records import StudyRecord
+
+SHORT_NAMES = {"objective.name": "", "train.seed": "seed"}
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    name: str
+    factors: dict[str, list[Any]]
+    configs: list[RunConfig]
+
+
+def parse_factor(text: str) -> tuple[str, list[Any]]:
+    """``key.sub=v1,v2`` → (key, [v1, v2]) with each value read as YAML (numbers stay numbers)."""
+    key, sep, values = text.partition("=")
+    items = [v.strip() for v in values.split(",") if v.strip()]
+    if not sep or not key.strip() or not items:
+        raise LabError(f"--vary {text!r} must look like key.sub=v1,v2,...")
+    return key.strip(), [yaml.safe_load(v) for v in items]
+
+
+def study_factors(
+    objectives: Sequence[str] = (), vary: Sequence[str] = (), seeds: Sequence[int] = ()
+) -> dict[str, list[Any]]:
+    factors: dict[str, list[Any]] = {}
+    if objectives:
+        unknown = [o for o in objectives if o not in OBJECTIVES]
+        if unknown:
+            raise LabError(
+                f"objective.name: unknown {', '.join(unknown)}; choose from {', '.join(OBJECTIVES)}"
+            )
+        factors["objective.name"] = list(objectives)
+    for text in vary:
+        key, values = parse_factor(text)
+        factors[key] = values
+    if seeds:
+        factors["train.seed"] = list(seeds)
+    return factors
+
+
+def _applies(key: str, settings: dict[str, Any], raw: dict[str, Any]) -> bool:
+    """An ``objective.<param>`` factor applies only where that objective has the parameter."""
+    if not key.startswith("objective.") or key == "objective.name":
+        return True
+    objective = settings.get("objective.name", raw.get("objective", {}).get("name", "capo"))
+    return objective not in OBJECTIVES or key.split(".", 1)[1] in OBJECTIVES[objective].params
+
+
+def _yaml_value(value: Any) -> str:
+    """A value as an override's right-hand side (``2.0``, ``capo``, ``[eval, validation]``)."""
+    text = yaml.safe_dump(value, default_flow_style=True).strip()
+    return text.removesuffix("...").strip()  # a bare scalar is dumped as "2.0\n..."
+
+
+def _run_name(study: str, settings: dict[str, Any]) -> str:
+    parts = [f"{SHORT_NAMES.get(k, k.rsplit('.', 1)[-1])}={v}".lstrip("=") for k, v in settings.items()]
+    return f"{study}[{', '.join(parts)}]" if parts else study
+
+
+def plan_study(
+    name: str, raw: dict[str, Any], factors: dict[str, list[Any]], overrides: Sequence[str] = ()
+) -> StudyPlan:
+    """Every run of the grid, validated; raises ``LabError`` naming the first bad key or value."""
+    if not name.strip():
+        raise LabError("a study needs a non-empty --name")
+    configs, seen = [], set()
+    for combo in itertools.product(*factors.values()):
+        settings = {k: v for k, v in zip(factors, combo, strict=True)}
+        settings = {k: v for k, v in settings.items() if _applies(k, settings, raw)}
+        key = tuple(sorted((k, repr(v)) for k, v in settings.items()))
+        if key in seen:
+            continue
+        seen.add(key)
+        extra = [f"{k}={_yaml_value(v)}" for k, v in settings.items()]
+        try:
+            cfg = config_from_dict(apply_overrides(raw, [*overrides, *extra]))
+        except ConfigError as err:
+            raise LabError(str(err)) from None
+        configs.append(cfg.model_copy(update={"name": _run_name(name.strip(), settings)}))
+    return StudyPlan(name.strip(), factors, configs)
+
+
+def launch(
+    db: Database,
+    raw: dict[str, Any],
+    enqueue: Callable[[int], None],
+    vary: str | None = None,
+    overrides: Sequence[str] = (),
+) -> tuple[int | None, list[int]]:
+    """One run, or with ``vary`` (``key=v1,v2``) a study of one run per value named after the config."""
+    if not vary:
+        try:
+            cfg = config_from_dict(apply_overrides(raw, list(overrides)))
+        except ConfigError as err:
+            raise LabError(str(err)) from None
+        return None, submit(db, [cfg], enqueue)
+    name = f"{raw.get('name') or 'run'}-{uuid.uuid4().hex[:6]}"
+    return submit_study(db, plan_study(name, raw, study_factors(vary=[vary]), overrides), enqueue)
+
+
+def submit_study(db: Database, plan: StudyPlan, enqueue: Callable[[int], None]) -> tuple[int, list[int]]:
+    """Create the study and its runs (queued), then enqueue them; returns (study id, run ids)."""
+    for cfg in plan.configs:
+        check_chat_template(cfg)
+    with db.write() as session:
+        study_id = writes.add_study(session, plan.name, plan.factors)
+    return study_id, submit(db, plan.configs, enqueue, study_id)
+
+
+def get_study(db: Database, name_or_id: str | int) -> StudyRecord:
+    with db.read() as session:
+        found = queries.find_study(session, name_or_id)
+    if found is None:
+        raise LabError(f"no study named or numbered {name_or_id!r}; see `capo-lab studies`")
+    return found
+
+
+def list_studies(db: Database) -> list[StudyRecord]:
+    with db.read() as session:
+        return queries.studies(session)
