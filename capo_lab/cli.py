@@ -9,6 +9,7 @@ from capo_lab.cli_evaluate import evaluate_command
 from capo_lab.cli_jobs import cancel_command, resume_command, submit_command, worker_command
 from capo_lab.cli_ops import db_app, health_command
 from capo_lab.cli_render import render_command
+from capo_lab.cli_report import report_command
 from capo_lab.cli_runs import export_command, pairs_command, runs_app, train_command
 from capo_lab.cli_serve import serve_command
 from capo_lab.cli_study import studies_command, study_command
@@ -32,6 +33,7 @@ app.command("worker")(worker_command)
 app.command("submit")(submit_command)
 app.command("study")(study_command)
 app.command("studies")(studies_command)
+app.command("report")(report_command)
 runs_app.command("cancel")(cancel_command)
 runs_app.command("resume")(resume_command)
 

@@ -197,3 +197,43 @@ def shift_correlation(
             shift.append(a - b)
     correlation = pearson(bleu, shift) if len(directions) >= 3 else None
     return ShiftCorrelation(arm_a, arm_b, tuple(directions), tuple(bleu), tuple(shift), correlation)
+
+
+@dataclass(frozen=True)
+class RegimeAccuracy:
+    """Pairs in a regime at the start (step 0), and their reward accuracy then and at the reported step."""
+
+    arm: str
+    direction: str
+    regime: str  # chosen_down | rejected_up | toward_rejected | none
+    n: int
+    accuracy_base: float
+    accuracy_trained: float
+
+
+def _regime_name(p: ScoredPair) -> list[str]:
+    regime = regime_from_gradients(p.dl_dlw, p.dl_dll)
+    flags = {
+        "chosen_down": regime.chosen_pushed_down,
+        "rejected_up": regime.rejected_pushed_up,
+        "toward_rejected": regime.toward_rejected,
+    }
+    return [name for name, on in flags.items() if on] or ["none"]
+
+
+def regime_accuracy(base: Sequence[ArmScores], trained: Sequence[ArmScores]) -> list[RegimeAccuracy]:
+    """Accuracy change within each starting regime, per arm and direction (runs matched by run id)."""
+    start = {(r.run_id, p.pair_id): p for r in base for p in r.pairs}
+    groups: dict[tuple[str, str, str], list[tuple[bool, bool]]] = defaultdict(list)
+    for run in trained:
+        for p in run.pairs:
+            before = start.get((run.run_id, p.pair_id))
+            if before is None:
+                continue
+            for name in _regime_name(before):
+                for direction in (p.direction, ALL):
+                    groups[(run.arm, direction, name)].append((before.correct, p.correct))
+    return [
+        RegimeAccuracy(arm, d, name, len(v), sum(a for a, _ in v) / len(v), sum(b for _, b in v) / len(v))
+        for (arm, d, name), v in sorted(groups.items())
+    ]

@@ -62,3 +62,14 @@ def test_shift_correlation_equals_numpy_on_its_own_values():
     assert result.shift == pytest.approx((0.0, 1.0, 2.0, 3.0))  # capo's mean Δr minus dpo's
     assert result.correlation.r == pytest.approx(np.corrcoef(result.bleu, result.shift)[0, 1])
     assert result.correlation.n == 4
+
+
+def test_accuracy_change_within_each_starting_regime():
+    from capo.analysis.compare import regime_accuracy
+
+    start = ArmScores("capo", 0, 1, 0, (pair(0, "en-de", *WRONG, dlw=0.2, dll=-0.1), pair(1, "en-de", *WRONG)))
+    end = ArmScores("capo", 0, 1, 9, (pair(0, "en-de", *WRONG), pair(1, "en-de", *RIGHT)))
+    rows = {(r.direction, r.regime): r for r in regime_accuracy([start], [end])}
+    toward = rows[("en-de", "toward_rejected")]
+    assert (toward.n, toward.accuracy_base, toward.accuracy_trained) == (1, 0.0, 0.0)
+    assert (rows[("all", "none")].n, rows[("all", "none")].accuracy_trained) == (1, 1.0)

@@ -1,7 +1,10 @@
 """`capo-lab study`: the grid through the worker, names that say what differs, bad factors refused."""
 
+import json
+from collections import defaultdict
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from capo_lab.cli import app
@@ -50,3 +53,25 @@ def test_objectives_by_seeds_run_through_the_worker(lab_home: Path, shared_data:
     assert {r.status for r in runs} == {"succeeded"}
     assert study.factors == {"objective.name": ["capo", "dpo"], "train.seed": [0, 1]}
     assert "cmp" in cli("studies").stdout
+    check_report_against_pairs(study_id, runs)
+
+
+def check_report_against_pairs(study_id: str, runs) -> None:
+    """The JSON report's per-direction accuracies equal what `capo-lab pairs` gives at the same step."""
+    report = json.loads(cli("report", study_id, "--step", "last", "--format", "json").stdout)
+    assert report["missing"] == [] and report["arms"] == ["capo", "dpo"]
+    for arm in ("capo", "dpo"):
+        outcomes = defaultdict(list)
+        for run in (r for r in runs if r.name.startswith(f"cmp[{arm},")):
+            rows = cli("pairs", "--run", str(run.id), "--step", "last", "--split", "eval").stdout.splitlines()
+            for row in map(json.loads, rows):
+                won = row["logp_chosen"] > row["logp_rejected"]
+                outcomes[row["direction"]].append(won)
+                outcomes["all"].append(won)
+        cells = {c["direction"]: c["interval"] for c in report["accuracy"] if c["arm"] == arm}
+        assert set(cells) == set(outcomes)
+        for direction, won in outcomes.items():
+            assert cells[direction]["estimate"] == pytest.approx(sum(won) / len(won))
+            assert cells[direction]["low"] <= cells[direction]["estimate"] <= cells[direction]["high"]
+    (comparison,) = [c for c in report["comparisons"] if c["direction"] == "all"]
+    assert (comparison["arm_a"], comparison["arm_b"]) == ("capo", "dpo") and 0 < comparison["p_value"] <= 1
