@@ -12,15 +12,16 @@ from capo.analysis.sweep import SweepPoint, sweep_point
 from capo.config import ConfigError, RunConfig, config_from_dict, load_config
 from capo.data import BuildOptions
 from capo.data.sources import is_source_name
-from capo_lab import datasets, lifecycle, runs, sources, studies, translations
+from capo_lab import datasets, lifecycle, reports, runs, sources, studies, translations
 from capo_lab.database import Database
 from capo_lab.errors import USER_ERRORS as CLI_USER_ERRORS
 from capo_lab.errors import LabError
 from capo_lab.rendering import RenderedPairRecord, render_dataset_pairs
+from capo_lab.reports import StudyReport
 from capo_lab.settings import Settings
 from capo_lab.translations import DirectionChrf, PairTranslations
 from storage import queries
-from storage.records import EvaluationRecord
+from storage.records import EvaluationRecord, StudyRecord
 
 USER_ERRORS = (*CLI_USER_ERRORS, ValueError)  # the form's values also fail as plain ValueErrors
 REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -65,6 +66,14 @@ class LabService:
 
             self._enqueue = enqueue_run
         self._enqueue(run_id)
+
+    # ---- studies ----------------------------------------------------------------------------------
+    def studies(self) -> list[StudyRecord]:
+        return studies.list_studies(self.db)
+
+    def study_report(self, study_id: int | str, step: str = "best", split: str = "eval") -> StudyReport:
+        """The study's report (read from storage; statistics only, no model)."""
+        return reports.study_report(self.db, study_id, str(step), split)
 
     # ---- translations (the worker generates; these only queue and read) ---------------------------
     def evaluate_translations(self, run_id: int, split: str = "eval", step: str = "last") -> int:
