@@ -8,10 +8,14 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
 
 from capo.analysis.sweep import SweepPoint
+
+if TYPE_CHECKING:
+    from capo_lab.translations import DirectionChrf
 
 MAX_POINTS = 2000
 
@@ -129,6 +133,51 @@ def bar_chart(categories: Sequence[str], series: dict[str, Sequence[float | None
     )
     fig.update_layout(title=title, barmode="group", height=320, margin={"l": 50, "r": 10, "t": 40, "b": 40})
     return fig
+
+
+NO_TRANSLATIONS = "no translations evaluated yet: use Evaluate translations"
+SIGNIFICANCE_NOTE = "* p < 0.05, ** p < 0.01: trained vs base, sacrebleu's paired bootstrap test (two-sided)"
+
+
+def significance_mark(p_value: float | None) -> str:
+    """``**`` for p < 0.01, ``*`` for p < 0.05, nothing otherwise or without a test."""
+    if p_value is None or not math.isfinite(p_value):
+        return ""
+    return "**" if p_value < 0.01 else "*" if p_value < 0.05 else ""
+
+
+def chrf_chart(bars: Sequence[DirectionChrf], title: str = "chrF per direction") -> go.Figure:
+    """chrF per direction (then "all"), base beside trained; marks above the trained bar give the paired
+    bootstrap's significance. Without bars, an empty figure whose title says how to get some."""
+    fig = go.Figure()
+    if not bars:
+        fig.update_layout(title=NO_TRANSLATIONS, height=340, xaxis_visible=False, yaxis_visible=False)
+        return fig
+    if any(b.base is not None for b in bars):
+        fig.add_trace(go.Bar(x=[b.direction for b in bars], y=[b.base for b in bars], name="base"))
+    fig.add_trace(_trained_bar(bars))
+    note = {"text": SIGNIFICANCE_NOTE, "xref": "paper", "yref": "paper", "x": 0, "y": -0.22}
+    fig.update_layout(
+        title=title,
+        barmode="group",
+        yaxis_title="chrF",
+        height=360,
+        margin={"l": 50, "r": 10, "t": 40, "b": 70},
+        annotations=[{**note, "showarrow": False, "xanchor": "left", "font": {"size": 11}}],
+    )
+    return fig
+
+
+def _trained_bar(bars: Sequence[DirectionChrf]) -> go.Bar:
+    return go.Bar(
+        x=[b.direction for b in bars],
+        y=[b.trained for b in bars],
+        name="trained",
+        text=[significance_mark(b.p_value) for b in bars],
+        textposition="outside",
+        cliponaxis=False,
+        hovertext=["p = " + (f"{b.p_value:.4f}" if b.p_value is not None else "n/a") for b in bars],
+    )
 
 
 def token_heatmap_html(tokens: Sequence[str], logps: Sequence[float]) -> str:

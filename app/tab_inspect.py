@@ -1,4 +1,5 @@
-"""Inspect tab: one evaluation's pair table, and one pair opened to show why the model prefers a response."""
+"""Inspect tab: one evaluation's pair table, and one pair opened to show why the model prefers a response
+and, once the run's translations were evaluated, what the base model and the trained adapter wrote."""
 
 from __future__ import annotations
 
@@ -84,6 +85,41 @@ def pair_html(detail: dict) -> str:
     return "".join(parts)
 
 
+NO_TRANSLATIONS_HTML = (
+    "<p>No generated translations for this pair yet: click <em>Evaluate translations</em> in the Runs tab "
+    "(or launch with train.generate_at_end).</p>"
+)
+
+
+def translations_html(found) -> str:
+    """The pair's generated translations (a ``PairTranslations`` or None) beside the MT and the post-edit:
+    each with its sentence chrF against the post-edit and a word diff to it; every text HTML-escaped."""
+    if found is None:
+        return NO_TRANSLATIONS_HTML
+    pe = found.post_edit
+    rows = [
+        _translation_row("post-edit (reference)", pe, None, None),
+        _translation_row("MT", found.mt, found.chrf_mt, pe),
+        _translation_row("base model", found.base, found.chrf_base, pe),
+        _translation_row("trained adapter", found.trained, found.chrf_trained, pe),
+    ]
+    head = "<tr><th></th><th>translation</th><th>chrF</th><th>word diff to the post-edit</th></tr>"
+    body = "".join(rows)
+    return (
+        f"<h4>Generated translations (greedy; adapter at step {int(found.step)}, "
+        f"{html.escape(found.split)} split; chrF against the post-edit)</h4>"
+        f'<table class="translations">{head}{body}</table>'
+    )
+
+
+def _translation_row(name: str, text: str | None, chrf: float | None, diff_to: str | None) -> str:
+    if text is None:
+        return f"<tr><td>{name}</td><td colspan=3><em>not generated</em></td></tr>"
+    score = "" if chrf is None else f"{chrf:.1f}"
+    diff = "" if diff_to is None else word_diff_html(text, diff_to)
+    return f"<tr><td>{name}</td><td>{html.escape(text)}</td><td>{score}</td><td>{diff}</td></tr>"
+
+
 def history_figure(detail: dict) -> go.Figure:
     history = detail["history"]
     fig = go.Figure(
@@ -123,6 +159,7 @@ def build(service) -> None:
             with gr.Column():
                 numbers = gr.Markdown(elem_id="pair-numbers")
                 view = gr.HTML(elem_id="pair-view")
+                generated = gr.HTML(elem_id="pair-translations")
                 history = gr.Plot()
             with gr.Column():
                 numbers_b = gr.Markdown()
@@ -161,11 +198,19 @@ def build(service) -> None:
             if other:
                 b = service.pair_detail(int(other), int(pid), "last")
                 side = (numbers_markdown(b), pair_html(b))
-            return detail, numbers_markdown(detail), pair_html(detail), history_figure(detail), *side
+            translations = translations_html(service.pair_translations(int(run_id), int(pid)))
+            return (
+                detail,
+                numbers_markdown(detail),
+                pair_html(detail),
+                translations,
+                history_figure(detail),
+                *side,
+            )
 
         open_btn.click(
             pair_detail,
             [run, step, pair_id, compare],
-            [detail_json, numbers, view, history, numbers_b, view_b],
+            [detail_json, numbers, view, generated, history, numbers_b, view_b],
             api_name="pair_detail",
         )

@@ -1,6 +1,7 @@
 """End to end in a real headless Chromium: upload, launch a smoke run through a worker, watch the
-loss chart fill, open a pair in Inspect. The dataset's texts carry markup and script, which the
-pair view must show as text and never run. With CAPO_LAB_SCREENSHOTS=DIR it also saves each tab."""
+loss chart fill, evaluate its translations on the worker, open a pair in Inspect with its generated
+translations. The dataset's texts carry markup and script, which the pair view must show as text and
+never run. With CAPO_LAB_SCREENSHOTS=DIR it also saves each tab."""
 
 import json
 import os
@@ -12,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from capo_lab.launch import free_port
+from capo_lab.service import LabService
+from capo_lab.settings import Settings
 from tests.conftest import wait_for_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -85,6 +88,34 @@ def pick(page, elem_id: str, text: str) -> None:
     page.get_by_role("option").filter(has_text=text).first.click()
 
 
+def evaluate_translations(page) -> None:
+    """Queue the selected run's evaluation; the jobs table follows it to the end, then the chart draws it."""
+    from playwright.sync_api import expect
+
+    page.locator("#evaluate-translations").click()
+    jobs = page.locator("#evaluation-jobs")
+    expect(jobs).to_contain_text("queued", timeout=30_000)
+    expect(jobs).to_contain_text("succeeded", timeout=180_000)
+    expect(jobs).to_contain_text("sentences")
+    page.wait_for_function(
+        "() => { const p = document.querySelector('#chrf-chart .js-plotly-plot');"
+        " return p && p.data && p.data.map(t => t.name).join() === 'base,trained'; }",
+        timeout=30_000,
+    )
+
+
+def assert_generated_shown(page, home: Path, pair_id: int) -> None:
+    """The open pair's translations by the base model and the trained adapter, as stored, are shown."""
+    from playwright.sync_api import expect
+
+    found = LabService(Settings(home=home)).pair_translations(1, pair_id)
+    assert found is not None and found.base is not None and found.trained is not None
+    generated = page.locator("#pair-translations")
+    for name, text in (("base model", found.base), ("trained adapter", found.trained)):
+        row = generated.locator("tr").filter(has_text=name)
+        expect(row.locator("td").nth(1)).to_have_text(text.strip())
+
+
 def record_and_dismiss(dialog, dialogs: list[str]) -> None:
     dialogs.append(dialog.message)
     dialog.dismiss()
@@ -97,6 +128,10 @@ def assert_markup_shown_not_run(page, dialogs: list[str]) -> None:
     view = page.locator("#pair-view")
     expect(view).to_contain_text(f"about the weather {MARKUP} in the mountains", timeout=30_000)
     expect(view.locator("img, script, b")).to_have_count(0)
+    generated = page.locator("#pair-translations")
+    expect(generated).to_contain_text("trained adapter", timeout=30_000)
+    expect(generated).to_contain_text(MARKUP)  # the post-edit and the MT, as text
+    expect(generated.locator("img, script, b")).to_have_count(0)
     # An image with the same broken src, added now, errors no sooner than one injected earlier would.
     page.evaluate(
         "() => { const i = document.createElement('img');"
@@ -153,6 +188,7 @@ def test_upload_launch_watch_and_inspect_in_chromium(server: str, tmp_path: Path
         page.get_by_label("data.dataset").fill("e2e")
         page.get_by_label("train.epochs").fill("4")
         page.get_by_label("train.eval_every").fill("2")
+        page.get_by_label("train.generate_max_new_tokens").fill("8")  # the evaluation job takes it
         page.locator("#launch-button").click()
         expect(page.get_by_text("Queued run(s) #1")).to_be_visible(timeout=30_000)
         shot("train")
@@ -164,6 +200,7 @@ def test_upload_launch_watch_and_inspect_in_chromium(server: str, tmp_path: Path
             " return p && p.data && p.data.some(t => t.x && t.x.length >= 4); }",
             timeout=180_000,
         )
+        evaluate_translations(page)
         shot("runs")
 
         page.get_by_role("tab", name="Inspect").click()
@@ -175,6 +212,7 @@ def test_upload_launch_watch_and_inspect_in_chromium(server: str, tmp_path: Path
         page.locator("#open-pair").click()
         expect(page.locator("#pair-numbers")).to_contain_text("RRM", timeout=120_000)
         assert_markup_shown_not_run(page, dialogs)
+        assert_generated_shown(page, tmp_path / "home", int(first_pair.group(1)))
         shot("inspect")
 
         page.get_by_role("tab", name="Export").click()
@@ -189,6 +227,7 @@ def test_upload_launch_watch_and_inspect_in_chromium(server: str, tmp_path: Path
         expect(second.locator("#runs-select .token")).to_have_count(0)
         second.get_by_role("tab", name="Inspect").click()
         expect(second.locator("#pair-numbers")).not_to_contain_text("RRM")
+        expect(second.locator("#pair-translations")).not_to_contain_text("trained adapter")
         page.get_by_role("tab", name="Runs").click()
         expect(page.locator("#runs-select .token")).to_have_count(1)
         page.get_by_role("tab", name="Inspect").click()

@@ -1,17 +1,21 @@
 import plotly.graph_objects as go
 
 from app.charts import (
+    NO_TRANSLATIONS,
     Point,
     bar_chart,
+    chrf_chart,
     delta_distribution,
     direction_keys,
     downsample,
     line_chart,
+    significance_mark,
     sweep_chart,
     token_heatmap_html,
     word_diff_html,
 )
 from capo.analysis.sweep import SweepPoint
+from capo_lab.translations import DirectionChrf
 
 
 def test_downsample_keeps_ends_and_bounds_the_size() -> None:
@@ -72,3 +76,38 @@ def test_heatmap_escapes_tokens_and_shades_by_logprob() -> None:
 def test_word_diff_marks_deletions_and_insertions() -> None:
     html = word_diff_html("Er läuft heim .", "Er geht nach Hause .")
     assert html == '<div class="diff">Er <del>läuft heim</del> <ins>geht nach Hause</ins> .</div>'
+
+
+def test_significance_marks_follow_the_p_value() -> None:
+    assert [significance_mark(p) for p in (0.001, 0.0099, 0.01, 0.049, 0.05, 0.5, None)] == [
+        "**", "**", "*", "*", "", "", "",
+    ]  # fmt: skip
+
+
+def test_chrf_chart_draws_base_beside_trained_with_marks_over_the_trained_bars() -> None:
+    bars = [
+        DirectionChrf("en-de", 40.0, 45.0, 0.004),
+        DirectionChrf("en-it", 50.0, 49.0, 0.3),
+        DirectionChrf("all", 45.0, 47.0, 0.03),
+    ]
+    fig = chrf_chart(bars, "chrF · #1 smoke")
+    base, trained = fig.data
+    assert (base.name, trained.name) == ("base", "trained")
+    assert list(base.x) == ["en-de", "en-it", "all"] and list(base.y) == [40.0, 50.0, 45.0]
+    assert list(trained.y) == [45.0, 49.0, 47.0] and list(trained.text) == ["**", "", "*"]
+    assert list(trained.hovertext) == ["p = 0.0040", "p = 0.3000", "p = 0.0300"]
+    assert fig.layout.title.text == "chrF · #1 smoke"
+    note = fig.layout.annotations[0].text
+    assert "* p < 0.05" in note and "** p < 0.01" in note
+    assert "sacrebleu's paired bootstrap" in note
+
+
+def test_chrf_chart_without_base_draws_the_trained_bars_only() -> None:
+    fig = chrf_chart([DirectionChrf("all", None, 30.0, None)])
+    assert [t.name for t in fig.data] == ["trained"] and list(fig.data[0].text) == [""]
+
+
+def test_chrf_chart_with_nothing_evaluated_says_how_to_get_it() -> None:
+    fig = chrf_chart([])
+    assert fig.data == () and fig.layout.title.text == NO_TRANSLATIONS
+    assert "Evaluate translations" in NO_TRANSLATIONS and fig.layout.xaxis.visible is False

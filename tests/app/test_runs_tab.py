@@ -1,6 +1,12 @@
-"""The Runs tab's accuracy picker chooses which stored metric keys are drawn."""
+"""The Runs tab's accuracy picker chooses which stored metric keys are drawn; its translation jobs table
+and chrF chart come from the service's evaluations and per-direction bars."""
 
-from app.tab_runs import ACCURACIES, accuracy_keys
+from datetime import datetime
+
+from app.charts import NO_TRANSLATIONS
+from app.tab_runs import ACCURACIES, JOB_COLUMNS, accuracy_keys, evaluation_view, job_rows
+from capo_lab.translations import DirectionChrf
+from storage.records import EvaluationRecord
 
 
 def test_each_choice_draws_its_own_keys_on_every_split():
@@ -13,3 +19,65 @@ def test_each_choice_draws_its_own_keys_on_every_split():
     ]
     assert accuracy_keys(per_token)[2] == "eval_rewards/accuracies_per_token"
     assert accuracy_keys("")[0] == "rewards/accuracies"  # before the picker has a value
+
+
+def job(id_, run_id, status, done=0, total=None, evaluated_step=None, error=None) -> EvaluationRecord:
+    created = datetime(2025, 1, 1)
+    return EvaluationRecord(
+        id_, run_id, "last", "eval", True, 8, status, done, total, evaluated_step, error, created, None
+    )
+
+
+class FakeService:
+    def __init__(self, jobs: dict[int, list[EvaluationRecord]], bars: dict[int, list[DirectionChrf]]):
+        self.jobs, self.bars, self.chrf_asked = jobs, bars, []
+
+    def evaluations(self, run_id):
+        return self.jobs.get(run_id, [])
+
+    def direction_chrf(self, run_id, split="eval"):
+        self.chrf_asked.append((run_id, split))
+        return self.bars.get(run_id, [])
+
+
+def test_job_rows_show_status_progress_in_sentences_and_the_error():
+    rows = job_rows(
+        [
+            job(3, 1, "failed", 2, 8, error="CUDA out of memory"),
+            job(2, 1, "running", 5, 8),
+            job(1, 1, "queued"),
+            job(4, 2, "succeeded", 8, 8, evaluated_step=40),
+        ]
+    )
+    assert [r["progress"] for r in rows] == [
+        "2/8 sentences",
+        "5/8 sentences",
+        "0/? sentences",
+        "8/8 sentences",
+    ]
+    assert rows[0]["error"] == "CUDA out of memory" and rows[1]["error"] == ""
+    assert rows[3] == {
+        "run": "#2", "job": 4, "step": "last → 40", "split": "eval",
+        "status": "succeeded", "progress": "8/8 sentences", "error": "",
+    }  # fmt: skip
+    assert list(rows[0]) == JOB_COLUMNS
+
+
+def test_evaluation_view_watches_while_a_job_is_queued_or_running():
+    bars = {1: [DirectionChrf("all", 40.0, 44.0, 0.001)]}
+    running = FakeService({1: [job(2, 1, "running", 1, 8)], 2: [job(1, 2, "succeeded", 8, 8)]}, bars)
+    active, table, chart = evaluation_view(running, ["1", "2"], "validation")
+    assert active is True and list(table["run"]) == ["#1", "#2"]
+    assert running.chrf_asked == [(1, "validation")]  # the chart is the first selected run's
+    assert list(chart.data[-1].text) == ["**"] and "run #1" in chart.layout.title.text
+
+    finished = FakeService({1: [job(2, 1, "succeeded", 8, 8)], 2: [job(1, 2, "failed", error="x")]}, {})
+    active, table, chart = evaluation_view(finished, [1, 2], "eval")
+    assert active is False and list(table["status"]) == ["succeeded", "failed"]
+    assert chart.layout.title.text == NO_TRANSLATIONS
+
+
+def test_evaluation_view_without_runs_has_an_empty_table():
+    active, table, chart = evaluation_view(FakeService({}, {}), [], "eval")
+    assert active is False and list(table.columns) == JOB_COLUMNS and table.empty
+    assert chart.layout.title.text == NO_TRANSLATIONS
