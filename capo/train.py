@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -52,6 +52,7 @@ class MetricSink(Protocol):
     def log_checkpoint(self, step: int, path: Path) -> None: ...
     def log_progress(self, step: int, total_steps: int) -> None: ...
     def log_note(self, message: str) -> None: ...
+    def log_base_scores(self, scores: Mapping[int, tuple[float, float]]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class TrainInputs:
     model_cache_dir: Path
     resume_from: Path | None = None
     validation_pairs: Sequence[PairInput] = ()
+    base_scores: Mapping[int, tuple[float, float]] = field(default_factory=dict)  # stored by earlier runs
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class _SilentSink:
     def log_checkpoint(self, step, path) -> None: ...
     def log_progress(self, step, total_steps) -> None: ...
     def log_note(self, message) -> None: ...
+    def log_base_scores(self, scores) -> None: ...
 
 
 class _PolicyLogps(torch.nn.Module):
@@ -157,8 +160,13 @@ class _Scorer:
         return PairLogps(chosen, rejected, chosen_tokens, rejected_tokens, ref_w, ref_l)
 
     @torch.no_grad()
-    def cache_reference(self, pairs: Sequence[TokenizedPair], batch_size: int) -> None:
-        """Base scores: the same weights with LoRA adapters disabled, scored once (DPO's reference)."""
+    def cache_reference(
+        self, pairs: Sequence[TokenizedPair], batch_size: int
+    ) -> dict[int, tuple[float, float]]:
+        """Base scores: the same weights with LoRA adapters disabled, scored once (DPO's reference).
+
+        Pairs already known (``TrainInputs.base_scores``) are skipped; returns the newly scored ones."""
+        known = set(self.reference)
         todo = sorted((p for p in pairs if p.pair_id not in self.reference), key=lambda p: p.length)
         todo = shard(todo, self.world)
         self.model.eval()
@@ -170,6 +178,7 @@ class _Scorer:
                 for p, w, r in zip(chunk, out.chosen.tolist(), out.rejected.tolist(), strict=True):
                     self.reference[p.pair_id] = (w, r)
         self.reference = gather_dicts(self.reference, self.world)
+        return {pid: scores for pid, scores in self.reference.items() if pid not in known}
 
     @torch.no_grad()
     def evaluate(self, pairs: Sequence[TokenizedPair], batch_size: int) -> list[PairScoreRow]:
@@ -257,8 +266,11 @@ def train(
     if truncated:
         sink.log_note(f"{truncated} pair(s) longer than max_length={cfg.data.max_length} were truncated")
     eval_bs = cfg.train.eval_batch_size or cfg.train.batch_size
+    scorer.reference.update(inputs.base_scores)
     for split in (train_set, *held_out.values()):  # batched exactly as evaluate() batches them
-        scorer.cache_reference(split, eval_bs)
+        new = scorer.cache_reference(split, eval_bs)
+        if new:
+            sink.log_base_scores(new)
 
     total = total_steps(cfg, len(train_set))
     lengths = [p.length for p in train_set]

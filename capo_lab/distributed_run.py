@@ -19,8 +19,9 @@ from capo.distributed import init_from_environment
 from capo.models import resolve_device
 from capo.train import train
 from capo_lab.database import Database
+from capo_lab.datasets import get_dataset
 from capo_lab.launch import RESULT_FILE, STOP_FILE
-from capo_lab.runs import DatabaseSink, get_run, run_config, run_dir, run_inputs
+from capo_lab.runs import DatabaseSink, base_fingerprint, get_run, run_config, run_dir, run_inputs
 from capo_lab.settings import Settings
 
 
@@ -41,7 +42,8 @@ def main(argv: list[str] | None = None) -> None:
     folder = run_dir(settings, args.run_id)
     inputs = run_inputs(db, settings, cfg, args.run_id, args.resume_from)
     try:
-        result = train(cfg, inputs, DatabaseSink(db, args.run_id), lambda: (folder / STOP_FILE).exists())
+        sink = DatabaseSink(db, args.run_id, base_fingerprint(cfg, get_dataset(db, cfg.data.dataset).id))
+        result = train(cfg, inputs, sink, lambda: (folder / STOP_FILE).exists())
         if world.is_main:
             (folder / RESULT_FILE).write_text(json.dumps(dataclasses.asdict(result)))
     finally:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import shutil
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -24,11 +26,34 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def base_fingerprint(cfg: RunConfig, dataset_id: int) -> str:
+    """What base-model scores depend on: the dataset, model, precision, template and batching.
+
+    Every run with the same fingerprint reuses the base scores the first one stored (TRL users
+    ask for this: huggingface/trl#3985). The eval batch size is part of it because DPO's reference
+    is scored batched exactly as the policy is evaluated, so that its first loss is ln 2 exactly."""
+    key = {
+        "dataset": dataset_id,
+        "model": cfg.model.model_dump(mode="json"),
+        "bf16": cfg.train.bf16,
+        "template": cfg.data.chat_template,
+        "separator": cfg.data.response_separator,
+        "max_length": cfg.data.max_length,
+        "eval_batch_size": cfg.train.eval_batch_size or cfg.train.batch_size,
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
+
 class DatabaseSink:
     """``capo.train.MetricSink`` writing to the lab database, one short transaction per call."""
 
-    def __init__(self, db: Database, run_id: int) -> None:
-        self.db, self.run_id = db, run_id
+    def __init__(self, db: Database, run_id: int, fingerprint: str = "") -> None:
+        self.db, self.run_id, self.fingerprint = db, run_id, fingerprint
+
+    def log_base_scores(self, scores: Mapping[int, tuple[float, float]]) -> None:
+        if self.fingerprint:
+            with self.db.write() as session:
+                writes.add_base_scores(session, self.fingerprint, dict(scores))
 
     def log_metrics(self, step: int, values: Mapping[str, float]) -> None:
         with self.db.write() as session:
@@ -98,7 +123,12 @@ def split_pairs(db: Database, cfg: RunConfig, split: str) -> list[PairRecord]:
 def run_inputs(
     db: Database, settings: Settings, cfg: RunConfig, run_id: int, resume_from: Path | None
 ) -> TrainInputs:
+    with db.read() as session:
+        base_scores = queries.base_scores(
+            session, base_fingerprint(cfg, get_dataset(db, cfg.data.dataset).id)
+        )
     return TrainInputs(
+        base_scores=base_scores,
         train_pairs=split_pairs(db, cfg, "train"),
         eval_pairs=split_pairs(db, cfg, "eval"),
         validation_pairs=split_pairs(db, cfg, "validation") if "validation" in cfg.train.eval_splits else [],
@@ -151,7 +181,8 @@ def execute_run(
             result = train_in_processes(run_dir(settings, run_id), run_id, cfg, resume_from, should_stop)
         else:
             inputs = run_inputs(db, settings, cfg, run_id, resume_from)
-            result = train(cfg, inputs, DatabaseSink(db, run_id), should_stop)
+            fingerprint = base_fingerprint(cfg, get_dataset(db, cfg.data.dataset).id)
+            result = train(cfg, inputs, DatabaseSink(db, run_id, fingerprint), should_stop)
     except BaseException as err:
         with db.write() as session:
             writes.update_run(

@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -167,6 +179,19 @@ class PairScore(Base):
     grad_chosen: Mapped[dict[str, Any]] = mapped_column()
     grad_rejected: Mapped[dict[str, Any]] = mapped_column()
     tie: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class BaseScore(Base):
+    """A pair's log-probs under the base model, shared by every run with the same scoring fingerprint."""
+
+    __tablename__ = "base_scores"
+    __table_args__ = (UniqueConstraint("fingerprint", "pair_id", name="uq_base_scores_fingerprint_pair"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    pair_id: Mapped[int] = mapped_column(Integer)
+    logp_chosen: Mapped[float] = mapped_column(Float)
+    logp_rejected: Mapped[float] = mapped_column(Float)
 
 
 class Checkpoint(Base):

@@ -7,7 +7,18 @@ from collections import defaultdict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from storage.models import Checkpoint, Dataset, Evaluation, Generation, Metric, Pair, PairScore, Run, Study
+from storage.models import (
+    BaseScore,
+    Checkpoint,
+    Dataset,
+    Evaluation,
+    Generation,
+    Metric,
+    Pair,
+    PairScore,
+    Run,
+    Study,
+)
 from storage.records import (
     CheckpointRecord,
     DatasetInfo,
@@ -247,6 +258,15 @@ def generation_steps(session: Session, run_id: int, split: str) -> list[int]:
 
 def latest_checkpoint(session: Session, run_id: int) -> CheckpointRecord | None:
     return checkpoint_at_or_before(session, run_id, step=None)
+
+
+def base_scores(session: Session, fingerprint: str) -> dict[int, tuple[float, float]]:
+    rows = session.execute(
+        select(BaseScore.pair_id, BaseScore.logp_chosen, BaseScore.logp_rejected).where(
+            BaseScore.fingerprint == fingerprint
+        )
+    )
+    return {pid: (chosen, rejected) for pid, chosen, rejected in rows}
 
 
 def checkpoint_steps(session: Session, run_id: int) -> list[int]:

@@ -10,6 +10,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import (
+    BaseScore,
     Checkpoint,
     Dataset,
     Evaluation,
@@ -186,6 +187,24 @@ def replace_metrics(
         delete(Metric).where(Metric.run_id == run_id, Metric.step == step, Metric.key.startswith(prefix))
     )
     add_metrics(session, run_id, [(step, key, value) for key, value in rows])
+
+
+def add_base_scores(session: Session, fingerprint: str, scores: dict[int, tuple[float, float]]) -> None:
+    """Store base log-probs under ``fingerprint``; pairs already stored under it are left as they are."""
+    known = set(
+        session.scalars(
+            select(BaseScore.pair_id).where(
+                BaseScore.fingerprint == fingerprint, BaseScore.pair_id.in_(list(scores))
+            )
+        )
+    )
+    rows = [
+        {"fingerprint": fingerprint, "pair_id": pid, "logp_chosen": chosen, "logp_rejected": rejected}
+        for pid, (chosen, rejected) in scores.items()
+        if pid not in known
+    ]
+    if rows:
+        session.execute(insert(BaseScore), rows)
 
 
 def add_checkpoint(session: Session, run_id: int, step: int, path: str) -> None:

@@ -39,6 +39,7 @@ class ListSink:
     scores: list[tuple[int, str, int]] = field(default_factory=list)
     checkpoints: list[tuple[int, Path]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    base_scores: dict[int, tuple[float, float]] = field(default_factory=dict)
 
     def log_metrics(self, step, values):
         self.metrics.setdefault(step, {}).update(values)
@@ -54,6 +55,9 @@ class ListSink:
 
     def log_note(self, message):
         self.notes.append(message)
+
+    def log_base_scores(self, scores):
+        self.base_scores.update(scores)
 
 
 def config(**train):

@@ -5,10 +5,11 @@ import time
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 
 from capo_lab import lifecycle, studies
 from capo_lab.errors import LabError
-from capo_lab.runs import failure_message, get_run, now
+from capo_lab.runs import base_fingerprint, failure_message, get_run, now
 from storage import queries
 from storage.writes import add_metrics, update_run
 from tests.worker.conftest import tiny_config
@@ -136,3 +137,20 @@ def test_resume_without_checkpoint_starts_over_and_drops_partial_metrics(lab) ->
     with db.read() as session:
         assert queries.metrics(session, run_id) == []
     assert get_run(db, run_id).status == "queued"
+
+
+def test_base_scores_are_computed_once_per_fingerprint_and_reused(lab, immediate) -> None:
+    db, _ = lab
+    (first,) = lifecycle.submit(db, [tiny_config(max_steps=1, seed=0)], tasks.enqueue_run)
+    with db.write() as session:  # mark the stored scores: a run that reuses them must show the mark
+        assert session.scalar(text("SELECT COUNT(*) FROM base_scores")) == 12  # 6 train + 6 eval pairs
+        session.execute(text("UPDATE base_scores SET logp_chosen = logp_chosen - 1"))
+    (second,) = lifecycle.submit(db, [tiny_config(max_steps=1, seed=1)], tasks.enqueue_run)
+    with db.read() as session:
+        a, b = (queries.pair_scores(session, r, "eval", 0) for r in (first, second))
+        assert session.scalar(text("SELECT COUNT(*) FROM base_scores")) == 12
+    assert [s.ref_logp_chosen - 1 for s in a] == pytest.approx([s.ref_logp_chosen for s in b])
+    other = tiny_config().data.model_copy(update={"max_length": 48})
+    assert base_fingerprint(tiny_config().model_copy(update={"data": other}), 1) != base_fingerprint(
+        tiny_config(), 1
+    )
