@@ -48,7 +48,7 @@ def test_migrations_upgrade_downgrade_and_match_the_models(tmp_path: Path) -> No
     assert "pairs" in inspect(engine).get_table_names()
 
 
-def test_earlier_sweeps_become_studies(tmp_path: Path) -> None:
+def test_earlier_sweeps_become_studies_and_no_row_of_a_run_is_lost(tmp_path: Path) -> None:
     engine = make_engine(sqlite_url(tmp_path))
     upgrade(engine, "0006")
     with engine.begin() as connection:
@@ -60,12 +60,22 @@ def test_earlier_sweeps_become_studies(tmp_path: Path) -> None:
                 ),
                 {"s": sweep},
             )
+        connection.execute(text("INSERT INTO metrics (run_id, step, key, value) VALUES (1, 0, 'loss', 0.7)"))
+        connection.execute(
+            text("INSERT INTO checkpoints (run_id, step, path, created_at) VALUES (1, 1, 'p', 0)")
+        )
     upgrade(engine)
     with engine.connect() as connection:
         studies = connection.execute(text("SELECT id, name FROM studies")).all()
         runs = connection.execute(text("SELECT id, study_id FROM runs ORDER BY id")).all()
+        kept = [
+            connection.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar() for t in ("metrics", "checkpoints")
+        ]
+        foreign_keys = connection.execute(text("PRAGMA foreign_keys")).scalar()
     assert [name for _, name in studies] == ["sweep-abc"]
     assert [study for _, study in runs] == [studies[0][0], studies[0][0], None]
+    assert kept == [1, 1]  # rebuilding the runs table must not cascade-delete what references it
+    assert foreign_keys == 1
 
 
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
