@@ -61,6 +61,10 @@ class DpoNllObjective(_Frozen):
     nll_weight: float = 1.0
 
 
+OBJECTIVE_CONFIGS: dict[str, type[_Frozen]] = {
+    c.model_fields["name"].default: c for c in (CapoObjective, DpoObjective, SimpoObjective, DpoNllObjective)
+}
+
 ObjectiveConfig = Annotated[
     CapoObjective | DpoObjective | SimpoObjective | DpoNllObjective, Field(discriminator="name")
 ]

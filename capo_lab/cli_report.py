@@ -11,7 +11,6 @@ from typing import Annotated
 import typer
 
 from capo_lab.cli_common import open_database, stdout, user_errors
-from capo_lab.reports import study_report
 
 
 class ReportFormat(StrEnum):
@@ -33,6 +32,8 @@ def report_command(
     out: Annotated[Path | None, typer.Option(help="Write here instead of standard output")] = None,
 ) -> None:
     """Accuracy per direction with intervals, paired tests, Δr densities, BLEU-shift correlation, regimes."""
+    from capo_lab.reports import study_report  # numpy, scipy, sacrebleu: only when reporting
+
     report = study_report(open_database(), study, step, split.value)
     if output_format is ReportFormat.html:
         from capo_lab.report_html import render

@@ -12,7 +12,6 @@ from typing import Annotated
 import typer
 
 from capo.config import ConfigError, load_config
-from capo.train import NonFiniteLossError
 from capo_lab import runs
 from capo_lab.cli_common import fmt, open_database, print_table, stderr, stdout, user_errors
 from capo_lab.errors import LabError
@@ -59,7 +58,7 @@ def train_command(
     )
     try:
         result = runs.execute_run(db, Settings(), run_id)
-    except (NonFiniteLossError, ValueError, RuntimeError) as err:
+    except (ValueError, RuntimeError) as err:  # NonFiniteLossError is a RuntimeError
         stderr.print(
             f"error: run {run_id} failed: {' '.join(str(err).split())}", markup=False, highlight=False
         )

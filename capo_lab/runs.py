@@ -10,16 +10,19 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from capo.config import RunConfig
-from capo.evaluation import PairScoreRow
-from capo.train import RunResult, TrainInputs, train
 from capo_lab.database import Database
 from capo_lab.datasets import get_dataset
 from capo_lab.errors import LabError
 from capo_lab.settings import Settings
 from storage import queries, writes
 from storage.records import PairRecord, PairScoreRecord, RunRecord
+
+if TYPE_CHECKING:  # the trainer imports torch and transformers: only commands that train load it
+    from capo.evaluation import PairScoreRow
+    from capo.train import RunResult, TrainInputs
 
 
 def now() -> datetime:
@@ -127,6 +130,8 @@ def run_inputs(
         base_scores = queries.base_scores(
             session, base_fingerprint(cfg, get_dataset(db, cfg.data.dataset).id)
         )
+    from capo.train import TrainInputs
+
     return TrainInputs(
         base_scores=base_scores,
         train_pairs=split_pairs(db, cfg, "train"),
@@ -162,6 +167,8 @@ def execute_run(
     ``device`` overrides ``train.device``; ``stopped_status`` says what a run that
     stopped early becomes (``cancelled`` when asked to, ``interrupted`` on shutdown).
     """
+    from capo.train import train
+
     run = get_run(db, run_id)
     cfg = run_config(run, device)
     with db.write() as session:

@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
+from capo.config import OBJECTIVE_CONFIGS as OBJECTIVES
 from capo.config import ConfigError, RunConfig, apply_overrides, config_from_dict
-from capo.objectives import OBJECTIVES
 from capo_lab.database import Database
 from capo_lab.errors import LabError
 from capo_lab.lifecycle import check_chat_template, submit
@@ -69,7 +69,7 @@ def _applies(key: str, settings: dict[str, Any], raw: dict[str, Any]) -> bool:
     if not key.startswith("objective.") or key == "objective.name":
         return True
     objective = settings.get("objective.name", raw.get("objective", {}).get("name", "capo"))
-    return objective not in OBJECTIVES or key.split(".", 1)[1] in OBJECTIVES[objective].params
+    return objective not in OBJECTIVES or key.split(".", 1)[1] in OBJECTIVES[objective].model_fields
 
 
 def _yaml_value(value: Any) -> str:

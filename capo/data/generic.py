@@ -12,9 +12,7 @@ import logging
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import datasets
+from typing import TYPE_CHECKING, Any
 
 from capo.data.triples import DataError, MTPETriple, decode_text, parse_hter
 from capo.languages import UnknownLanguageError, find_direction, make_direction, parse_direction
@@ -23,6 +21,9 @@ TEXT_FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "csv"}
 FORMATS = {**TEXT_FORMATS, ".parquet": "parquet"}
 MTPE_COLUMNS = ("src", "mt", "pe")
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
+
+if TYPE_CHECKING:
+    import datasets
 
 
 def is_generic_path(path: Path) -> bool:
@@ -59,6 +60,8 @@ def read_generic(path: Path, default_direction: str | None = None) -> Iterator[M
 
 
 def _load_table(path: Path) -> datasets.Dataset:
+    import datasets  # Hugging Face datasets: slow to import, needed only for these formats
+
     suffix = path.suffix.lower()
     if suffix in TEXT_FORMATS:
         decode_text(path.read_bytes(), path.name)  # clear errors for empty, binary, non-UTF-8

@@ -16,8 +16,6 @@ import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 
-from sacremoses import MosesDetokenizer
-
 from capo.data.triples import DataError, MTPETriple, decode_text, parse_hter
 from capo.languages import find_direction, parse_direction
 
@@ -62,6 +60,8 @@ def _strip(line: str) -> str:
 
 def _detokenizer(lang: str) -> Callable[[str], str]:
     """Moses detokenisation, plus removal of spaces next to CJK text for zh/ja."""
+    from sacremoses import MosesDetokenizer  # slow to import; only MLQE-PE needs it
+
     moses = MosesDetokenizer(lang=lang)
 
     def detokenize(line: str) -> str:

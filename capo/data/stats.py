@@ -16,8 +16,6 @@ from dataclasses import asdict, dataclass
 from statistics import fmean
 from typing import Protocol
 
-import sacrebleu
-
 from capo.languages import parse_direction
 
 _BLEU_TOKENIZERS = {"zh": "zh", "ja": "char", "ko": "char", "th": "char"}
@@ -78,6 +76,8 @@ def _one(
     chosen = [p.chosen for p in pairs]
     rejected = [p.rejected for p in pairs]
     hters = [p.hter for p in pairs if p.hter is not None]
+    import sacrebleu
+
     bleu = sacrebleu.corpus_bleu(rejected, [chosen], tokenize=bleu_tokenizer(direction))
     chrf = sacrebleu.corpus_chrf(rejected, [chosen])
     tokens_per_char = None
