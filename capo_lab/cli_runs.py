@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import socket
 import sys
+import threading
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -12,10 +16,11 @@ from typing import Annotated
 import typer
 
 from capo.config import ConfigError, load_config
-from capo_lab import runs
+from capo_lab import lifecycle, runs
 from capo_lab.cli_common import fmt, open_database, print_table, stderr, stdout, user_errors
 from capo_lab.errors import LabError
 from capo_lab.settings import Settings
+from storage.records import RunStatus
 
 runs_app = typer.Typer(no_args_is_help=True, help="List and inspect training runs.")
 
@@ -44,33 +49,33 @@ def train_command(
     config: Annotated[Path, typer.Argument(help="A YAML run config, e.g. configs/smoke.yaml")],
     overrides: SetOption = None,
 ) -> None:
-    """Train synchronously through the same code path as the worker; prints the run id last."""
+    """Submit, then run the job in this process: the worker's path (claim, heartbeat, status); run id last.
+
+    Ctrl-C stops at the next step with a checkpoint; the run is then ``interrupted`` and resumable."""
     try:
         cfg = load_config(config, overrides or [])
     except ConfigError as err:
         raise LabError(str(err)) from None
     db = open_database()
-    run_id = runs.create_run(db, cfg, status="running")
-    stdout.print(
-        f"run {run_id}: training {cfg.name!r} ({cfg.objective.name}) on {cfg.model.name_or_path}",
-        markup=False,
-        highlight=False,
-    )
-    try:
-        result = runs.execute_run(db, Settings(), run_id)
-    except (ValueError, RuntimeError) as err:  # NonFiniteLossError is a RuntimeError
-        stderr.print(
-            f"error: run {run_id} failed: {' '.join(str(err).split())}", markup=False, highlight=False
-        )
-        raise typer.Exit(1) from None
-    for note in runs.get_run(db, run_id).notes:
-        stdout.print(f"note: {note}", markup=False, highlight=False)
-    acc = result.final_metrics.get("eval_rewards/accuracies")
-    stdout.print(
-        f"run {result.status} after {result.step} steps; eval reward accuracy {fmt(acc, 3)}; run id {run_id}",
-        markup=False,
-        highlight=False,
-    )
+    (run_id,) = lifecycle.submit(db, [cfg], enqueue=lambda _run_id: None)  # this process runs it
+    say(f"run {run_id}: training {cfg.name!r} ({cfg.objective.name}) on {cfg.model.name_or_path}")
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    status = lifecycle.run_job(db, Settings(), run_id, f"cli:{socket.gethostname()}:{os.getpid()}", stop)
+    run = runs.get_run(db, run_id)
+    for note in run.notes:
+        say(f"note: {note}")
+    if run.status == RunStatus.FAILED:
+        error = " ".join((run.error or status).split())
+        stderr.print(f"error: run {run_id} failed: {error}", markup=False, highlight=False)
+        raise typer.Exit(1)
+    acc = fmt(runs.final_metric(db, run_id, "eval_rewards/accuracies"), 3)
+    say(f"run {run.status} after {run.step} steps on {run.device}; eval reward accuracy {acc}")
+    say(f"run id {run_id}")
+
+
+def say(text: str) -> None:
+    stdout.print(text, markup=False, highlight=False)
 
 
 _SCORE_COLUMNS = [

@@ -1,15 +1,20 @@
-"""Job lifecycle: submit, claim, run, cancel, resume, and reaping stale runs.
+"""The run state machine: every status transition of a run, each a compare-and-set.
 
-Statuses: queued → running → succeeded | failed | cancelled | interrupted.
-A queued run that is cancelled never starts; a running one stops at its next
-step (cooperative flag), keeps its last checkpoint and becomes ``cancelled``.
-A run whose heartbeat goes stale while ``running`` becomes ``interrupted``.
-``resume`` re-queues an interrupted, cancelled or failed run from its latest checkpoint.
+``RunStatus``: queued → running → succeeded | failed | cancelled | interrupted.
+``submit`` creates queued runs; ``run_job`` (the worker's task and ``capo-lab train``
+alike) claims one (queued → running, recording the worker and the device it really
+uses), keeps its heartbeat from a thread whatever the step length, trains, and
+finishes it (running → final status). A queued run that is cancelled never starts;
+a running one stops at its next step, keeps its last checkpoint and becomes
+``cancelled``; one stopped by a signal becomes ``interrupted``, as does one whose
+heartbeat goes stale (its worker died). ``resume`` re-queues an interrupted,
+cancelled or failed run from its latest checkpoint.
 """
 
 from __future__ import annotations
 
 import threading
+import traceback
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -18,11 +23,10 @@ from typing import Any
 from capo.config import ConfigError, RunConfig, read_config_file
 from capo_lab.database import Database
 from capo_lab.errors import LabError
-from capo_lab.runs import create_run, execute_run, get_run, now
+from capo_lab.runs import create_run, failure_message, get_run, now, run_config, train_run
 from capo_lab.settings import Settings
 from storage import queries, writes
-
-RESUMABLE = ("interrupted", "cancelled", "failed")
+from storage.records import RESUMABLE, RunStatus
 
 
 def load_raw_config(path: Path) -> dict[str, Any]:
@@ -55,7 +59,7 @@ def submit(
     """Create every run as ``queued`` (in ``study_id`` when given), then enqueue them in order."""
     for cfg in configs:
         check_chat_template(cfg)
-    run_ids = [create_run(db, cfg, status="queued", study_id=study_id) for cfg in configs]
+    run_ids = [create_run(db, cfg, study_id=study_id) for cfg in configs]
     enqueue_all(db, run_ids, enqueue)
     return run_ids
 
@@ -71,7 +75,7 @@ def enqueue_all(db: Database, run_ids: list[int], enqueue: Callable[[int], None]
                     writes.update_run(
                         session,
                         orphan,
-                        status="failed",
+                        status=RunStatus.FAILED,
                         finished_at=now(),
                         error=f"could not be queued: {type(err).__name__}: {err}",
                     )
@@ -82,9 +86,11 @@ def cancel(db: Database, run_id: int | str) -> str:
     """Cancel a queued run now, or ask a running one to stop; returns what happened."""
     run = get_run(db, run_id)
     with db.write() as session:
-        if writes.transition(session, run.id, "queued", status="cancelled", finished_at=now()):
+        if writes.transition(
+            session, run.id, RunStatus.QUEUED, status=RunStatus.CANCELLED, finished_at=now()
+        ):
             return "cancelled before it started"
-        if writes.transition(session, run.id, "running", cancel_requested=True):
+        if writes.transition(session, run.id, RunStatus.RUNNING, cancel_requested=True):
             return "asked to stop at its next step"
     status = get_run(db, run.id).status
     raise LabError(f"run {run.id} is {status}; only queued or running runs can be cancelled")
@@ -99,11 +105,12 @@ def resume(db: Database, run_id: int | str, enqueue: Callable[[int], None]) -> i
         checkpoint = queries.latest_checkpoint(session, run.id)
         step = checkpoint.step if checkpoint else None
         after = step if step is not None else -1
+        if not writes.transition(session, run.id, run.status, status=RunStatus.QUEUED):
+            raise LabError(f"run {run.id} changed status meanwhile; try again")
         writes.delete_logged_after(session, run.id, after)
         writes.update_run(
             session,
             run.id,
-            status="queued",
             resumed_from_step=step,
             cancel_requested=False,
             error=None,
@@ -117,16 +124,26 @@ def resume(db: Database, run_id: int | str, enqueue: Callable[[int], None]) -> i
 
 
 def claim(db: Database, run_id: int, worker: str) -> bool:
-    """Atomically move a queued run to running for ``worker``; False if anyone else has it."""
+    """queued → running for ``worker``, atomically; False if anyone else has it (or it was cancelled)."""
     with db.write() as session:
         return writes.transition(
             session,
             run_id,
-            "queued",
-            status="running",
+            RunStatus.QUEUED,
+            status=RunStatus.RUNNING,
             worker=worker,
             heartbeat_at=now(),
             cancel_requested=False,
+            error=None,
+            traceback=None,
+        )
+
+
+def finish(db: Database, run_id: int, status: RunStatus, **fields: Any) -> bool:
+    """running → ``status``, atomically; False if the run left ``running`` meanwhile (reaped)."""
+    with db.write() as session:
+        return writes.transition(
+            session, run_id, RunStatus.RUNNING, status=status, finished_at=now(), **fields
         )
 
 
@@ -168,33 +185,43 @@ def run_job(
     stop_event: threading.Event,
     device: str | None = None,
 ) -> str:
-    """What a worker does with one queued run id; never raises for a training failure."""
-    run = get_run(db, run_id)
+    """Claim, heartbeat, train and finish one queued run; returns its final status (never raises for a
+    training failure, which is stored on the run). ``device`` (a worker's ``--device``) overrides
+    ``train.device``; ``stop_event`` (a signal) stops it at its next step as ``interrupted``."""
     if not claim(db, run_id, worker):
         return f"skipped (run {run_id} is {get_run(db, run_id).status})"
-    resume_from = None
-    if run.resumed_from_step is not None:
-        with db.read() as session:
-            checkpoint = queries.latest_checkpoint(session, run_id)
-        resume_from = Path(checkpoint.path) if checkpoint else None
+    run = get_run(db, run_id)
+    if run.started_at is None:  # a resumed run keeps its first start
+        with db.write() as session:
+            writes.update_run(session, run_id, started_at=now())
 
     def cancel_requested() -> bool:
         return get_run(db, run_id).cancel_requested
 
-    def should_stop() -> bool:
-        return stop_event.is_set() or cancel_requested()
+    with Heartbeat(db, run_id, settings.heartbeat_seconds):
+        try:
+            cfg = _on_device(db, run_config(run, device), run_id)
+            result = train_run(db, settings, run_id, cfg, lambda: stop_event.is_set() or cancel_requested())
+        except Exception as err:
+            finish(db, run_id, RunStatus.FAILED, error=failure_message(err), traceback=traceback.format_exc())
+            return RunStatus.FAILED
+    stopped = RunStatus.CANCELLED if cancel_requested() else RunStatus.INTERRUPTED
+    status = RunStatus.SUCCEEDED if result.status == "succeeded" else stopped
+    if not finish(db, run_id, status, step=result.step):
+        return f"lost (run {run_id} became {get_run(db, run_id).status} while it trained)"
+    if status is RunStatus.SUCCEEDED and cfg.train.generate_at_end:
+        from capo_lab.translations import evaluate_at_end  # it imports the run services
 
-    try:
-        with Heartbeat(db, run_id, settings.heartbeat_seconds):
-            result = execute_run(
-                db,
-                settings,
-                run_id,
-                should_stop,
-                resume_from,
-                device,
-                stopped_status=lambda: "cancelled" if cancel_requested() else "interrupted",
-            )
-    except Exception:  # stored on the run by execute_run; the worker goes on to the next job
-        return "failed"
-    return result.status
+        evaluate_at_end(db, settings, run_id, cfg.train.eval_splits, cfg.train.generate_max_new_tokens)
+    return status
+
+
+def _on_device(db: Database, cfg: RunConfig, run_id: int) -> RunConfig:
+    """Resolve ``train.device`` once (``auto`` → ``cuda`` or ``cpu``) and record it on the run."""
+    from capo.models import resolve_device
+
+    device = resolve_device(cfg.train.device)
+    name = str(device) if device.index is not None or device.type == "cpu" else f"{device.type}:0"
+    with db.write() as session:
+        writes.update_run(session, run_id, device=name)
+    return cfg.model_copy(update={"train": cfg.train.model_copy(update={"device": name})})

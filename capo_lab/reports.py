@@ -40,7 +40,7 @@ from capo_lab.datasets import dataset_pairs
 from capo_lab.errors import LabError
 from capo_lab.studies import get_study
 from storage import queries
-from storage.records import PairRecord, RunRecord
+from storage.records import PairRecord, RunRecord, RunStatus
 
 GRID_POINTS = 200
 
@@ -152,7 +152,7 @@ def _collect(db: Database, run_ids, factors, split, step):
         for run_id in run_ids:
             run = queries.get_run(session, run_id)
             arm, seed = arm_label(run.config, factors), int(run.config["train"]["seed"])
-            at = _pick_step(session, run, split, step) if run.status == "succeeded" else None
+            at = _pick_step(session, run, split, step) if run.status == RunStatus.SUCCEEDED else None
             report_runs.append(ReportRun(run.id, run.name, arm, seed, run.status, at))
             if at is None:
                 continue

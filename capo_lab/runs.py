@@ -6,7 +6,6 @@ import csv
 import hashlib
 import json
 import shutil
-import traceback
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +17,7 @@ from capo_lab.datasets import get_dataset
 from capo_lab.errors import LabError
 from capo_lab.settings import Settings
 from storage import queries, writes
-from storage.records import PairRecord, PairScoreRecord, RunRecord
+from storage.records import PairRecord, PairScoreRecord, RunRecord, RunStatus
 
 if TYPE_CHECKING:  # the trainer imports torch and transformers: only commands that train load it
     from capo.evaluation import PairScoreRow
@@ -93,10 +92,13 @@ def run_dir(settings: Settings, run_id: int) -> Path:
     return settings.home_dir / "runs" / str(run_id)
 
 
-def create_run(db: Database, cfg: RunConfig, status: str = "queued", study_id: int | None = None) -> int:
+def create_run(db: Database, cfg: RunConfig, study_id: int | None = None) -> int:
+    """A new run, ``queued``; ``capo_lab.lifecycle.submit`` is what creates runs."""
     dataset = get_dataset(db, cfg.data.dataset)
     with db.write() as session:
-        return writes.add_run(session, cfg.name, cfg.model_dump(mode="json"), dataset.id, status, study_id)
+        return writes.add_run(
+            session, cfg.name, cfg.model_dump(mode="json"), dataset.id, RunStatus.QUEUED, study_id
+        )
 
 
 def get_run(db: Database, run_id: int | str) -> RunRecord:
@@ -153,62 +155,33 @@ def failure_message(err: BaseException) -> str:
     return f"{message} ({OOM_HINT})" if "out of memory" in str(err).lower() else message
 
 
-def execute_run(
-    db: Database,
-    settings: Settings,
-    run_id: int,
-    should_stop: Callable[[], bool] = lambda: False,
-    resume_from: Path | None = None,
-    device: str | None = None,
-    stopped_status: Callable[[], str] = lambda: "cancelled",
+def train_run(
+    db: Database, settings: Settings, run_id: int, cfg: RunConfig, should_stop: Callable[[], bool]
 ) -> RunResult:
-    """Train run ``run_id`` and record its outcome; a failure is stored and re-raised.
-
-    ``device`` overrides ``train.device``; ``stopped_status`` says what a run that
-    stopped early becomes (``cancelled`` when asked to, ``interrupted`` on shutdown).
-    """
+    """Train a claimed run (``capo_lab.lifecycle.run_job`` owns its status), from its latest checkpoint
+    when it was resumed; metrics, scores and checkpoints go to the database as it trains."""
     from capo.train import train
 
     run = get_run(db, run_id)
-    cfg = run_config(run, device)
-    with db.write() as session:
-        writes.update_run(
-            session,
-            run_id,
-            status="running",
-            started_at=run.started_at or now(),
-            heartbeat_at=now(),
-            error=None,
-            traceback=None,
-        )
-    try:
-        if cfg.train.num_processes > 1:
-            from capo_lab.launch import train_in_processes
+    resume_from = None
+    if run.resumed_from_step is not None:
+        with db.read() as session:
+            checkpoint = queries.latest_checkpoint(session, run_id)
+        resume_from = Path(checkpoint.path) if checkpoint else None
+    if cfg.train.num_processes > 1:
+        from capo_lab.launch import train_in_processes
 
-            result = train_in_processes(run_dir(settings, run_id), run_id, cfg, resume_from, should_stop)
-        else:
-            inputs = run_inputs(db, settings, cfg, run_id, resume_from)
-            fingerprint = base_fingerprint(cfg, get_dataset(db, cfg.data.dataset).id)
-            result = train(cfg, inputs, DatabaseSink(db, run_id, fingerprint), should_stop)
-    except BaseException as err:
-        with db.write() as session:
-            writes.update_run(
-                session,
-                run_id,
-                status="failed",
-                finished_at=now(),
-                error=failure_message(err),
-                traceback=traceback.format_exc(),
-            )
-        raise
-    status = "succeeded" if result.status == "succeeded" else stopped_status()
-    with db.write() as session:
-        writes.update_run(session, run_id, status=status, finished_at=now(), step=result.step)
-    if status == "succeeded" and cfg.train.generate_at_end:
-        from capo_lab.translations import evaluate_at_end  # it imports this module
+        return train_in_processes(run_dir(settings, run_id), run_id, cfg, resume_from, should_stop)
+    inputs = run_inputs(db, settings, cfg, run_id, resume_from)
+    fingerprint = base_fingerprint(cfg, get_dataset(db, cfg.data.dataset).id)
+    return train(cfg, inputs, DatabaseSink(db, run_id, fingerprint), should_stop)
 
-        evaluate_at_end(db, settings, run_id, cfg.train.eval_splits, cfg.train.generate_max_new_tokens)
-    return result
+
+def final_metric(db: Database, run_id: int, key: str) -> float | None:
+    """``key``'s value at the last step that logged it; None when never logged."""
+    with db.read() as session:
+        values = [m for m in queries.metrics(session, run_id) if m.key == key]
+    return max(values, key=lambda m: m.step).value if values else None
 
 
 def resolve_step(db: Database, run_id: int, split: str, step: str) -> int:

@@ -101,6 +101,7 @@ class Run(Base):
     notes: Mapped[list[Any]] = mapped_column(default=list)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    device: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class Metric(Base):

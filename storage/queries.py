@@ -142,6 +142,7 @@ def _run_record(run: Run) -> RunRecord:
         notes=list(run.notes or []),
         cancel_requested=bool(run.cancel_requested),
         worker=run.worker,
+        device=run.device,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 
@@ -47,7 +48,20 @@ class PairRecord:
         return row
 
 
-RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
+class RunStatus(StrEnum):
+    """A run's lifecycle: queued → running → succeeded | failed | cancelled | interrupted.
+
+    ``capo_lab.lifecycle`` makes every transition, each a compare-and-set on the old status."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+
+RESUMABLE = (RunStatus.INTERRUPTED, RunStatus.CANCELLED, RunStatus.FAILED)
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,7 @@ class RunRecord:
     notes: list[Any]
     cancel_requested: bool = False
     worker: str | None = None
+    device: str | None = None  # where it actually trained (``cpu``, ``cuda:0``), set when it starts
 
     def as_dict(self) -> dict[str, Any]:
         row = asdict(self)

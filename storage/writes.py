@@ -23,6 +23,7 @@ from storage.models import (
     utcnow,
 )
 from storage.queries import dataset_name_taken
+from storage.records import RunStatus
 
 
 class DatasetNameTaken(ValueError):
@@ -85,7 +86,7 @@ def add_run(
     name: str,
     config: dict[str, Any],
     dataset_id: int | None,
-    status: str = "queued",
+    status: str = RunStatus.QUEUED,
     study_id: int | None = None,
 ) -> int:
     run = Run(
@@ -225,7 +226,16 @@ def delete_logged_after(session: Session, run_id: int, step: int) -> None:
 
 def interrupt_stale_runs(session: Session, threshold: datetime, reason: str) -> list[int]:
     """``running`` runs whose heartbeat is older than ``threshold`` become ``interrupted``."""
-    stale = list(session.scalars(select(Run.id).where(Run.status == "running", Run.heartbeat_at < threshold)))
+    stale = list(
+        session.scalars(select(Run.id).where(Run.status == RunStatus.RUNNING, Run.heartbeat_at < threshold))
+    )
     for run_id in stale:
-        transition(session, run_id, "running", status="interrupted", finished_at=utcnow(), error=reason)
+        transition(
+            session,
+            run_id,
+            RunStatus.RUNNING,
+            status=RunStatus.INTERRUPTED,
+            finished_at=utcnow(),
+            error=reason,
+        )
     return stale

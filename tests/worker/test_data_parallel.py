@@ -84,7 +84,7 @@ def test_a_cancelled_two_process_run_stops_checkpoints_and_resumes(lab) -> None:
     assert lifecycle.resume(db, run_id, lambda _: None) == run.step
     shutdown = threading.Event()
     shutdown.set()  # a worker shutting down: the ranks load the checkpoint, train one step and stop
-    assert lifecycle.run_job(db, settings, run_id, "w", shutdown) == "stopped"
+    assert lifecycle.run_job(db, settings, run_id, "w", shutdown) == "interrupted"
     again = get_run(db, run_id)
     assert again.status == "interrupted" and again.resumed_from_step == run.step
     assert run.step < again.step < run.total_steps

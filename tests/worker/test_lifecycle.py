@@ -87,7 +87,7 @@ def test_a_stop_signal_leaves_the_run_interrupted_and_resumable(lab, immediate) 
     (run_id,) = lifecycle.submit(db, [tiny_config(max_steps=6)], lambda _: None)
     stop = threading.Event()
     stop.set()
-    assert lifecycle.run_job(db, settings, run_id, "w", stop) == "stopped"
+    assert lifecycle.run_job(db, settings, run_id, "w", stop) == "interrupted"
     assert get_run(db, run_id).status == "interrupted"
     assert lifecycle.resume(db, run_id, tasks.enqueue_run) == 1
     run = get_run(db, run_id)
