@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from app import tab_data, tab_export, tab_inspect, tab_runs, tab_train
+from app import tab_data, tab_export, tab_inspect, tab_runs, tab_studies, tab_train
 
 CSS = """
 .heatmap { line-height: 1.9; font-family: ui-monospace, monospace; white-space: pre-wrap; }
@@ -22,6 +22,7 @@ def build_app(service) -> gr.Blocks:
             tab_data.build(service)
             tab_train.build(service)
             tab_runs.build(service)
+            tab_studies.build(service)
             tab_inspect.build(service)
             tab_export.build(service)
     return demo

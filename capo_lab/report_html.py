@@ -1,0 +1,79 @@
+"""A study's report as one self-contained HTML page that opens offline.
+
+plotly.js is inlined once in the head; each item of ``capo_lab.report_figures`` becomes a section with a
+heading, a short paragraph and its figure (``<div id="fig-<key>">``) or a one-line note saying why there
+is none. Every user-supplied text (study, run and arm names, directions, factor values) is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+
+from plotly.offline import get_plotlyjs
+
+from capo_lab.report_figures import ReportItem, report_items
+from capo_lab.reports import StudyReport
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; padding: 0 1rem; }
+table.runs { border-collapse: collapse; font-size: 0.9rem; }
+table.runs th, table.runs td { border: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: left; }
+p.note { color: #666; font-style: italic; }
+section { margin-top: 2.5rem; }
+"""
+RUN_COLUMNS = ("id", "run", "arm", "seed", "status", "step")
+
+
+def esc(value: object) -> str:
+    return html.escape(str(value))
+
+
+def _header(report: StudyReport) -> str:
+    factors = "; ".join(f"{esc(k)} = {', '.join(esc(v) for v in vs)}" for k, vs in report.factors.items())
+    directions = ", ".join(esc(d) for d in report.directions)
+    return (
+        f"<h1>Study report: {esc(report.study)}</h1>\n"
+        f"<p>Study #{report.study_id}, {esc(report.split)} split, step {esc(report.step)} of each run "
+        "(best: its highest reward accuracy on the split; last; or a number). "
+        f"Factors: {factors or 'none'}. Arms: {', '.join(esc(a) for a in report.arms)}. "
+        f"Directions: {directions}.</p>"
+    )
+
+
+def _row(cells: Iterable[object], tag: str = "td") -> str:
+    return "<tr>" + "".join(f"<{tag}>{esc(c)}</{tag}>" for c in cells) + "</tr>"
+
+
+def _runs(report: StudyReport) -> str:
+    rows = [_row(RUN_COLUMNS, "th")]
+    for r in report.runs:
+        rows.append(_row((r.run_id, r.name, r.arm, r.seed, r.status, "—" if r.step is None else r.step)))
+    missing = ", ".join(esc(m) for m in report.missing) or "none: every run has finished"
+    return (
+        '<section id="runs"><h2>Runs</h2>\n<p>Every run of the study, its status and the step reported.</p>\n'
+        f'<table class="runs">{"".join(rows)}</table>\n'
+        f'<p id="missing">Not finished (left out of the figures): {missing}</p></section>'
+    )
+
+
+def _section(item: ReportItem) -> str:
+    if item.figure is None:
+        body = f'<p class="note" id="note-{item.key}">No figure: {esc(item.note)}.</p>'
+    else:
+        body = item.figure.to_html(
+            full_html=False, include_plotlyjs=False, div_id=f"fig-{item.key}", config={"responsive": True}
+        )
+    heading = f"<h2>{esc(item.heading)}</h2>\n<p>{esc(item.about)}</p>"
+    return f'<section id="{item.key}">{heading}\n{body}</section>'
+
+
+def render(report: StudyReport) -> str:
+    """The whole page: head with plotly.js, the study's summary, its runs, then one section per item."""
+    sections = "\n".join(_section(item) for item in report_items(report))
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>Study report: {esc(report.study)}</title>\n<style>{STYLE}</style>\n"
+        f'<script type="text/javascript">{get_plotlyjs()}</script>\n</head>\n<body>\n'
+        f"{_header(report)}\n{_runs(report)}\n{sections}\n</body>\n</html>\n"
+    )

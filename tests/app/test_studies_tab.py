@@ -1,0 +1,75 @@
+"""The Studies tab: study choices and the report's items from the service's two study methods, markup in
+names shown literally, and a user error on the page instead of a crash."""
+
+from datetime import datetime
+
+import gradio as gr
+import pytest
+
+from app import tab_studies
+from app.tab_studies import NO_STUDY, RUN_COLUMNS, report_view, study_choices, summary_markdown
+from capo_lab.errors import LabError
+from capo_lab.report_figures import ITEM_KEYS
+from storage.records import StudyRecord
+from tests.capo_lab.report_sample import run_name, sample_report
+
+
+class FakeService:
+    def __init__(self) -> None:
+        self.asked: list[tuple] = []
+
+    def studies(self) -> list[StudyRecord]:
+        return [StudyRecord(1, "<b>cmp</b>", {"train.seed": [0, 1]}, datetime(2025, 1, 1), (1, 2, 3, 4))]
+
+    def study_report(self, study_id: int, step: str = "best", split: str = "eval"):
+        self.asked.append((study_id, step, split))
+        if step == "7":
+            raise LabError("run 1 has no eval scores at step 7; it has 0, 4")
+        return sample_report()
+
+
+def test_choices_name_each_study_with_its_run_count() -> None:
+    assert study_choices(FakeService()) == [("#1 <b>cmp</b> · 4 runs", 1)]
+
+
+def test_view_has_the_summary_the_runs_and_every_item_in_order() -> None:
+    service = FakeService()
+    out = report_view(service, 1, " last ", "validation")
+    assert service.asked == [(1, "last", "validation")]
+    assert len(out) == 2 + 2 * len(ITEM_KEYS)
+    summary, runs = out[:2]
+    assert "&lt;b&gt;cmp&lt;/b&gt;" in summary and "<b>" not in summary
+    assert list(runs.columns) == RUN_COLUMNS and list(runs["status"]) == ["succeeded"] * 3 + ["running"]
+    assert runs["run"][0] == run_name("capo", 0)  # the Dataframe shows its cells as text
+    items = dict(zip(ITEM_KEYS, zip(out[2::2], out[3::2], strict=True), strict=True))
+    heading, plot = items["accuracy"]
+    assert heading.startswith("#### Reward accuracy per direction") and plot["visible"] is True
+    assert plot["value"].data[0].name == "capo"
+    heading, plot = items["sweep"]
+    assert "No figure: the study does not vary objective\\.alpha" in heading
+    assert plot["visible"] is False and plot["value"] is None
+
+
+def test_missing_runs_are_named() -> None:
+    text = summary_markdown(sample_report())
+    assert "Not finished (left out of the figures):** &lt;b&gt;cmp&lt;/b&gt;\\[dpo, seed=1\\]" in text
+
+
+def test_no_study_picked_shows_the_hint_and_hides_every_plot() -> None:
+    service = FakeService()
+    out = report_view(service, None, "best", "eval")
+    assert out[0] == NO_STUDY and service.asked == []
+    assert all(p["visible"] is False for p in out[3::2])
+
+
+def test_a_bad_step_is_a_message_on_the_page() -> None:
+    view = tab_studies.shows_errors(lambda: report_view(FakeService(), 1, "7", "eval"))
+    with pytest.raises(gr.Error, match="no eval scores at step 7"):
+        view()
+
+
+def test_the_tab_builds_with_its_plots() -> None:
+    with gr.Blocks() as demo:
+        tab_studies.build(FakeService())
+    ids = {getattr(block, "elem_id", None) for block in demo.blocks.values()}
+    assert {"study-select", "study-runs", *(f"study-fig-{key}" for key in ITEM_KEYS)} <= ids
