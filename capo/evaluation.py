@@ -42,6 +42,8 @@ class PairScoreRow:
     grad_chosen: dict[str, float]
     grad_rejected: dict[str, float]
     tie: bool = False
+    chosen_token_logps: tuple[float, ...] = ()  # per response token, at evaluations (for heat maps)
+    rejected_token_logps: tuple[float, ...] = ()
 
 
 def score_rows(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -34,7 +34,14 @@ from capo.distributed import World, barrier, current_world, gather_dicts, gather
 from capo.evaluation import PairScoreRow, aggregate, score_rows
 from capo.models import LoadedModel, add_lora, load_base_model, resolve_device
 from capo.objectives import ObjectiveSpec, PairLogps, compute_objective, get_objective
-from capo.scoring import SequenceBatch, TokenizedPair, collate, response_logps, tokenize_pair
+from capo.scoring import (
+    SequenceBatch,
+    TokenizedPair,
+    collate,
+    response_logps,
+    split_token_logps,
+    tokenize_pair,
+)
 from capo.templates import check_template
 
 
@@ -53,6 +60,7 @@ class MetricSink(Protocol):
     def log_progress(self, step: int, total_steps: int) -> None: ...
     def log_note(self, message: str) -> None: ...
     def log_base_scores(self, scores: Mapping[int, tuple[float, float]]) -> None: ...
+    def log_token_pieces(self, pieces: Mapping[int, tuple[list[str], list[str]]]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,7 @@ class _SilentSink:
     def log_progress(self, step, total_steps) -> None: ...
     def log_note(self, message) -> None: ...
     def log_base_scores(self, scores) -> None: ...
+    def log_token_pieces(self, pieces) -> None: ...
 
 
 class _PolicyLogps(torch.nn.Module):
@@ -190,13 +199,28 @@ class _Scorer:
         for start in range(0, len(pairs), batch_size):
             chunk = pairs[start : start + batch_size]
             batch = collate(chunk, self.loaded.tokenizer.pad_token_id).to(self.loaded.device)
-            out = response_logps(self.model, batch)  # not through DDP: no gradient, no collective
+            out = response_logps(self.model, batch, per_token=True)  # not through DDP: no gradient
             logps = self._with_reference(
                 chunk, out.chosen, out.rejected, out.chosen_tokens, out.rejected_tokens
             )
             result = compute_objective(self.spec.name, logps, self.params)
-            rows.extend(_rows(chunk, logps, result))
+            per_token = split_token_logps(batch, out.token_logps.float())
+            b = len(chunk)
+            rows.extend(
+                replace(
+                    row, chosen_token_logps=tuple(per_token[i]), rejected_token_logps=tuple(per_token[b + i])
+                )
+                for i, row in enumerate(_rows(chunk, logps, result))
+            )
         return gather_lists(rows, self.world)
+
+    def token_pieces(self, pairs: Sequence[TokenizedPair]) -> dict[int, tuple[list[str], list[str]]]:
+        """Each response's tokens as text, for heat maps drawn from storage (no tokenizer needed there)."""
+        decode = self.loaded.tokenizer.decode
+        return {
+            p.pair_id: ([decode([t]) for t in p.chosen_ids], [decode([t]) for t in p.rejected_ids])
+            for p in pairs
+        }
 
 
 def _rows(pairs: Sequence[TokenizedPair], logps: PairLogps, out) -> list[PairScoreRow]:
@@ -298,6 +322,8 @@ def train(
         sink.log_metrics(at_step, metrics)
         return metrics
 
+    if cfg.train.evaluate:
+        sink.log_token_pieces(scorer.token_pieces([p for pairs in held_out.values() for p in pairs]))
     if step == 0 and cfg.train.evaluate:
         evaluate(0, with_train=True)
     sink.log_progress(step, total)

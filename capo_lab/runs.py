@@ -52,6 +52,10 @@ class DatabaseSink:
     def __init__(self, db: Database, run_id: int, fingerprint: str = "") -> None:
         self.db, self.run_id, self.fingerprint = db, run_id, fingerprint
 
+    def log_token_pieces(self, pieces: Mapping[int, tuple[list[str], list[str]]]) -> None:
+        with self.db.write() as session:
+            writes.add_token_pieces(session, self.run_id, dict(pieces))
+
     def log_base_scores(self, scores: Mapping[int, tuple[float, float]]) -> None:
         if self.fingerprint:
             with self.db.write() as session:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -180,6 +181,21 @@ class PairScore(Base):
     grad_chosen: Mapped[dict[str, Any]] = mapped_column()
     grad_rejected: Mapped[dict[str, Any]] = mapped_column()
     tie: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    chosen_token_logps: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # float32 array
+    rejected_token_logps: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+class TokenPieces(Base):
+    """A run's response tokens as text, per pair, for heat maps drawn without a tokenizer."""
+
+    __tablename__ = "token_pieces"
+    __table_args__ = (UniqueConstraint("run_id", "pair_id", name="uq_token_pieces_run_pair"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    pair_id: Mapped[int] = mapped_column(Integer)
+    chosen: Mapped[list[Any]] = mapped_column()
+    rejected: Mapped[list[Any]] = mapped_column()
 
 
 class BaseScore(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from collections import defaultdict
 
 from sqlalchemy import func, select
@@ -18,6 +19,7 @@ from storage.models import (
     PairScore,
     Run,
     Study,
+    TokenPieces,
 )
 from storage.records import (
     CheckpointRecord,
@@ -197,6 +199,8 @@ def _score_record(s: PairScore) -> PairScoreRecord:
         grad_chosen=dict(s.grad_chosen),
         grad_rejected=dict(s.grad_rejected),
         tie=bool(s.tie),
+        chosen_token_logps=unpack_floats(s.chosen_token_logps),
+        rejected_token_logps=unpack_floats(s.rejected_token_logps),
     )
 
 
@@ -255,6 +259,18 @@ def _study_record(session: Session, s: Study) -> StudyRecord:
 def generation_steps(session: Session, run_id: int, split: str) -> list[int]:
     query = select(Generation.step).where(Generation.run_id == run_id, Generation.split == split).distinct()
     return sorted(session.scalars(query))
+
+
+def unpack_floats(blob: bytes | None) -> tuple[float, ...]:
+    """A float32 array stored by ``writes.pack_floats``; empty for none."""
+    return tuple(array("f", blob)) if blob else ()
+
+
+def token_pieces(session: Session, run_id: int, pair_id: int) -> tuple[list[str], list[str]] | None:
+    row = session.scalar(
+        select(TokenPieces).where(TokenPieces.run_id == run_id, TokenPieces.pair_id == pair_id)
+    )
+    return (list(row.chosen), list(row.rejected)) if row is not None else None
 
 
 def latest_checkpoint(session: Session, run_id: int) -> CheckpointRecord | None:

@@ -121,6 +121,8 @@ class PairScoreRecord:
     grad_chosen: dict[str, float]
     grad_rejected: dict[str, float]
     tie: bool = False
+    chosen_token_logps: tuple[float, ...] = ()  # stored at evaluations; empty for older runs
+    rejected_token_logps: tuple[float, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

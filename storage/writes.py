@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Protocol
@@ -20,6 +21,7 @@ from storage.models import (
     PairScore,
     Run,
     Study,
+    TokenPieces,
     utcnow,
 )
 from storage.queries import dataset_name_taken
@@ -126,8 +128,23 @@ def add_metrics(session: Session, run_id: int, rows: Iterable[tuple[int, str, fl
         session.execute(insert(Metric), values)
 
 
+def pack_floats(values: Iterable[float]) -> bytes | None:
+    """A compact float32 array (4 bytes a token); None for none."""
+    packed = array("f", values).tobytes()
+    return packed or None
+
+
 def add_pair_scores(session: Session, run_id: int, rows: Iterable[dict[str, Any]]) -> None:
-    values = [{**row, "run_id": run_id} for row in rows]
+    """Rows as ``capo.evaluation.PairScoreRow`` fields; per-token log-probs are packed as float32."""
+    values = [
+        {
+            **row,
+            "run_id": run_id,
+            "chosen_token_logps": pack_floats(row.get("chosen_token_logps", ())),
+            "rejected_token_logps": pack_floats(row.get("rejected_token_logps", ())),
+        }
+        for row in rows
+    ]
     if values:
         session.execute(insert(PairScore), values)
 
@@ -206,6 +223,18 @@ def add_base_scores(session: Session, fingerprint: str, scores: dict[int, tuple[
     ]
     if rows:
         session.execute(insert(BaseScore), rows)
+
+
+def add_token_pieces(session: Session, run_id: int, pieces: dict[int, tuple[list[str], list[str]]]) -> None:
+    """Store each pair's response tokens for the run, once (pairs already stored are kept)."""
+    known = set(session.scalars(select(TokenPieces.pair_id).where(TokenPieces.run_id == run_id)))
+    rows = [
+        {"run_id": run_id, "pair_id": pid, "chosen": chosen, "rejected": rejected}
+        for pid, (chosen, rejected) in pieces.items()
+        if pid not in known
+    ]
+    if rows:
+        session.execute(insert(TokenPieces), rows)
 
 
 def add_checkpoint(session: Session, run_id: int, step: int, path: str) -> None:

@@ -67,7 +67,8 @@ def test_shift_correlation_equals_numpy_on_its_own_values():
 def test_accuracy_change_within_each_starting_regime():
     from capo.analysis.compare import regime_accuracy
 
-    start = ArmScores("capo", 0, 1, 0, (pair(0, "en-de", *WRONG, dlw=0.2, dll=-0.1), pair(1, "en-de", *WRONG)))
+    toward = pair(0, "en-de", *WRONG, dlw=0.2, dll=-0.1)
+    start = ArmScores("capo", 0, 1, 0, (toward, pair(1, "en-de", *WRONG)))
     end = ArmScores("capo", 0, 1, 9, (pair(0, "en-de", *WRONG), pair(1, "en-de", *RIGHT)))
     rows = {(r.direction, r.regime): r for r in regime_accuracy([start], [end])}
     toward = rows[("en-de", "toward_rejected")]

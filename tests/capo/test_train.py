@@ -40,6 +40,7 @@ class ListSink:
     checkpoints: list[tuple[int, Path]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     base_scores: dict[int, tuple[float, float]] = field(default_factory=dict)
+    pieces: dict[int, tuple[list[str], list[str]]] = field(default_factory=dict)
 
     def log_metrics(self, step, values):
         self.metrics.setdefault(step, {}).update(values)
@@ -55,6 +56,9 @@ class ListSink:
 
     def log_note(self, message):
         self.notes.append(message)
+
+    def log_token_pieces(self, pieces):
+        self.pieces.update(pieces)
 
     def log_base_scores(self, scores):
         self.base_scores.update(scores)

@@ -154,3 +154,17 @@ def test_base_scores_are_computed_once_per_fingerprint_and_reused(lab, immediate
     assert base_fingerprint(tiny_config().model_copy(update={"data": other}), 1) != base_fingerprint(
         tiny_config(), 1
     )
+
+
+def test_per_token_log_probs_and_tokens_are_stored_at_every_evaluation(lab, immediate) -> None:
+    db, _ = lab
+    (run_id,) = lifecycle.submit(db, [tiny_config(max_steps=2, eval_every=1)], tasks.enqueue_run)
+    with db.read() as session:
+        for step in (0, 1, 2):
+            for score in queries.pair_scores(session, run_id, "eval", step):
+                assert len(score.chosen_token_logps) == score.n_tokens_chosen
+                assert sum(score.chosen_token_logps) == pytest.approx(score.logp_chosen, abs=1e-3)
+                assert sum(score.rejected_token_logps) == pytest.approx(score.logp_rejected, abs=1e-3)
+        chosen, rejected = queries.token_pieces(session, run_id, score.pair_id)
+    assert (len(chosen), len(rejected)) == (score.n_tokens_chosen, score.n_tokens_rejected)
+    assert chosen[-1] == "</s>"  # the end-of-turn token is scored and shown
