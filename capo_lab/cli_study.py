@@ -9,18 +9,6 @@ import typer
 
 from capo_lab import lifecycle, studies
 from capo_lab.cli_common import enqueue_run, open_database, print_table, stdout, user_errors
-from capo_lab.errors import LabError
-
-
-def _csv(text: str | None) -> list[str]:
-    return [v.strip() for v in (text or "").split(",") if v.strip()]
-
-
-def _seeds(text: str | None) -> list[int]:
-    try:
-        return [int(v) for v in _csv(text)]
-    except ValueError:
-        raise LabError(f"--seeds takes whole numbers joined by commas, got {text!r}") from None
 
 
 @user_errors
@@ -36,7 +24,8 @@ def study_command(
 ) -> None:
     """Queue every run of the grid (validated first); prints the study id last."""
     db = open_database()
-    factors = studies.study_factors(_csv(objectives), vary or [], _seeds(seeds))
+    chosen = [o.strip() for o in (objectives or "").split(",") if o.strip()]
+    factors = studies.study_factors(chosen, vary or [], studies.parse_seeds(seeds))
     plan = studies.plan_study(name, lifecycle.load_raw_config(config), factors, overrides or [])
     study_id, run_ids = studies.submit_study(db, plan, enqueue_run)
     for run_id, cfg in zip(run_ids, plan.configs, strict=True):

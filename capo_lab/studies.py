@@ -124,6 +124,29 @@ def launch(
     return submit_study(db, plan_study(name, raw, study_factors(vary=[vary]), overrides), enqueue)
 
 
+def parse_seeds(text: str | None) -> list[int]:
+    """``0,1,2`` → [0, 1, 2]; one error line for anything else."""
+    try:
+        return [int(v) for v in (text or "").split(",") if v.strip()]
+    except ValueError:
+        raise LabError(f"seeds are whole numbers joined by commas, got {text!r}") from None
+
+
+def launch_study(
+    db: Database,
+    raw: dict[str, Any],
+    enqueue: Callable[[int], None],
+    name: str,
+    objectives: Sequence[str] = (),
+    seeds: str | None = None,
+    vary: str | Sequence[str] = (),
+) -> tuple[int, list[int]]:
+    """Plan, validate and queue a study from text inputs (``vary``: one ``key=v1,v2`` per line)."""
+    lines = vary.splitlines() if isinstance(vary, str) else list(vary)
+    factors = study_factors(objectives, [line for line in lines if line.strip()], parse_seeds(seeds))
+    return submit_study(db, plan_study(name, raw, factors), enqueue)
+
+
 def submit_study(db: Database, plan: StudyPlan, enqueue: Callable[[int], None]) -> tuple[int, list[int]]:
     """Create the study and its runs (queued), then enqueue them; returns (study id, run ids)."""
     for cfg in plan.configs:
