@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 import html
 import math
+import textwrap
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -48,20 +50,65 @@ def _series(points: Iterable[Point], keys: Sequence[str]) -> dict[tuple[str, str
     return {k: sorted(v) for k, v in series.items()}
 
 
-def line_chart(points: Iterable[Point], keys: Sequence[str], title: str, y_title: str = "") -> go.Figure:
-    """One line per (run, key), steps on x, downsampled to ``MAX_POINTS`` per line."""
+@dataclass(frozen=True)
+class RunLook:
+    """How one run appears in every chart: its legend name and its colour."""
+
+    name: str
+    colour: str
+
+
+DASHES = ("solid", "dash", "dot", "dashdot")
+NOTHING_YET = "nothing logged yet"
+
+
+def esc(value: object) -> str:
+    """Text for a plotly label: plotly reads a few HTML tags, so run names and directions are escaped."""
+    return html.escape(str(value), quote=False)
+
+
+def empty_figure(title: str, height: int = 340) -> go.Figure:
+    """A figure with no axes whose title, wrapped to fit beside another chart, says why nothing is drawn."""
     fig = go.Figure()
-    for (run, key), values in sorted(_series(points, keys).items()):
-        kept = downsample(values)
-        fig.add_trace(
-            go.Scattergl(
-                x=[s for s, _ in kept],
-                y=[v for _, v in kept],
-                mode="lines+markers",
-                name=f"{run} · {key}" if len(keys) > 1 else run,
-                marker={"size": 4},
-            )
-        )
+    fig.update_layout(
+        title="<br>".join(textwrap.wrap(title, 70)),
+        height=height,
+        xaxis_visible=False,
+        yaxis_visible=False,
+        plot_bgcolor="rgba(0,0,0,0)",
+    )
+    return fig
+
+
+def _line(run: str, key: str, values: list, keys: Sequence[str], looks: dict[str, RunLook] | None):
+    kept, look = downsample(values), (looks or {}).get(run)
+    colour = {"color": look.colour} if look else {}
+    name = esc(look.name) if look else run
+    return go.Scattergl(
+        x=[s for s, _ in kept],
+        y=[v for _, v in kept],
+        mode="lines+markers",
+        name=f"{name} · {key}" if len(keys) > 1 else name,
+        marker={"size": 4, **colour},
+        line={"dash": DASHES[list(keys).index(key) % len(DASHES)], **colour},
+        legendgroup=run,
+    )
+
+
+def line_chart(
+    points: Iterable[Point],
+    keys: Sequence[str],
+    title: str,
+    y_title: str = "",
+    looks: dict[str, RunLook] | None = None,
+    y_range: tuple[float, float] | None = None,
+) -> go.Figure:
+    """One line per (run, key), steps on x, downsampled to ``MAX_POINTS`` per line; with ``looks``, the
+    run's name and colour, one dash per key. Without data, a title that says nothing is logged yet."""
+    series = _series(points, keys)
+    if not series:
+        return empty_figure(f"{title}: {NOTHING_YET}")
+    fig = go.Figure([_line(run, key, values, keys, looks) for (run, key), values in sorted(series.items())])
     fig.update_layout(
         title=title,
         xaxis_title="step",
@@ -70,6 +117,8 @@ def line_chart(points: Iterable[Point], keys: Sequence[str], title: str, y_title
         margin={"l": 50, "r": 10, "t": 40, "b": 40},
         legend={"font": {"size": 10}},
     )
+    if y_range:
+        fig.update_yaxes(range=list(y_range))
     return fig
 
 
@@ -78,18 +127,24 @@ def direction_keys(points: Iterable[Point], prefix: str) -> list[str]:
     return sorted({p.key for p in points if p.key.startswith(prefix + "/")})
 
 
-def delta_distribution(deltas: dict[str, list[tuple[str, float]]], title: str) -> go.Figure:
+def delta_distribution(
+    deltas: dict[str, list[tuple[str, float]]], title: str, colours: dict[str, str] | None = None
+) -> go.Figure:
     """Δr = lw − ll per direction as box plots, one colour per run (paper Fig. 6)."""
+    if not deltas:
+        return empty_figure(f"{title}: no eval pair scores yet", 360)
     fig = go.Figure()
     for run, rows in deltas.items():
+        colour = (colours or {}).get(run)
         fig.add_trace(
             go.Box(
-                x=[d for d, _ in rows],
+                x=[esc(d) for d, _ in rows],
                 y=[v for _, v in rows],
-                name=run,
+                name=esc(run),
                 boxpoints="all",
                 jitter=0.3,
                 pointpos=0,
+                **({"marker_color": colour} if colour else {}),
             )
         )
     fig.add_hline(y=0, line_dash="dot", line_color="grey")
@@ -101,6 +156,23 @@ def delta_distribution(deltas: dict[str, list[tuple[str, float]]], title: str) -
         margin={"l": 50, "r": 10, "t": 40, "b": 40},
     )
     return fig
+
+
+SYMBOLS = {"alpha": "α", "beta": "β", "gamma": "γ"}
+
+
+def sweep_or_why(points: Sequence[SweepPoint], parameter: str, selected: int) -> go.Figure:
+    """The sweep chart when the selected runs have two or more values of ``parameter``; else a title that
+    says why it is not drawn (``selected``: how many runs are selected)."""
+    values = sorted({p.value for p in points})
+    if len(values) >= 2:
+        return sweep_chart(points, parameter)
+    name = SYMBOLS.get(parameter, parameter)
+    having = f"{len(points)} with {name}" + (f" = {values[0]:g}" if values else "")
+    return empty_figure(
+        f"Sweep over {name}: not drawn; it needs selected runs with two or more {name} values "
+        f"({selected} selected, {having})"
+    )
 
 
 def sweep_chart(points: Sequence[SweepPoint], parameter: str) -> go.Figure:
@@ -180,14 +252,42 @@ def _trained_bar(bars: Sequence[DirectionChrf]) -> go.Bar:
     )
 
 
-def token_heatmap_html(tokens: Sequence[str], logps: Sequence[float]) -> str:
-    """Tokens as spans shaded by log-prob: white at 0 nats, full red at ≤ −10; the value on hover."""
-    spans = []
+HEAT = "220, 38, 38"
+HEATMAP_SCALE = (
+    '<div class="heatmap-scale" style="font-size:0.85em;margin:4px 0">per-token log-prob: 0 nats '
+    '<span style="display:inline-block;width:160px;height:10px;vertical-align:middle;'
+    f'border:1px solid #ccc;background:linear-gradient(to right, rgba({HEAT}, 0), rgba({HEAT}, 1))"></span>'
+    " ≤ −10 nats (hover a token for its value)</div>"
+)
+
+
+def attach_combining_marks(tokens: Sequence[str], logps: Sequence[float]) -> list[tuple[str, list[float]]]:
+    """Tokens as (text, log-probs) pieces where no piece starts with a combining mark: a token's leading
+    marks (a Vietnamese tone mark split off by the tokenizer) move onto the previous piece, so the browser
+    draws them on their letter; a token that was only marks adds its log-prob to that piece. NFC-composed."""
+    pieces: list[tuple[str, list[float]]] = []
     for token, logp in zip(tokens, logps, strict=True):
-        strength = min(1.0, max(0.0, -logp / 10.0))
-        colour = f"rgba(220, 38, 38, {strength:.2f})"
+        lead = next((i for i, c in enumerate(token) if not unicodedata.combining(c)), len(token))
+        if lead and pieces:
+            pieces[-1] = (pieces[-1][0] + token[:lead], pieces[-1][1])
+            token = token[lead:]
+            if not token:
+                pieces[-1][1].append(logp)
+                continue
+        pieces.append((token, [logp]))
+    return [(unicodedata.normalize("NFC", text), values) for text, values in pieces]
+
+
+def token_heatmap_html(tokens: Sequence[str], logps: Sequence[float]) -> str:
+    """Tokens as spans shaded by log-prob: white at 0 nats, full red at ≤ −10; the value on hover. Marks
+    that combine with the previous token's letter join its span (``attach_combining_marks``)."""
+    spans = []
+    for text, values in attach_combining_marks(tokens, logps):
+        strength = min(1.0, max(0.0, -values[0] / 10.0))
+        colour = f"rgba({HEAT}, {strength:.2f})"
+        title = " + ".join(f"{v:.3f}" for v in values)
         spans.append(
-            f'<span class="tok" title="{logp:.3f}" style="background:{colour}">{html.escape(token)}</span>'
+            f'<span class="tok" title="{title}" style="background:{colour}">{html.escape(text)}</span>'
         )
     return '<div class="heatmap">' + "".join(spans) + "</div>"
 

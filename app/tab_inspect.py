@@ -1,5 +1,6 @@
-"""Inspect tab: one evaluation's pair table, and one pair opened to show why the model prefers a response
-and, once the run's translations were evaluated, what the base model and the trained adapter wrote."""
+"""Inspect tab: one evaluation's pair table, optionally beside a compared run's Δ of the same pairs, and
+one pair opened (click its row) to show why the model prefers a response, how each gradient-regime flag
+comes about, and, once the run's translations were evaluated, what the base model and the adapter wrote."""
 
 from __future__ import annotations
 
@@ -7,30 +8,23 @@ import html
 from dataclasses import asdict
 
 import gradio as gr
-import plotly.graph_objects as go
 
-from app.charts import token_heatmap_html, word_diff_html
+from app.charts import HEATMAP_SCALE, token_heatmap_html, word_diff_html
+from app.charts_pair import PairHistory, history_chart, plane_or_why
 from app.common import markdown_text, run_choices, shows_errors, table
-
-PAIR_COLUMNS = [
-    "pair_id",
-    "direction",
-    "lw",
-    "ll",
-    "delta",
-    "rrm",
-    "loss",
-    "reward_margin",
-    "dl_dlw",
-    "ambiguous",
-    "flipped",
-    "chosen_pushed_down",
-]
-
-
-def filter_rows(rows: list[dict], direction: str, flags: list[str]) -> list[dict]:
-    """Keep rows of ``direction`` (all when empty) that have every flag in ``flags``."""
-    return [r for r in rows if (not direction or r["direction"] == direction) and all(r[f] for f in flags)]
+from app.inspect_pairs import (
+    FLAGS,
+    PAIR_COLUMNS,
+    compare_step,
+    filter_rows,
+    pair_columns,
+    regimes_markdown,
+    step_note,
+    table_note,
+    with_comparison,
+)
+from app.runs_compare import run_colour, run_names
+from capo_lab.errors import LabError
 
 
 def numbers_markdown(detail: dict) -> str:
@@ -77,6 +71,7 @@ def pair_html(detail: dict) -> str:
     tokens = detail.get("tokens")
     if tokens:
         parts += [
+            HEATMAP_SCALE,
             "<h4>Chosen (post-edit), per-token log-prob</h4>",
             token_heatmap_html(tokens["chosen_tokens"], tokens["chosen_logps"]),
             "<h4>Rejected (MT), per-token log-prob</h4>",
@@ -120,51 +115,114 @@ def _translation_row(name: str, text: str | None, chrf: float | None, diff_to: s
     return f"<tr><td>{name}</td><td>{html.escape(text)}</td><td>{score}</td><td>{diff}</td></tr>"
 
 
-def history_figure(detail: dict) -> go.Figure:
-    history = detail["history"]
-    fig = go.Figure(
-        go.Scatter(
-            x=[h["step"] for h in history],
-            y=[h["delta"] for h in history],
-            mode="lines+markers",
-            name="Δ = lw − ll",
-        )
+def compared_rows(service, rows: list[dict], at: int, other_id: int | None) -> tuple[list[dict], str]:
+    """The rows with the compared run's Δ at ``at`` (or its nearest step), and the line that says which."""
+    if other_id is None:
+        return rows, ""
+    shown = compare_step(at, service.score_steps(other_id))
+    theirs = [asdict(r) for r in service.pair_table(other_id, shown)] if shown is not None else []
+    return with_comparison(rows, theirs, other_id), step_note(other_id, at, shown)
+
+
+def pair_table_view(service, run_id, at, direction: str, flags: list[str], other) -> list:
+    """[the pair table (hidden when nothing matches), the line above it saying what is shown or why not]."""
+    if not run_id or at is None:
+        return [gr.Dataframe(value=table([], PAIR_COLUMNS), visible=True), ""]
+    other_id = int(other) if other else None
+    rows = [asdict(r) for r in service.pair_table(int(run_id), int(at))]
+    rows, note = compared_rows(service, rows, int(at), other_id)
+    kept = filter_rows(rows, direction.strip(), flags)
+    line = " ".join(
+        filter(None, [table_note(len(kept), len(rows), direction.strip(), flags, bool(other)), note])
     )
-    fig.add_hline(y=0, line_dash="dot", line_color="grey")
-    fig.update_layout(title="This pair across evaluations", xaxis_title="step", height=280)
-    return fig
+    frame = table(kept, pair_columns(other_id)).round(4)
+    return [gr.Dataframe(value=frame, visible=bool(kept)), markdown_text(line)]
+
+
+def compared_pair(service, other, pair_id: int, at: int, configs: dict) -> tuple[str, str, list[PairHistory]]:
+    """The compared run's numbers, regimes and texts at ``at`` (else its nearest step, said so) and its
+    history; a line instead when it has no scores for the pair."""
+    if not other:
+        return "", "", []
+    oid = int(other)
+    shown = compare_step(at, service.score_steps(oid))
+    note = markdown_text(step_note(oid, at, shown))
+    if shown is None:
+        return note, "", []
+    try:
+        b = service.pair_detail(oid, int(pair_id), shown)
+    except LabError as err:
+        return markdown_text(err), "", []
+    regimes = regimes_markdown(configs[oid]["objective"], b["score"])
+    numbers = "\n\n".join(filter(None, [note, numbers_markdown(b), regimes]))
+    return numbers, pair_html(b), [PairHistory(run_names(configs)[oid], run_colour(oid), b["history"], shown)]
+
+
+def open_pair(service, run_id, at, pair_id, other) -> list:
+    """Every output of an opened pair: its detail, numbers, texts, translations, history beside the
+    compared run's, its regimes explained and its place on CAPO's (ll, lw) plane, the compared run's side."""
+    if not run_id or pair_id is None:
+        raise gr.Error("choose a run, an evaluation step and a pair")
+    rid = int(run_id)
+    detail = service.pair_detail(rid, int(pair_id), int(at) if at is not None else "last")
+    configs = service.run_configs([rid, *([int(other)] if other else [])])
+    objective, score = configs[rid]["objective"], detail["score"]
+    numbers_b, view_b, theirs = compared_pair(service, other, int(pair_id), detail["step"], configs)
+    ours = PairHistory(run_names(configs)[rid], run_colour(rid), detail["history"], detail["step"])
+    return [
+        detail,
+        numbers_markdown(detail),
+        pair_html(detail),
+        translations_html(service.pair_translations(rid, int(pair_id))),
+        history_chart([ours, *theirs]),
+        regimes_markdown(objective, score),
+        plane_or_why(objective, score["logp_chosen"], score["logp_rejected"]),
+        numbers_b,
+        view_b,
+    ]
+
+
+def selected_pair_id(evt: gr.SelectData, shown) -> int:
+    """The pair id of the clicked row (its first cell), as shown, whatever the table's sort."""
+    if evt.row_value:
+        return int(evt.row_value[0])
+    return int(shown.iloc[evt.index[0]]["pair_id"])
 
 
 def build(service) -> None:
     with gr.Tab("Inspect", id="inspect") as tab:
-        rows_state = gr.State([])
         with gr.Row():
             run = gr.Dropdown(run_choices(service), label="Run", elem_id="inspect-run")
             step = gr.Dropdown([], label="Evaluation step", elem_id="inspect-step")
-            direction = gr.Textbox(label="Direction (e.g. en-de)")
-            flags = gr.CheckboxGroup(
-                ["ambiguous", "flipped", "chosen_pushed_down"], label="Only pairs that are"
+            compare = gr.Dropdown(
+                run_choices(service), label="Compare with run (optional)", elem_id="inspect-compare"
             )
+        with gr.Row():
+            direction = gr.Textbox(label="Direction (e.g. en-de)")
+            flags = gr.CheckboxGroup(FLAGS, label="Only pairs that are", elem_id="pair-flags")
+        note = gr.Markdown(elem_id="pairs-note")
         pairs = gr.Dataframe(
             interactive=False,
             elem_id="pairs-table",
             max_height=360,
-            label="Pairs (sort by clicking a header; click a row to open it)",
+            label="Pairs (sort by clicking a header; click a row to open the pair)",
         )
         with gr.Row():
             pair_id = gr.Number(label="Pair id", precision=0, elem_id="pair-id")
-            compare = gr.Dropdown(run_choices(service), label="Compare with run (optional)")
-            open_btn = gr.Button("Open pair", variant="primary", elem_id="open-pair")
+            open_btn = gr.Button("Open pair by id", variant="primary", elem_id="open-pair")
         with gr.Row():
             with gr.Column():
                 numbers = gr.Markdown(elem_id="pair-numbers")
+                regimes = gr.Markdown(elem_id="pair-regimes")
                 view = gr.HTML(elem_id="pair-view")
                 generated = gr.HTML(elem_id="pair-translations")
-                history = gr.Plot()
             with gr.Column():
-                numbers_b = gr.Markdown()
-                view_b = gr.HTML()
+                numbers_b = gr.Markdown(elem_id="compare-numbers")
+                view_b = gr.HTML(elem_id="compare-view")
+        with gr.Row():
+            history, plane = gr.Plot(elem_id="pair-history"), gr.Plot(elem_id="regime-plane")
         detail_json = gr.JSON(visible=False)
+        outputs = [detail_json, numbers, view, generated, history, regimes, plane, numbers_b, view_b]
 
         @shows_errors
         def on_run(run_id):
@@ -174,43 +232,22 @@ def build(service) -> None:
         run.change(on_run, run, step)
         tab.select(lambda: [gr.Dropdown(choices=run_choices(service))] * 2, None, [run, compare])
 
-        @shows_errors
-        def on_step(run_id, at, direction, flags):
-            if not run_id or at is None:
-                return [], table([], PAIR_COLUMNS)
-            rows = [asdict(r) for r in service.pair_table(int(run_id), int(at))]
-            return rows, table(filter_rows(rows, direction.strip(), flags), PAIR_COLUMNS).round(4)
-
-        for trigger in (step.change, direction.submit, flags.change):
-            trigger(on_step, [run, step, direction, flags], [rows_state, pairs])
-
-        def on_select(evt: gr.SelectData, shown):
-            return int(shown.iloc[evt.index[0]]["pair_id"])
-
-        pairs.select(on_select, pairs, pair_id)
+        show_table = shows_errors(lambda *args: pair_table_view(service, *args))
+        for trigger in (step.change, direction.submit, flags.change, compare.change):
+            trigger(show_table, [run, step, direction, flags, compare], [pairs, note])
 
         @shows_errors
-        def pair_detail(run_id, at, pid, other):
-            if not run_id or pid is None:
-                raise gr.Error("choose a run, an evaluation step and a pair")
-            detail = service.pair_detail(int(run_id), int(pid), int(at) if at is not None else "last")
-            side = ("", "")
-            if other:
-                b = service.pair_detail(int(other), int(pid), "last")
-                side = (numbers_markdown(b), pair_html(b))
-            translations = translations_html(service.pair_translations(int(run_id), int(pid)))
-            return (
-                detail,
-                numbers_markdown(detail),
-                pair_html(detail),
-                translations,
-                history_figure(detail),
-                *side,
-            )
+        def on_select(evt: gr.SelectData, shown, run_id, at, other):
+            pid = selected_pair_id(evt, shown)
+            return [pid, *open_pair(service, run_id, at, pid, other)]
 
-        open_btn.click(
-            pair_detail,
-            [run, step, pair_id, compare],
-            [detail_json, numbers, view, generated, history, numbers_b, view_b],
-            api_name="pair_detail",
-        )
+        pairs.select(on_select, [pairs, run, step, compare], [pair_id, *outputs])
+        opens = shows_errors(lambda *args: open_pair(service, *args))
+        open_btn.click(opens, [run, step, pair_id, compare], outputs, api_name="pair_detail")
+
+        @shows_errors
+        def on_compare(run_id, at, pid, other, opened):
+            """A pair already open is shown again beside the newly compared run."""
+            return open_pair(service, run_id, at, pid, other) if opened else [gr.skip()] * len(outputs)
+
+        compare.change(on_compare, [run, step, pair_id, compare, detail_json], outputs)

@@ -7,6 +7,7 @@ import gradio as gr
 from app.common import shows_errors, table
 from app.config_form import (
     OBJECTIVE_PARAMS,
+    OBJECTIVES,
     SECTIONS,
     component,
     form_fields,
@@ -16,6 +17,18 @@ from app.config_form import (
 )
 
 FIRST_PRESET = "paper-cpu"  # the paper's recipe on the embedded model: results that mean something
+
+
+def _study_controls() -> tuple[list[gr.components.Component], gr.Button]:
+    """A study: this form's run, crossed with objectives, seeds and other factors, queued in one action."""
+    with gr.Accordion("…or a study: the form above × objectives × seeds × factors", open=False):
+        with gr.Row():
+            name = gr.Textbox(label="Study name", placeholder="capo-vs-dpo")
+            objectives = gr.CheckboxGroup(list(OBJECTIVES), value=["capo", "dpo"], label="Objectives")
+            seeds = gr.Textbox(label="Seeds", placeholder="0,1,2")
+        vary = gr.Textbox(label="Other factors, one per line", placeholder="objective.alpha=0.5,1,2", lines=2)
+        button = gr.Button("Validate and queue the study", elem_id="launch-study-button")
+    return [name, objectives, seeds, vary], button
 
 
 def build(service) -> None:
@@ -54,6 +67,7 @@ def build(service) -> None:
                 label="Sweep (optional): one run per value", placeholder="objective.alpha=0.5,1,2,3,4"
             )
             launch = gr.Button("Validate and queue", variant="primary", elem_id="launch-button")
+        study_inputs, study_button = _study_controls()
         launched = gr.Markdown()
         gr.Markdown("### Queue")
         queue = gr.Dataframe(table(service.runs()), interactive=False, elem_id="queue-table")
@@ -83,6 +97,16 @@ def build(service) -> None:
             return f"Queued run(s) {', '.join(f'#{i}' for i in ids)}", table(service.runs())
 
         launch.click(do_launch, [sweep, *inputs], [launched, queue], api_name="launch_run")
+
+        @shows_errors
+        def do_study(name, objectives, seeds, vary, *values):
+            raw = raw_config(fields, list(values))
+            study_id, ids = service.launch_study(raw, name, objectives or [], seeds, vary)
+            return f"Queued study #{study_id}: run(s) {', '.join(f'#{i}' for i in ids)}", table(
+                service.runs()
+            )
+
+        study_button.click(do_study, [*study_inputs, *inputs], [launched, queue], api_name="launch_study")
 
         @shows_errors
         def do_cancel(rid):

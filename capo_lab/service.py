@@ -21,7 +21,7 @@ from capo_lab.reports import StudyReport
 from capo_lab.settings import Settings
 from capo_lab.translations import DirectionChrf, PairTranslations
 from storage import queries
-from storage.records import EvaluationRecord, StudyRecord
+from storage.records import EvaluationRecord, PairScoreRecord, StudyRecord
 
 USER_ERRORS = (*CLI_USER_ERRORS, ValueError)  # the form's values also fail as plain ValueErrors
 REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -214,6 +214,12 @@ class LabService:
         except ConfigError as err:
             raise LabError(str(err)) from None
 
+    def launch_study(
+        self, raw: dict[str, Any], name: str, objectives: list[str], seeds: str, vary: str
+    ) -> tuple[int, list[int]]:
+        """Validate and queue a study: this config × objectives × seeds × factor lines (``key=v1,v2``)."""
+        return studies.launch_study(self.db, raw, self.enqueue, name, objectives, seeds, vary)
+
     def launch(self, raw: dict[str, Any], sweep: str | None = None) -> list[int]:
         """Validate, create and queue one run (or, with ``sweep``, a study of one run per value)."""
         return studies.launch(self.db, raw, self.enqueue, sweep or None)[1]
@@ -299,7 +305,6 @@ class LabService:
         with self.db.read() as session:
             (pair,) = queries.get_pairs(session, [int(pair_id)]) or [None]
             history = [h for h in queries.pair_history(session, run.id, int(pair_id)) if h.split == split]
-            checkpoint = queries.checkpoint_at_or_before(session, run.id, at)
         score = next((h for h in history if h.step == at), None)
         if pair is None or score is None:
             raise LabError(f"pair {pair_id} has no {split} score at step {at} in run {run.id}")
@@ -312,7 +317,7 @@ class LabService:
             "prompt": pair.prompt,
             "chosen": pair.chosen,
             "rejected": pair.rejected,
-            "score": score.as_dict(),
+            "score": {k: v for k, v in score.as_dict().items() if not k.endswith("_token_logps")},
             "history": [
                 {
                     "step": h.step,
@@ -324,19 +329,73 @@ class LabService:
             ],
         }
         if with_tokens:
-            from capo_lab.inspection import token_scores
-
-            cfg = RunConfig.model_validate(run.config)
-            adapter = Path(checkpoint.path) if checkpoint and at > 0 else None
-            detail["tokens"] = asdict(
-                token_scores(
-                    cfg, self.settings.home_dir / "models", adapter, pair.prompt, pair.chosen, pair.rejected
-                )
-            )
+            detail["tokens"] = self._stored_tokens(run.id, score)
         return detail
+
+    def _stored_tokens(self, run_id: int, score: PairScoreRecord) -> dict[str, list] | None:
+        """Per-token log-probs stored by the trainer at that evaluation, with the run's tokens as text;
+        None when that step has none stored (runs trained before the lab stored them)."""
+        with self.db.read() as session:
+            pieces = queries.token_pieces(session, run_id, score.pair_id)
+        if pieces is None or not score.chosen_token_logps:
+            return None
+        return {
+            "chosen_tokens": pieces[0],
+            "chosen_logps": list(score.chosen_token_logps),
+            "rejected_tokens": pieces[1],
+            "rejected_logps": list(score.rejected_token_logps),
+        }
 
     def export_zip(self, run_id: int) -> str:
         """A zip of the run's adapter folder, config and metrics CSV; returns its path."""
         folder = Path(tempfile.mkdtemp(prefix=f"capo-run-{run_id}-"))
         runs.export_run(self.db, run_id, folder / f"run-{run_id}")
         return shutil.make_archive(str(folder / f"capo-lab-run-{run_id}"), "zip", folder / f"run-{run_id}")
+
+    # ---- comparisons (read-only) ------------------------------------------------------------------
+    def run_configs(self, run_ids: list[int]) -> dict[int, dict[str, Any]]:
+        """Each run's stored config as plain data (legend names say which settings differ)."""
+        return {int(r): runs.get_run(self.db, int(r)).config for r in run_ids}
+
+    def _first_last_outcomes(self, run_id: int, split: str) -> dict[str, Any] | None:
+        """Steps and, per pair, (direction, lw > ll) at the run's first and last stored ``split`` scores."""
+        steps = self.score_steps(run_id, split)
+        if not steps:
+            return None
+        with self.db.read() as session:
+            first, last = (queries.pair_scores(session, int(run_id), split, s) for s in (steps[0], steps[-1]))
+        return {
+            "steps": (steps[0], steps[-1]),
+            "first": {s.pair_id: (s.direction, s.logp_chosen > s.logp_rejected) for s in first},
+            "last": {s.pair_id: (s.direction, s.logp_chosen > s.logp_rejected) for s in last},
+        }
+
+    @staticmethod
+    def _accuracy(outcomes: dict[int, tuple[str, bool]], direction: str) -> tuple[int, float]:
+        kept = [ok for d, ok in outcomes.values() if direction in ("all", d)]
+        return len(kept), (sum(kept) / len(kept) if kept else float("nan"))
+
+    @staticmethod
+    def _disagreement(a: dict[str, Any], b: dict[str, Any], direction: str) -> tuple[int, int]:
+        """(pairs decided differently, pairs both runs scored) at the runs' last steps."""
+        shared = [p for p, (d, _) in a["last"].items() if direction in ("all", d) and p in b["last"]]
+        return sum(a["last"][p][1] != b["last"][p][1] for p in shared), len(shared)
+
+    def _accuracy_cell(self, outcome: dict[str, Any], direction: str) -> dict[str, Any]:
+        n, base = self._accuracy(outcome["first"], direction)
+        _, last = self._accuracy(outcome["last"], direction)
+        first_step, last_step = outcome["steps"]
+        return {"n": n, "base": base, "last": last, "base_step": first_step, "last_step": last_step}
+
+    def direction_accuracy(self, run_ids: list[int], split: str = "eval") -> list[dict[str, Any]]:
+        """Per direction, then ``all``: each run's reward accuracy (lw > ll) at its first stored step (0, the
+        base model) and its last, with n; for two runs, the pairs they decide differently at their last
+        steps (``disagree`` of ``shared``, else None). Runs without ``split`` scores are left out."""
+        found = {int(r): o for r in run_ids if (o := self._first_last_outcomes(int(r), split))}
+        directions = sorted({d for o in found.values() for d, _ in o["last"].values()})
+        rows = []
+        for direction in [*directions, "all"] if directions else []:
+            pair = self._disagreement(*found.values(), direction) if len(found) == 2 else (None, None)
+            cells = {rid: self._accuracy_cell(o, direction) for rid, o in found.items()}
+            rows.append({"direction": direction, "runs": cells, "disagree": pair[0], "shared": pair[1]})
+        return rows

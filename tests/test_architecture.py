@@ -1,4 +1,4 @@
-"""The dependency direction of DESIGN.md §1, checked on every import statement."""
+"""The dependency direction (DESIGN.md §1), checked on every import statement of every package."""
 
 import ast
 from pathlib import Path
@@ -24,7 +24,8 @@ def imported_roots(path: Path) -> set[str]:
 def test_packages_import_only_in_the_allowed_direction() -> None:
     violations = []
     for package, forbidden in FORBIDDEN.items():
-        for path in sorted((REPO / package).rglob("*.py")) if (REPO / package).exists() else []:
+        assert (REPO / package).is_dir(), f"{package}/ is missing: the rule checks nothing"
+        for path in sorted((REPO / package).rglob("*.py")):
             bad = imported_roots(path) & forbidden
             if bad:
                 violations.append(f"{path.relative_to(REPO)} imports {sorted(bad)}")
@@ -37,8 +38,9 @@ def test_the_ui_never_trains_or_writes_sql() -> None:
     violations = [
         f"{p.relative_to(REPO)} imports {sorted(imported_roots(p) & forbidden)}"
         for p in sorted(app.rglob("*.py"))
-        if app.exists() and imported_roots(p) & forbidden
+        if imported_roots(p) & forbidden
     ]
+    assert app.is_dir(), "app/ is missing: the rule checks nothing"
     assert violations == []
 
 
@@ -46,3 +48,26 @@ def test_the_checker_sees_forbidden_imports(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("import storage.models\nfrom gradio import Blocks\nfrom . import sibling\n")
     assert imported_roots(module) == {"storage", "gradio"}
+
+
+def test_the_web_process_never_loads_the_model_stack(tmp_path: Path) -> None:
+    """Building the whole UI imports neither the model loader nor torch: heat maps come from storage."""
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from app.main import build_app; from capo_lab.service import LabService; "
+        "build_app(LabService()); "
+        "print(sorted(m for m in ('capo.models', 'capo.train', 'torch', 'transformers') if m in sys.modules))"
+    )
+    env = {**os.environ, "CAPO_LAB_HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+    # nor later, from inside a callback: no import of the loader or trainer anywhere in the UI or its service
+    for path in [REPO / "capo_lab" / "service.py", *sorted((REPO / "app").rglob("*.py"))]:
+        modules = {n.module for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.ImportFrom)}
+        assert not modules & {"capo.models", "capo.train", "capo.generate"}, path

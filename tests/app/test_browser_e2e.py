@@ -5,7 +5,6 @@ never run. With CAPO_LAB_SCREENSHOTS=DIR it also saves each tab."""
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -116,6 +115,33 @@ def assert_generated_shown(page, home: Path, pair_id: int) -> None:
         expect(row.locator("td").nth(1)).to_have_text(text.strip())
 
 
+def open_pair_by_clicking_a_row(page) -> int:
+    """Click the first row of the pair table (its direction cell): the pair opens, no button needed."""
+    from playwright.sync_api import expect
+
+    pair_id = int(page.locator("#pairs-table [data-testid=cell-0-0]").inner_text().strip())
+    page.locator("#pairs-table [data-testid=cell-0-1]").click()
+    expect(page.locator("#pair-numbers")).to_contain_text(f"Pair {pair_id}", timeout=120_000)
+    expect(page.locator("#pair-numbers")).to_contain_text("RRM")
+    expect(page.locator("#pair-id input")).to_have_value(str(pair_id))
+    return pair_id
+
+
+def compare_with_itself(page) -> None:
+    """Comparing with a run adds its Δ beside this run's; a run never disagrees with itself, which the
+    "runs disagree" filter says in a line instead of an empty table."""
+    from playwright.sync_api import expect
+
+    pick(page, "inspect-compare", "#1")
+    expect(page.locator("#pairs-table")).to_contain_text("delta (run #1)", timeout=30_000)
+    expect(page.locator("#compare-numbers")).to_contain_text("RRM", timeout=120_000)  # the open pair, again
+    page.locator("#pair-flags").get_by_text("runs disagree").click()
+    expect(page.locator("#pairs-note")).to_contain_text("No pair of the", timeout=30_000)
+    expect(page.locator("#pairs-table")).to_be_hidden()
+    page.locator("#pair-flags").get_by_text("runs disagree").click()
+    expect(page.locator("#pairs-table")).to_be_visible(timeout=30_000)
+
+
 def record_and_dismiss(dialog, dialogs: list[str]) -> None:
     dialogs.append(dialog.message)
     dialog.dismiss()
@@ -200,19 +226,19 @@ def test_upload_launch_watch_and_inspect_in_chromium(server: str, tmp_path: Path
             " return p && p.data && p.data.some(t => t.x && t.x.length >= 4); }",
             timeout=180_000,
         )
+        expect(page.locator("#direction-accuracy")).to_contain_text("all", timeout=60_000)
+        expect(page.locator("#accuracy-summary")).to_contain_text("per direction")
         evaluate_translations(page)
         shot("runs")
 
         page.get_by_role("tab", name="Inspect").click()
         pick(page, "inspect-run", "#1")
         expect(page.locator("#pairs-table")).to_contain_text("en-", timeout=60_000)
-        first_pair = re.search(r"(\d+)\s+en-(de|it)", page.locator("#pairs-table").inner_text())
-        assert first_pair, page.locator("#pairs-table").inner_text()
-        page.get_by_label("Pair id").fill(first_pair.group(1))
-        page.locator("#open-pair").click()
-        expect(page.locator("#pair-numbers")).to_contain_text("RRM", timeout=120_000)
+        pair_id = open_pair_by_clicking_a_row(page)
         assert_markup_shown_not_run(page, dialogs)
-        assert_generated_shown(page, tmp_path / "home", int(first_pair.group(1)))
+        assert_generated_shown(page, tmp_path / "home", pair_id)
+        expect(page.locator("#pair-regimes")).to_contain_text("pushed", timeout=30_000)
+        compare_with_itself(page)
         shot("inspect")
 
         page.get_by_role("tab", name="Export").click()

@@ -1,8 +1,14 @@
+import re
+import unicodedata
+
 import plotly.graph_objects as go
 
 from app.charts import (
+    HEATMAP_SCALE,
     NO_TRANSLATIONS,
     Point,
+    RunLook,
+    attach_combining_marks,
     bar_chart,
     chrf_chart,
     delta_distribution,
@@ -11,6 +17,7 @@ from app.charts import (
     line_chart,
     significance_mark,
     sweep_chart,
+    sweep_or_why,
     token_heatmap_html,
     word_diff_html,
 )
@@ -111,3 +118,65 @@ def test_chrf_chart_with_nothing_evaluated_says_how_to_get_it() -> None:
     fig = chrf_chart([])
     assert fig.data == () and fig.layout.title.text == NO_TRANSLATIONS
     assert "Evaluate translations" in NO_TRANSLATIONS and fig.layout.xaxis.visible is False
+
+
+def spans(page: str) -> list[str]:
+    return re.findall(r'<span class="tok"[^>]*>([^<]*)</span>', page)
+
+
+def test_vietnamese_tone_marks_stay_on_their_letters() -> None:
+    text = unicodedata.normalize("NFD", "Tiếng Việt")  # the tokenizer sees decomposed marks
+    assert text == "Tie\u0302\u0301ng Vie\u0323\u0302t"
+    tokens = ["Tie", "\u0302\u0301ng", " Vie", "\u0323\u0302", "t"]
+    assert "".join(tokens) == text
+    page = token_heatmap_html(tokens, [-1.0, -2.0, -3.0, -4.0, -5.0])
+    assert spans(page) == ["Tiế", "ng", " Việ", "t"]
+    assert not any(unicodedata.combining(s[0]) for s in spans(page))
+    assert 'title="-3.000 + -4.000"' in page  # the marks-only token's value stays on hover
+    assert 'title="-2.000"' in page and "".join(spans(page)) == "Tiếng Việt"
+
+
+def test_a_leading_mark_with_nothing_before_it_stays_where_it_is() -> None:
+    assert attach_combining_marks(["\u0301a", "b"], [-1.0, -2.0]) == [("\u0301a", [-1.0]), ("b", [-2.0])]
+    assert attach_combining_marks(["ab", "c"], [0.0, -1.0]) == [("ab", [0.0]), ("c", [-1.0])]
+
+
+def test_the_heatmap_scale_runs_from_white_at_zero_to_red_at_minus_ten() -> None:
+    assert "0 nats" in HEATMAP_SCALE and "≤ −10 nats" in HEATMAP_SCALE
+    assert "rgba(220, 38, 38, 0), rgba(220, 38, 38, 1)" in HEATMAP_SCALE
+
+
+def test_line_chart_colours_and_names_runs_dashes_keys_and_fixes_the_range() -> None:
+    points = [Point("#3", 1, "a", 0.5), Point("#3", 1, "b", 0.6), Point("#4", 1, "a", 0.7)]
+    looks = {"#3": RunLook("#3 capo α=2", "#111111"), "#4": RunLook("#4 <b>dpo</b>", "#222222")}
+    fig = line_chart(points, ["a", "b"], "Accuracy", looks=looks, y_range=(0, 1))
+    assert [t.name for t in fig.data] == [
+        "#3 capo α=2 · a",
+        "#3 capo α=2 · b",
+        "#4 &lt;b&gt;dpo&lt;/b&gt; · a",
+    ]
+    assert [t.line.color for t in fig.data] == ["#111111", "#111111", "#222222"]
+    assert [t.line.dash for t in fig.data] == ["solid", "dash", "solid"]
+    assert fig.layout.yaxis.range == (0, 1)
+
+
+def test_a_chart_without_data_says_so_in_its_title() -> None:
+    fig = line_chart([Point("#1", 1, "other", 1.0)], ["loss"], "Loss")
+    assert fig.data == () and fig.layout.title.text == "Loss: nothing logged yet"
+    assert fig.layout.xaxis.visible is False
+    assert "no eval pair scores yet" in delta_distribution({}, "Δr").layout.title.text
+
+
+def test_delta_boxes_take_each_runs_colour() -> None:
+    fig = delta_distribution({"#1 capo": [("en-de", 1.0)]}, "Δr", {"#1 capo": "#123456"})
+    assert fig.data[0].marker.color == "#123456"
+
+
+def test_the_sweep_chart_needs_two_values_and_says_why_otherwise() -> None:
+    one = SweepPoint(2.0, "eval", 0.7, 4, 0.6, 0.3)
+    fig = sweep_or_why([one], "alpha", 1)
+    title = fig.layout.title.text.replace("<br>", " ")
+    assert fig.data == () and "Sweep over α: not drawn" in title and "1 selected, 1 with α = 2" in title
+    assert "0 with α" in sweep_or_why([], "alpha", 2).layout.title.text.replace("<br>", " ")
+    two = sweep_or_why([one, SweepPoint(0.5, "eval", 0.65, 2, 0.65, 0.4)], "alpha", 2)
+    assert len(two.data) == 3 and two.layout.yaxis.range == (0, 1)

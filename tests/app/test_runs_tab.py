@@ -3,8 +3,20 @@ and chrF chart come from the service's evaluations and per-direction bars."""
 
 from datetime import datetime
 
+import gradio as gr
+
 from app.charts import NO_TRANSLATIONS
-from app.tab_runs import ACCURACIES, JOB_COLUMNS, accuracy_keys, evaluation_view, job_rows
+from app.tab_runs import (
+    ACCURACIES,
+    COMPARISON_OUTPUTS,
+    JOB_COLUMNS,
+    accuracy_keys,
+    evaluation_view,
+    fetch_new,
+    job_rows,
+    refreshed,
+    sweep_figure,
+)
 from capo_lab.translations import DirectionChrf
 from storage.records import EvaluationRecord
 
@@ -81,3 +93,54 @@ def test_evaluation_view_without_runs_has_an_empty_table():
     active, table, chart = evaluation_view(FakeService({}, {}), [], "eval")
     assert active is False and list(table.columns) == JOB_COLUMNS and table.empty
     assert chart.layout.title.text == NO_TRANSLATIONS
+
+
+class MetricsService:
+    """Metric rows appear as a run trains; the Runs tab asks only for rows after the last step it saw."""
+
+    def __init__(self, rows: dict[int, list[dict]]):
+        self.rows, self.asked = rows, []
+
+    def metrics(self, run_id, after_step=-1):
+        self.asked.append((run_id, after_step))
+        return [r for r in self.rows.get(run_id, []) if r["step"] > after_step]
+
+    def run_configs(self, run_ids):
+        alphas = {1: 2.0, 2: 0.5}
+        return {r: {"objective": {"name": "capo", "alpha": alphas.get(r, 1.0), "beta": 0.1}} for r in run_ids}
+
+    def direction_accuracy(self, run_ids):
+        return []
+
+    def score_steps(self, run_id, split="eval"):
+        return []
+
+
+def metric(step: int, key: str, value: float) -> dict:
+    return {"step": step, "key": key, "value": value}
+
+
+def test_each_tick_reads_only_new_rows_and_skips_the_figures_without_any():
+    service = MetricsService({1: [metric(1, "loss", 0.7), metric(2, "loss", 0.6)]})
+    cache, grew = fetch_new(service, [1], {})
+    assert grew and cache[1]["after"] == 2 and [p.run for p in cache[1]["points"]] == ["#1", "#1"]
+    service.rows[1].append(metric(3, "loss", 0.5))
+    cache, grew = fetch_new(service, [1], cache)
+    assert grew and service.asked[-1] == (1, 2) and [p.step for p in cache[1]["points"]] == [1, 2, 3]
+    state, *outputs = refreshed(service, [1], cache, "", "", False)
+    assert service.asked[-1] == (1, 3) and all(isinstance(o, type(gr.skip())) for o in outputs)
+    state, *outputs = refreshed(service, ["1"], cache, "", "", True)  # a new choice redraws
+    loss = outputs[COMPARISON_OUTPUTS]
+    assert [t.name for t in loss.data] == ["#1 capo · training batches"] and len(outputs) == 11
+
+
+def test_the_sweep_is_drawn_from_the_cached_rows_of_runs_with_different_alphas():
+    rows = {
+        r: [metric(4, "eval_rewards/accuracies", 0.5 + r / 10), metric(4, "train_loss", 0.3)] for r in (1, 2)
+    }
+    service = MetricsService(rows)
+    cache, _ = fetch_new(service, [1, 2], {})
+    fig = sweep_figure(service.run_configs([1, 2]), cache)
+    assert list(fig.data[0].x) == [0.5, 2.0] and list(fig.data[1].y) == [0.7, 0.6]
+    alone = sweep_figure(service.run_configs([1]), {1: cache[1]})
+    assert alone.data == () and "not drawn" in alone.layout.title.text

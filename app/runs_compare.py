@@ -1,0 +1,118 @@
+"""Comparing runs in plain data: legend names that say what differs between the selected runs, one
+stable colour per run id, and the per-direction reward-accuracy table (base → last evaluation)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.charts import RunLook
+
+# D3's ten categorical colours; run #1 gets the first, and a run keeps its colour in every chart.
+PALETTE = (
+    "#1F77B4", "#FF7F0E", "#2CA02C", "#D62728", "#9467BD",
+    "#8C564B", "#E377C2", "#7F7F7F", "#BCBD22", "#17BECF",
+)  # fmt: skip
+SYMBOLS = {
+    "objective.alpha": "α",
+    "objective.beta": "β",
+    "objective.gamma": "γ",
+    "objective.nll_weight": "nll",
+    "optim.lr": "lr",
+    "data.dataset": "data",
+    "model.name_or_path": "model",
+}
+IGNORED = {"name", "objective.name"}
+MAX_SETTINGS = 3
+DISAGREE = "pairs decided differently"
+
+
+def run_colour(run_id: int) -> str:
+    return PALETTE[(int(run_id) - 1) % len(PALETTE)]
+
+
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"objective": {"alpha": 2}}`` → ``{"objective.alpha": 2}``."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat |= flatten(value, f"{prefix}{key}.")
+        else:
+            flat[prefix + key] = value
+    return flat
+
+
+def differing_settings(configs: dict[int, dict[str, Any]]) -> list[str]:
+    """Dotted config keys whose value differs between the runs (absent counts as a value), the
+    objective's parameters first; the run name and the objective's name are left out."""
+    flat = [flatten(c) for c in configs.values()]
+    keys = sorted({k for f in flat for k in f} - IGNORED, key=lambda k: (not k.startswith("objective."), k))
+    return [k for k in keys if len({repr(f.get(k, "<absent>")) for f in flat}) > 1]
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+
+
+def run_names(configs: dict[int, dict[str, Any]]) -> dict[int, str]:
+    """``#3 capo α=2`` beside ``#4 dpo``: the id, the objective and up to three settings that differ."""
+    keys = differing_settings(configs)
+    names = {}
+    for run_id, config in configs.items():
+        flat = flatten(config)
+        settings = [f"{SYMBOLS.get(k, k.rsplit('.', 1)[-1])}={_shown(flat[k])}" for k in keys if k in flat]
+        more = " …" if len(settings) > MAX_SETTINGS else ""
+        objective = flat.get("objective.name", "?")
+        names[run_id] = " ".join([f"#{run_id}", str(objective), *settings[:MAX_SETTINGS]]) + more
+    return names
+
+
+def run_looks(configs: dict[int, dict[str, Any]]) -> dict[str, RunLook]:
+    """Each run's name and colour, keyed as the live charts key a run's points (``#3``)."""
+    return {f"#{rid}": RunLook(name, run_colour(rid)) for rid, name in run_names(configs).items()}
+
+
+def shared_base(rows: list[dict[str, Any]]) -> bool:
+    """Every run has the same base accuracy in every direction (the same base model on the same pairs)."""
+    return all(len({(r["base_step"], r["base"]) for r in row["runs"].values()}) <= 1 for row in rows)
+
+
+def accuracy_columns(rows: list[dict[str, Any]], names: dict[int, str]) -> list[str]:
+    runs = rows[0]["runs"] if rows else {}
+    base = ["base (step 0)"] if shared_base(rows) else [f"{names[i]} base" for i in runs]
+    last = [f"{names[i]} (step {r['last_step']})" for i, r in runs.items()]
+    disagree = [DISAGREE] if rows and rows[0].get("disagree") is not None else []
+    return ["direction", "n pairs", *base, *last, *disagree]
+
+
+def _n(row: dict[str, Any]) -> str:
+    return " / ".join(dict.fromkeys(str(r["n"]) for r in row["runs"].values()))
+
+
+def accuracy_table_rows(rows: list[dict[str, Any]], names: dict[int, str]) -> list[dict[str, Any]]:
+    """The service's ``direction_accuracy`` rows as table rows: accuracy at the base, then each run's
+    last accuracy with its change from its base, and, for two runs, the pairs they decide differently."""
+    columns, shared = accuracy_columns(rows, names), shared_base(rows)
+    table = []
+    for row in rows:
+        runs = list(row["runs"].values())
+        base = [f"{runs[0]['base']:.2f}"] if shared else [f"{r['base']:.2f}" for r in runs]
+        last = [f"{r['last']:.2f} ({r['last'] - r['base']:+.2f})" for r in runs]
+        disagree = [f"{row['disagree']} of {row['shared']}"] if row.get("disagree") is not None else []
+        table.append(dict(zip(columns, [row["direction"], _n(row), *base, *last, *disagree], strict=True)))
+    return table
+
+
+def accuracy_summary(rows: list[dict[str, Any]], names: dict[int, str]) -> str:
+    """One line of plain text above the table (the caller escapes it for Markdown)."""
+    if not rows:
+        return "No eval pair scores yet for the selected runs: the first evaluation scores the base model."
+    line = (
+        "Eval reward accuracy (lw > ll) per direction: the base model (step 0) → each run's last evaluation."
+    )
+    total = next((r for r in rows if r["direction"] == "all"), rows[-1])
+    if total.get("disagree") is not None:
+        a, b = (names[i] for i in list(total["runs"])[:2])
+        line += f" {a} and {b} decide {total['disagree']} of {total['shared']} shared pairs differently."
+    return line
