@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from enum import StrEnum
 from typing import Any, ParamSpec, TypeVar
 
 import typer
@@ -20,6 +21,20 @@ R = TypeVar("R")
 
 stdout = Console(soft_wrap=True)
 stderr = Console(stderr=True, soft_wrap=True)
+
+
+class HeldOutSplit(StrEnum):
+    """The splits that are evaluated during training."""
+
+    eval = "eval"
+    validation = "validation"
+
+
+class Output(StrEnum):
+    """How a command prints a record: a table for people, JSON for programs."""
+
+    table = "table"
+    json = "json"
 
 
 def open_database() -> Database:

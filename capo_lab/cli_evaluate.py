@@ -4,36 +4,34 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from enum import StrEnum
 from typing import Annotated
 
 import typer
 
-from capo_lab.cli_common import fmt, open_database, print_table, stderr, stdout, user_errors
+from capo_lab.cli_common import (
+    HeldOutSplit,
+    Output,
+    fmt,
+    open_database,
+    print_table,
+    stderr,
+    stdout,
+    user_errors,
+)
 from capo_lab.settings import Settings
 from capo_lab.translations import TranslationReport, evaluate_translations
-
-
-class EvalSplit(StrEnum):
-    eval = "eval"
-    validation = "validation"
-
-
-class ReportFormat(StrEnum):
-    table = "table"
-    json = "json"
 
 
 @user_errors
 def evaluate_command(
     run: Annotated[str, typer.Argument(help="Run id")],
     step: Annotated[str, typer.Option(help="A step with a checkpoint, or last")] = "last",
-    split: Annotated[EvalSplit, typer.Option(help="eval or validation")] = EvalSplit.eval,
+    split: Annotated[HeldOutSplit, typer.Option(help="eval or validation")] = HeldOutSplit.eval,
     base: Annotated[
         bool, typer.Option("--base", help="Also translate with the base model (adapters off)")
     ] = False,
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Longest translation, in tokens")] = 160,
-    output_format: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.table,
+    output_format: Annotated[Output, typer.Option("--format")] = Output.table,
 ) -> None:
     """Greedy translations of the split's sources; chrF, BLEU, TER against the post-edits, per direction."""
 
@@ -44,7 +42,7 @@ def evaluate_command(
         open_database(), Settings(), run, step, split.value, base, max_new_tokens, progress
     )
     stderr.print("", markup=False)
-    if output_format is ReportFormat.json:
+    if output_format is Output.json:
         stdout.print(json.dumps(asdict(report)), markup=False, highlight=False)
         return
     print_report(report)

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from capo_lab.cli_common import open_database, stdout, user_errors
+from capo_lab.cli_common import HeldOutSplit, open_database, stdout, user_errors
 
 
 class ReportFormat(StrEnum):
@@ -18,16 +18,11 @@ class ReportFormat(StrEnum):
     html = "html"
 
 
-class ReportSplit(StrEnum):
-    eval = "eval"
-    validation = "validation"
-
-
 @user_errors
 def report_command(
     study: Annotated[str, typer.Argument(help="Study name or id")],
     step: Annotated[str, typer.Option(help="best (highest accuracy), last, or a step")] = "best",
-    split: Annotated[ReportSplit, typer.Option(help="eval or validation")] = ReportSplit.eval,
+    split: Annotated[HeldOutSplit, typer.Option(help="eval or validation")] = HeldOutSplit.eval,
     output_format: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.json,
     out: Annotated[Path | None, typer.Option(help="Write here instead of standard output")] = None,
 ) -> None:

@@ -17,7 +17,7 @@ import typer
 
 from capo.config import ConfigError, load_config
 from capo_lab import lifecycle, runs
-from capo_lab.cli_common import fmt, open_database, print_table, stderr, stdout, user_errors
+from capo_lab.cli_common import Output, fmt, open_database, print_table, stderr, stdout, user_errors
 from capo_lab.errors import LabError
 from capo_lab.settings import Settings
 from storage.records import RunStatus
@@ -34,11 +34,6 @@ class ScoreSplit(StrEnum):
     train = "train"
     eval = "eval"
     validation = "validation"
-
-
-class ShowAs(StrEnum):
-    json = "json"
-    table = "table"
 
 
 SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override a key: section.key=value")]
@@ -142,11 +137,11 @@ def runs_list() -> None:
 @user_errors
 def runs_show(
     run: Annotated[str, typer.Argument(help="Run id")],
-    output_format: Annotated[ShowAs, typer.Option("--format")] = ShowAs.table,
+    output_format: Annotated[Output, typer.Option("--format")] = Output.table,
 ) -> None:
     """One run: status, step, config, error, timings."""
     record = runs.get_run(open_database(), run)
-    if output_format is ShowAs.json:
+    if output_format is Output.json:
         typer.echo(json.dumps(record.as_dict(), indent=2))
         return
     data = record.as_dict()
