@@ -1,5 +1,6 @@
-"""Figures of one pair (pure): its Δ across evaluations per run, and where it sits on CAPO's (ll, lw)
-plane with the regions where a step pushes the post-edit down or the MT up."""
+"""Figures of one pair (pure): its Δ across evaluations per run, its Δ under every run of a study beside the
+base model's, and where it sits on CAPO's (ll, lw) plane with the regions where a step pushes the post-edit
+down or the MT up."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 
 from app.charts import empty_figure, esc
+from app.runs_compare import run_colour
 
 DOWN_FILL = "rgba(220, 38, 38, 0.18)"
 UP_FILL = "rgba(37, 99, 235, 0.18)"
@@ -93,3 +95,38 @@ def plane_or_why(objective: dict, lw: float, ll: float) -> go.Figure:
         "the post-edit down or the MT up, so there are no regions to draw",
         200,
     )
+
+
+def _base_reference(fig: go.Figure, names: list[str], bases: list[float | None]) -> None:
+    """The base model's Δ: one dashed line when every run shares it, else a dash over each run's bar."""
+    known = [b for b in bases if b is not None]
+    if not known:
+        return
+    if max(known) - min(known) < 1e-6:
+        fig.add_hline(y=known[0], line_dash="dash", annotation_text=f"base Δ = {known[0]:.3f}")
+        return
+    dash = {"symbol": "line-ew", "size": 40, "line": {"width": 3, "color": "black"}}
+    fig.add_trace(go.Scatter(x=names, y=bases, mode="markers", marker=dash, name="base Δ"))
+
+
+def study_delta_chart(runs: Sequence) -> go.Figure:
+    """The pair's Δ = lw − ll under each run of a study (``LabService.StudyPairRun``), one bar per run in
+    its colour, with the base model's Δ (from the reference log-probs) as the reference line."""
+    names = [esc(f"#{int(r.run_id)} {r.name}") for r in runs]
+    bars = go.Bar(
+        x=names,
+        y=[r.delta for r in runs],
+        marker_color=[run_colour(r.run_id) for r in runs],
+        name="Δ at the step shown",
+        showlegend=False,
+    )
+    fig = go.Figure(bars)
+    _base_reference(fig, names, [r.base_delta for r in runs])
+    fig.add_hline(y=0, line_dash="dot", line_color="grey")
+    fig.update_layout(
+        title="This pair's Δ = lw − ll under each run (dashed: the base model's Δ)",
+        yaxis_title="Δ (nats)",
+        height=300,
+        margin={"l": 50, "r": 10, "t": 40, "b": 60},
+    )
+    return fig

@@ -1,11 +1,15 @@
 """The Inspect tab's plain-data helpers: the pair table beside a compared run, its filters and the line
-that says what is shown, and each gradient-regime flag of an opened pair explained with its numbers."""
+that says what is shown, each gradient-regime flag of an opened pair explained with its numbers, and one
+pair under every run of a study (its line and its columns of numbers and heat maps)."""
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
+from app.charts import HEATMAP_SCALE, token_heatmap_html
 from app.common import markdown_text
+from app.runs_compare import run_colour
 from capo.analysis.regimes import explain
 
 PAIR_COLUMNS = [
@@ -120,3 +124,54 @@ def regimes_markdown(objective: dict[str, Any], score: dict[str, Any]) -> str:
     """The regime lines as a Markdown list, every line escaped to show literally."""
     lines = [f"- {markdown_text(line)}" for line in regime_lines(objective, score)]
     return "\n".join(["**Gradient regimes of this pair**", "", *lines])
+
+
+NO_TOKENS = "<p><em>no per-token log-probs stored at this step</em></p>"
+
+
+def study_pair_note(found, step: str) -> str:
+    """One Markdown line: the pair, the study and how many of its runs scored it; the others with why."""
+    where = f"study #{int(found.study_id)} {found.study}, {found.split} split, step {step}"
+    missing = "; ".join(f"#{m.run_id} {m.name}: {m.reason}" for m in found.missing)
+    if not found.runs:
+        return markdown_text(f"No run of {where} has scores for pair {found.pair_id}: {missing}.")
+    total = len(found.runs) + len(found.missing)
+    line = f"Pair {found.pair_id} · {found.direction} · {where}: {len(found.runs)} of {total} runs"
+    return markdown_text(f"{line}; without it: {missing}." if missing else f"{line}.")
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def _heatmap(label: str, tokens, logps) -> str:
+    shown = token_heatmap_html(tokens, logps) if tokens and len(tokens) == len(logps) else NO_TOKENS
+    return f"<h5>{label}</h5>{shown}"
+
+
+def study_column_html(r) -> str:
+    """One run's column (a ``LabService.StudyPairRun``): its name, Δ beside the base model's, lw, ll, loss
+    and both heat maps, topped in the run's colour; every text HTML-escaped."""
+    head = f"#{int(r.run_id)} {html.escape(r.name)}"
+    numbers = (
+        f"<p><b>Δ = {r.delta:.3f}</b> (base Δ {_fmt(r.base_delta)})<br>"
+        f"lw = {r.lw:.3f} · ll = {r.ll:.3f} · loss = {r.loss:.4f}</p>"
+    )
+    about = f"<p>{html.escape(r.objective)} · seed {int(r.seed)} · step {int(r.step)}</p>"
+    chosen = _heatmap("Chosen (post-edit)", r.chosen_tokens, r.chosen_logps)
+    rejected = _heatmap("Rejected (MT)", r.rejected_tokens, r.rejected_logps)
+    style = f"flex:1 0 240px;min-width:240px;border-top:4px solid {run_colour(r.run_id)};padding-top:4px"
+    return f'<div class="study-run" style="{style}"><h4>{head}</h4>{about}{numbers}{chosen}{rejected}</div>'
+
+
+def study_pair_html(found) -> str:
+    """The pair's texts, then one column per run that scored it side by side; nothing when none did."""
+    if not found.runs:
+        return ""
+    texts = "".join(
+        f"<p><b>{label}:</b> {html.escape(text)}</p>"
+        for label, text in (("Source", found.source), ("Post-edit", found.post_edit), ("MT", found.mt))
+    )
+    columns = "".join(study_column_html(r) for r in found.runs)
+    row = '<div class="study-pair" style="display:flex;gap:12px;overflow-x:auto">'
+    return f"{texts}{HEATMAP_SCALE}{row}{columns}</div>"

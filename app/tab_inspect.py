@@ -1,6 +1,7 @@
 """Inspect tab: one evaluation's pair table, optionally beside a compared run's Δ of the same pairs, and
 one pair opened (click its row) to show why the model prefers a response, how each gradient-regime flag
-comes about, and, once the run's translations were evaluated, what the base model and the adapter wrote."""
+comes about, and, once the run's translations were evaluated, what the base model and the adapter wrote;
+then that pair under every run of a study, side by side (the paper's Fig. 8)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import asdict
 import gradio as gr
 
 from app.charts import HEATMAP_SCALE, token_heatmap_html, word_diff_html
-from app.charts_pair import PairHistory, history_chart, plane_or_why
+from app.charts_pair import PairHistory, history_chart, plane_or_why, study_delta_chart
 from app.common import markdown_text, run_choices, shows_errors, table
 from app.inspect_pairs import (
     FLAGS,
@@ -20,10 +21,13 @@ from app.inspect_pairs import (
     pair_columns,
     regimes_markdown,
     step_note,
+    study_pair_html,
+    study_pair_note,
     table_note,
     with_comparison,
 )
 from app.runs_compare import run_colour, run_names
+from app.tab_studies import study_choices
 from capo_lab.errors import LabError
 
 
@@ -182,6 +186,45 @@ def open_pair(service, run_id, at, pair_id, other) -> list:
     ]
 
 
+STUDY_HINT = "Pick a study and open a pair (or type its id above) to see it under every run of the study."
+
+
+def study_pair_view(service, study_id, pair_id, step: str) -> list:
+    """[the line, one column per run, the chart of Δ per run] of the pair across the study's runs; the hint,
+    or one line when no run has the pair, with the chart hidden."""
+    if not study_id or not pair_id:  # the pair id box shows 0 until a pair is opened
+        return [STUDY_HINT, "", gr.Plot(value=None, visible=False)]
+    at = (step or "").strip() or "last"
+    found = service.study_pair(int(study_id), int(pair_id), at)
+    chart = gr.Plot(value=study_delta_chart(found.runs) if found.runs else None, visible=bool(found.runs))
+    return [study_pair_note(found, at), study_pair_html(found), chart]
+
+
+def study_dropdown(service, current=None) -> gr.Dropdown:
+    """The studies to pick from, keeping ``current`` while it is one (Gradio would pick the first)."""
+    choices = study_choices(service)
+    kept = current if current in [value for _, value in choices] else None
+    return gr.Dropdown(choices=choices, value=kept)
+
+
+def build_study_section(service, tab, pair_id, opened) -> None:
+    """The opened (or typed) pair under every run of a picked study; shown again as another pair opens."""
+    gr.Markdown("### Across a study: this pair under every run")
+    with gr.Row():
+        study = gr.Dropdown(study_choices(service), value=None, label="Study", elem_id="inspect-study")
+        step = gr.Textbox("last", label="Step of each run (last, first or a number)", elem_id="study-step")
+        show = gr.Button("Show the pair across the study", elem_id="study-pair-button")
+    outputs = [
+        gr.Markdown(elem_id="study-pair-note"),
+        gr.HTML(elem_id="study-pair-view"),
+        gr.Plot(elem_id="study-pair-chart", visible=False),
+    ]
+    across = shows_errors(lambda *args: study_pair_view(service, *args))
+    for trigger in (study.change, step.submit, show.click, opened.change):
+        trigger(across, [study, pair_id, step], outputs)
+    tab.select(lambda current: study_dropdown(service, current), study, study)
+
+
 def selected_pair_id(evt: gr.SelectData, shown) -> int:
     """The pair id of the clicked row (its first cell), as shown, whatever the table's sort."""
     if evt.row_value:
@@ -222,6 +265,7 @@ def build(service) -> None:
         with gr.Row():
             history, plane = gr.Plot(elem_id="pair-history"), gr.Plot(elem_id="regime-plane")
         detail_json = gr.JSON(visible=False)
+        build_study_section(service, tab, pair_id, detail_json)
         outputs = [detail_json, numbers, view, generated, history, regimes, plane, numbers_b, view_b]
 
         @shows_errors
