@@ -235,10 +235,13 @@ def selected_pair_id(evt: gr.SelectData, shown) -> int:
 def build(service) -> None:
     with gr.Tab("Inspect", id="inspect") as tab:
         with gr.Row():
-            run = gr.Dropdown(run_choices(service), label="Run", elem_id="inspect-run")
+            run = gr.Dropdown(run_choices(service), value=None, label="Run", elem_id="inspect-run")
             step = gr.Dropdown([], label="Evaluation step", elem_id="inspect-step")
-            compare = gr.Dropdown(
-                run_choices(service), label="Compare with run (optional)", elem_id="inspect-compare"
+            compare = gr.Dropdown(  # empty until picked: Gradio would otherwise select the first run
+                run_choices(service),
+                value=None,
+                label="Compare with run (optional)",
+                elem_id="inspect-compare",
             )
         with gr.Row():
             direction = gr.Textbox(label="Direction (e.g. en-de)")
@@ -274,7 +277,11 @@ def build(service) -> None:
             return gr.Dropdown(choices=steps, value=steps[-1] if steps else None)
 
         run.change(on_run, run, step)
-        tab.select(lambda: [gr.Dropdown(choices=run_choices(service))] * 2, None, [run, compare])
+        tab.select(  # new runs appear; the current picks stay
+            lambda *picked: [gr.Dropdown(choices=run_choices(service), value=p) for p in picked],
+            [run, compare],
+            [run, compare],
+        )
 
         show_table = shows_errors(lambda *args: pair_table_view(service, *args))
         for trigger in (step.change, direction.submit, flags.change, compare.change):
