@@ -52,7 +52,7 @@ class SimpoObjective(_Frozen):
 
     name: Literal["simpo"] = "simpo"
     beta: PositiveFloat = 2.0
-    gamma: float = 0.5
+    gamma: float = 1.0
 
 
 class DpoNllObjective(_Frozen):
