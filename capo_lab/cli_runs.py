@@ -126,11 +126,12 @@ def runs_list() -> None:
             r.config["objective"]["name"],
             r.status,
             f"{r.step}/{r.total_steps or '?'}",
+            r.study_id or "",
             r.created_at.strftime("%Y-%m-%d %H:%M"),
         ]
         for r in runs.list_runs(open_database())
     ]
-    print_table(["id", "name", "objective", "status", "step", "created"], rows)
+    print_table(["id", "name", "objective", "status", "step", "study", "created"], rows)
 
 
 @runs_app.command("show")
