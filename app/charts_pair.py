@@ -110,7 +110,7 @@ def _base_reference(fig: go.Figure, names: list[str], bases: list[float | None])
 
 
 def study_delta_chart(runs: Sequence) -> go.Figure:
-    """The pair's Δ = lw − ll under each run of a study (``LabService.StudyPairRun``), one bar per run in
+    """The pair's Δ = lw − ll under each run of a study (``studies.StudyPairRun``), one bar per run in
     its colour, with the base model's Δ (from the reference log-probs) as the reference line."""
     names = [esc(f"#{int(r.run_id)} {r.name}") for r in runs]
     bars = go.Bar(

@@ -150,7 +150,7 @@ def _heatmap(label: str, tokens, logps) -> str:
 
 
 def study_column_html(r) -> str:
-    """One run's column (a ``LabService.StudyPairRun``): its name, Δ beside the base model's, lw, ll, loss
+    """One run's column (a ``studies.StudyPairRun``): its name, Δ beside the base model's, lw, ll, loss
     and both heat maps, topped in the run's colour; every text HTML-escaped."""
     head = f"#{int(r.run_id)} {html.escape(r.name)}"
     numbers = (

@@ -21,7 +21,7 @@ from capo_lab.reports import StudyReport
 from capo_lab.settings import Settings
 from capo_lab.translations import DirectionChrf, PairTranslations
 from storage import queries
-from storage.records import EvaluationRecord, PairScoreRecord, StudyRecord
+from storage.records import EvaluationRecord, StudyRecord
 
 USER_ERRORS = (*CLI_USER_ERRORS, ValueError)  # the form's values also fail as plain ValueErrors
 REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -329,22 +329,8 @@ class LabService:
             ],
         }
         if with_tokens:
-            detail["tokens"] = self._stored_tokens(run.id, score)
+            detail["tokens"] = runs.stored_tokens(self.db, run.id, score)
         return detail
-
-    def _stored_tokens(self, run_id: int, score: PairScoreRecord) -> dict[str, list] | None:
-        """Per-token log-probs stored by the trainer at that evaluation, with the run's tokens as text;
-        None when that step has none stored (runs trained before the lab stored them)."""
-        with self.db.read() as session:
-            pieces = queries.token_pieces(session, run_id, score.pair_id)
-        if pieces is None or not score.chosen_token_logps:
-            return None
-        return {
-            "chosen_tokens": pieces[0],
-            "chosen_logps": list(score.chosen_token_logps),
-            "rejected_tokens": pieces[1],
-            "rejected_logps": list(score.rejected_token_logps),
-        }
 
     def export_zip(self, run_id: int) -> str:
         """A zip of the run's adapter folder, config and metrics CSV; returns its path."""
@@ -401,85 +387,7 @@ class LabService:
         return rows
 
     # ---- one pair under every run of a study (paper Fig. 8; read from storage, no model) ----------
-    @dataclass(frozen=True)
-    class StudyPairRun:
-        """One run's scores of the pair at ``step``; the token tuples are empty when none were stored."""
-
-        run_id: int
-        name: str
-        objective: str
-        seed: int
-        step: int
-        lw: float
-        ll: float
-        delta: float
-        loss: float
-        base_delta: float | None  # ref_logp_chosen − ref_logp_rejected: the base model's Δ
-        chosen_tokens: tuple[str, ...]
-        chosen_logps: tuple[float, ...]
-        rejected_tokens: tuple[str, ...]
-        rejected_logps: tuple[float, ...]
-
-    @dataclass(frozen=True)
-    class MissingRun:
-        run_id: int
-        name: str
-        reason: str
-
-    @dataclass(frozen=True)
-    class StudyPair:
-        """The pair's texts and, for each run of the study, its scores or why it has none."""
-
-        study_id: int
-        study: str
-        pair_id: int
-        split: str
-        direction: str
-        source: str
-        post_edit: str
-        mt: str
-        runs: tuple[LabService.StudyPairRun, ...]
-        missing: tuple[LabService.MissingRun, ...]
-
     def study_pair(
         self, study_id: int | str, pair_id: int, step: str = "last", split: str = "eval"
-    ) -> LabService.StudyPair:
-        """The pair under every run of the study at ``step`` (``last``, ``first`` or a number) of ``split``:
-        a record per finished run that scored it; the others are listed as missing, with the reason."""
-        study = studies.get_study(self.db, study_id)
-        with self.db.read() as session:
-            (pair,) = queries.get_pairs(session, [int(pair_id)]) or [None]
-        if pair is None:
-            raise LabError(f"no pair {pair_id}")
-        at = str(step).strip() or "last"
-        found = [self._study_pair_run(r, pair.pair_id, at, split) for r in study.run_ids]
-        scored = tuple(f for f in found if isinstance(f, self.StudyPairRun))
-        missing = tuple(f for f in found if isinstance(f, self.MissingRun))
-        texts = (pair.direction, pair.source_text, pair.chosen, pair.rejected)
-        return self.StudyPair(study.id, study.name, pair.pair_id, split, *texts, scored, missing)
-
-    def _study_pair_run(
-        self, run_id: int, pair_id: int, step: str, split: str
-    ) -> LabService.StudyPairRun | LabService.MissingRun:
-        run = runs.get_run(self.db, run_id)
-        if run.status != "succeeded":
-            return self.MissingRun(run.id, run.name, f"not finished ({run.status})")
-        try:
-            at = runs.resolve_step(self.db, run.id, split, step)
-        except LabError as err:
-            return self.MissingRun(run.id, run.name, str(err))
-        with self.db.read() as session:
-            history = queries.pair_history(session, run.id, pair_id)
-        s = next((h for h in history if h.split == split and h.step == at), None)
-        if s is None:
-            return self.MissingRun(run.id, run.name, f"no {split} score for pair {pair_id} at step {at}")
-        stored = self._stored_tokens(run.id, s) or {}
-        keys = ("chosen_tokens", "chosen_logps", "rejected_tokens", "rejected_logps")
-        refs = (s.ref_logp_chosen, s.ref_logp_rejected)
-        base = None if None in refs else refs[0] - refs[1]
-        config = run.config
-        return self.StudyPairRun(
-            *(run.id, run.name, config["objective"]["name"], int(config["train"]["seed"]), at),
-            *(s.logp_chosen, s.logp_rejected, s.logp_chosen - s.logp_rejected, s.loss, base),
-            *(tuple(stored.get(k, ())) for k in keys),
-        )
+    ) -> studies.StudyPair:
+        return studies.study_pair(self.db, study_id, pair_id, step, split)

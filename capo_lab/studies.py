@@ -20,11 +20,12 @@ import yaml
 
 from capo.config import OBJECTIVE_CONFIGS as OBJECTIVES
 from capo.config import ConfigError, RunConfig, apply_overrides, config_from_dict
+from capo_lab import runs
 from capo_lab.database import Database
 from capo_lab.errors import LabError
 from capo_lab.lifecycle import check_chat_template, submit
 from storage import queries, writes
-from storage.records import StudyRecord
+from storage.records import RunStatus, StudyRecord
 
 SHORT_NAMES = {"objective.name": "", "train.seed": "seed"}
 
@@ -167,3 +168,92 @@ def get_study(db: Database, name_or_id: str | int) -> StudyRecord:
 def list_studies(db: Database) -> list[StudyRecord]:
     with db.read() as session:
         return queries.studies(session)
+
+
+# One pair under every run of a study (paper Fig. 8), read from storage only.
+@dataclass(frozen=True)
+class StudyPairRun:
+    """One run's scores of the pair at ``step``; the token tuples are empty when none were stored."""
+
+    run_id: int
+    name: str
+    objective: str
+    seed: int
+    step: int
+    lw: float
+    ll: float
+    delta: float
+    loss: float
+    base_delta: float | None  # ref_logp_chosen − ref_logp_rejected: the base model's Δ
+    chosen_tokens: tuple[str, ...]
+    chosen_logps: tuple[float, ...]
+    rejected_tokens: tuple[str, ...]
+    rejected_logps: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class MissingRun:
+    run_id: int
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class StudyPair:
+    """The pair's texts and, for each run of the study, its scores or why it has none."""
+
+    study_id: int
+    study: str
+    pair_id: int
+    split: str
+    direction: str
+    source: str
+    post_edit: str
+    mt: str
+    runs: tuple[StudyPairRun, ...]
+    missing: tuple[MissingRun, ...]
+
+
+def study_pair(
+    db: Database, study_id: int | str, pair_id: int, step: str = "last", split: str = "eval"
+) -> StudyPair:
+    """The pair under every run of the study at ``step`` (``last``, ``first`` or a number) of ``split``:
+    a record per finished run that scored it; the others are listed as missing, with the reason."""
+    study = get_study(db, study_id)
+    with db.read() as session:
+        (pair,) = queries.get_pairs(session, [int(pair_id)]) or [None]
+    if pair is None:
+        raise LabError(f"no pair {pair_id}")
+    at = str(step).strip() or "last"
+    found = [_study_pair_run(db, r, pair.pair_id, at, split) for r in study.run_ids]
+    scored = tuple(f for f in found if isinstance(f, StudyPairRun))
+    missing = tuple(f for f in found if isinstance(f, MissingRun))
+    texts = (pair.direction, pair.source_text, pair.chosen, pair.rejected)
+    return StudyPair(study.id, study.name, pair.pair_id, split, *texts, scored, missing)
+
+
+def _study_pair_run(
+    db: Database, run_id: int, pair_id: int, step: str, split: str
+) -> StudyPairRun | MissingRun:
+    run = runs.get_run(db, run_id)
+    if run.status != RunStatus.SUCCEEDED:
+        return MissingRun(run.id, run.name, f"not finished ({run.status})")
+    try:
+        at = runs.resolve_step(db, run.id, split, step)
+    except LabError as err:
+        return MissingRun(run.id, run.name, str(err))
+    with db.read() as session:
+        history = queries.pair_history(session, run.id, pair_id)
+    s = next((h for h in history if h.split == split and h.step == at), None)
+    if s is None:
+        return MissingRun(run.id, run.name, f"no {split} score for pair {pair_id} at step {at}")
+    stored = runs.stored_tokens(db, run.id, s) or {}
+    keys = ("chosen_tokens", "chosen_logps", "rejected_tokens", "rejected_logps")
+    refs = (s.ref_logp_chosen, s.ref_logp_rejected)
+    base = None if None in refs else refs[0] - refs[1]
+    config = run.config
+    return StudyPairRun(
+        *(run.id, run.name, config["objective"]["name"], int(config["train"]["seed"]), at),
+        *(s.logp_chosen, s.logp_rejected, s.logp_chosen - s.logp_rejected, s.loss, base),
+        *(tuple(stored.get(k, ())) for k in keys),
+    )

@@ -11,31 +11,31 @@ from markdown_it import MarkdownIt
 from app.charts_pair import study_delta_chart
 from app.inspect_pairs import NO_TOKENS, study_column_html, study_pair_html, study_pair_note
 from app.tab_inspect import STUDY_HINT, study_dropdown, study_pair_view
-from capo_lab.service import LabService
+from capo_lab import studies
 from storage.records import StudyRecord
 
 MARKUP = '<b>bold</b> <img src=x onerror="alert(1)"> <script>x()</script>'
 
 
-def scored(run_id: int, name: str, delta: float, base: float | None = 0.25) -> LabService.StudyPairRun:
-    return LabService.StudyPairRun(
+def scored(run_id: int, name: str, delta: float, base: float | None = 0.25) -> studies.StudyPairRun:
+    return studies.StudyPairRun(
         run_id, name, "capo" if run_id % 2 else "dpo", 0, 12, -10.0, -10.0 - delta, delta, 0.6931, base,
         ("Das", " <b>ist</b>"), (-0.5, -12.0), ("Es", "*ist*", "_"), (-1.0, -2.0, -3.0),
     )  # fmt: skip
 
 
-def missing(run_id: int, name: str, reason: str) -> LabService.MissingRun:
-    return LabService.MissingRun(run_id, name, reason)
+def missing(run_id: int, name: str, reason: str) -> studies.MissingRun:
+    return studies.MissingRun(run_id, name, reason)
 
 
-def study_pair(runs, gone) -> LabService.StudyPair:
-    return LabService.StudyPair(
+def study_pair(runs, gone) -> studies.StudyPair:
+    return studies.StudyPair(
         1, "<b>cmp</b>", 7, "eval", "en-de", f"Source {MARKUP}", f"PE {MARKUP}", f"MT {MARKUP}", runs, gone
     )
 
 
 class FakeService:
-    def __init__(self, found: LabService.StudyPair) -> None:
+    def __init__(self, found: studies.StudyPair) -> None:
         self.found, self.asked = found, []
 
     def studies(self) -> list[StudyRecord]:

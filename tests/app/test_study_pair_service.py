@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from capo_lab import studies
 from capo_lab.cli import app
 from capo_lab.datasets import dataset_pairs
 from capo_lab.errors import LabError
@@ -90,7 +91,7 @@ def last_eval_rows(run_id: int) -> dict[int, dict]:
     return {row["pair_id"]: row for row in map(json.loads, out.splitlines())}
 
 
-def check_against_pairs(run: LabService.StudyPairRun, row: dict) -> None:
+def check_against_pairs(run: studies.StudyPairRun, row: dict) -> None:
     assert run.step == row["step"] and run.delta == pytest.approx(row["logp_chosen"] - row["logp_rejected"])
     assert (run.lw, run.ll, run.loss) == (row["logp_chosen"], row["logp_rejected"], row["loss"])
     assert run.base_delta == pytest.approx(row["ref_logp_chosen"] - row["ref_logp_rejected"])
