@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 
 from app.charts import empty_figure, esc
 from app.runs_compare import run_colour
+from capo_lab.records import MarginPoint
 
 DOWN_FILL = "rgba(220, 38, 38, 0.18)"
 UP_FILL = "rgba(37, 99, 235, 0.18)"
@@ -22,7 +23,7 @@ class PairHistory:
 
     name: str
     colour: str
-    history: list[dict]
+    history: Sequence[MarginPoint]
     step: int
 
 
@@ -30,9 +31,9 @@ def history_chart(series: Sequence[PairHistory]) -> go.Figure:
     """Δ = lw − ll of the pair per evaluation step, one line per run in its colour; a ring: the step shown."""
     fig = go.Figure()
     for s in series:
-        x, y = [h["step"] for h in s.history], [h["delta"] for h in s.history]
+        x, y = [h.step for h in s.history], [h.delta for h in s.history]
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=esc(s.name), line_color=s.colour))
-        at = [h["delta"] for h in s.history if h["step"] == s.step]
+        at = [h.delta for h in s.history if h.step == s.step]
         ring = {"size": 14, "symbol": "circle-open", "color": s.colour, "line": {"width": 2}}
         fig.add_trace(go.Scatter(x=[s.step] * len(at), y=at, mode="markers", marker=ring, showlegend=False))
     fig.add_hline(y=0, line_dash="dot", line_color="grey")

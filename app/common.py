@@ -47,8 +47,10 @@ def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> pd.Da
 
 
 def run_choices(service) -> list[tuple[str, int]]:
-    return [(f"#{r['id']} {r['name']} · {r['objective']} · {r['status']}", r["id"]) for r in service.runs()]
+    return [
+        (f"#{r.id} {r.name} · {r.config['objective']['name']} · {r.status}", r.id) for r in service.runs()
+    ]
 
 
 def dataset_choices(service) -> list[str]:
-    return [d["name"] for d in service.datasets()]
+    return [d.name for d in service.datasets()]

@@ -11,6 +11,7 @@ from app.charts import HEATMAP_SCALE, token_heatmap_html
 from app.common import markdown_text
 from app.runs_compare import run_colour
 from capo.analysis.regimes import explain
+from capo_lab.records import PairScoreRecord
 
 PAIR_COLUMNS = [
     "pair_id",
@@ -103,15 +104,15 @@ def table_note(shown: int, total: int, direction: str, flags: list[str], compare
     return f"No pair of the {total} matches: {', '.join(wanted)}{hint}."
 
 
-def regime_lines(objective: dict[str, Any], score: dict[str, Any]) -> list[str]:
+def regime_lines(objective: dict[str, Any], score: PairScoreRecord) -> list[str]:
     """One line per gradient-regime flag: CAPO's with the pair's numbers and thresholds (``explain``);
     for the other objectives why neither flag can occur, from the gradients' signs, with the pair's."""
     name = objective.get("name", "?")
-    lw, ll = score["logp_chosen"], score["logp_rejected"]
+    lw, ll = score.logp_chosen, score.logp_rejected
     if name == "capo":
         return explain(lw, ll, float(objective["alpha"]), float(objective["beta"]))
     on_w, on_l = GRADIENTS.get(name, ("dL/dlw", "dL/dll"))
-    dlw, dll = sum(score["grad_chosen"].values()), sum(score["grad_rejected"].values())
+    dlw, dll = sum(score.grad_chosen.values()), sum(score.grad_rejected.values())
     return [
         f"post-edit pushed down: cannot occur under {name}: dL/dlw = {on_w} < 0 since s = σ(z) − 1 < 0, "
         f"so a step always raises lw (this pair: dL/dlw = {dlw:+.5f})",
@@ -120,7 +121,7 @@ def regime_lines(objective: dict[str, Any], score: dict[str, Any]) -> list[str]:
     ]
 
 
-def regimes_markdown(objective: dict[str, Any], score: dict[str, Any]) -> str:
+def regimes_markdown(objective: dict[str, Any], score: PairScoreRecord) -> str:
     """The regime lines as a Markdown list, every line escaped to show literally."""
     lines = [f"- {markdown_text(line)}" for line in regime_lines(objective, score)]
     return "\n".join(["**Gradient regimes of this pair**", "", *lines])

@@ -5,7 +5,8 @@ from __future__ import annotations
 import gradio as gr
 
 from app.charts import bar_chart
-from app.common import dataset_choices, shows_errors, table
+from app.common import dataset_choices, shows_errors
+from app.tables import datasets_frame, pairs_frame, sources_frame, stats_frame
 
 
 def build(service) -> None:
@@ -33,7 +34,9 @@ def build(service) -> None:
                 import_btn = gr.Button("Import", variant="primary", elem_id="import-button")
         import_result = gr.JSON(label="Import result")
         gr.Markdown("### Datasets")
-        datasets = gr.Dataframe(table(service.datasets()), interactive=False, elem_id="datasets-table")
+        datasets = gr.Dataframe(
+            datasets_frame(service.datasets()), interactive=False, elem_id="datasets-table"
+        )
         with gr.Row():
             chosen = gr.Dropdown(dataset_choices(service), label="Dataset", allow_custom_value=False)
             split = gr.Dropdown(["", "train", "eval", "validation"], value="train", label="Split")
@@ -70,7 +73,14 @@ def build(service) -> None:
             )
             progress(1.0)
             names = dataset_choices(service)
-            return result, table(service.datasets()), gr.Dropdown(choices=names, value=result["name"])
+            summary = {
+                "dataset_id": result.dataset_id,
+                "name": result.name,
+                "pairs": result.pair_count,
+                "counts": result.report.counts,
+                "shortfalls": result.report.shortfalls,
+            }
+            return summary, datasets_frame(service.datasets()), gr.Dropdown(choices=names, value=result.name)
 
         import_btn.click(
             do_import,
@@ -84,29 +94,29 @@ def build(service) -> None:
             if not dataset:
                 raise gr.Error("choose a dataset")
             rows = service.stats(dataset, split or None, tokenizer or None)
-            directions = [r["direction"] for r in rows]
+            directions = [r.direction for r in rows]
             quality_fig = bar_chart(
                 directions,
-                {"BLEU": [r["bleu"] for r in rows], "chrF": [r["chrf"] for r in rows]},
+                {"BLEU": [r.bleu for r in rows], "chrF": [r.chrf for r in rows]},
                 "MT vs post-edit (Fig. 7)",
             )
             rate_fig = bar_chart(
                 directions,
-                {"tokens per char": [r["tokens_per_char"] for r in rows]},
+                {"tokens per char": [r.tokens_per_char for r in rows]},
                 "Tokens per character of the post-edits",
             )
             return (
-                table(service.preview(dataset, split, direction.strip())),
-                table(rows),
+                pairs_frame(service.preview(dataset, split, direction.strip())),
+                stats_frame(rows),
                 quality_fig,
                 rate_fig,
             )
 
         tab.select(
             lambda: [
-                table(service.datasets()),
+                datasets_frame(service.datasets()),
                 gr.Dropdown(choices=dataset_choices(service)),
-                table(service.sources()),
+                sources_frame(service.sources()),
             ],
             None,
             [datasets, chosen, source_table],
@@ -155,17 +165,17 @@ def _sources_section(service) -> gr.Dataframe:
     with gr.Accordion(
         "Named sources (fetch here, then pick them as files below; CLI: capo-lab data fetch)", open=False
     ):
-        rows = gr.Dataframe(table(service.sources()), interactive=False, elem_id="sources-table")
+        rows = gr.Dataframe(sources_frame(service.sources()), interactive=False, elem_id="sources-table")
         with gr.Row():
             names = gr.Dropdown(
-                [r["name"] for r in service.sources()], multiselect=True, label="Sources to fetch", scale=3
+                [r.name for r in service.sources()], multiselect=True, label="Sources to fetch", scale=3
             )
             fetch_btn = gr.Button("Fetch", elem_id="fetch-button", scale=1)
         fetched = gr.Textbox(label="Fetch result", lines=2, interactive=False)
 
     @shows_errors
     def do_fetch(picked):
-        return "\n".join(service.fetch_sources(picked or [])), table(service.sources())
+        return "\n".join(service.fetch_sources(picked or [])), sources_frame(service.sources())
 
     fetch_btn.click(do_fetch, [names], [fetched, rows], api_name="fetch_sources")
     return rows

@@ -29,57 +29,64 @@ from app.inspect_pairs import (
 from app.runs_compare import run_colour, run_names
 from app.tab_studies import study_choices
 from capo_lab.errors import LabError
+from capo_lab.records import PairDetail
 
 
-def numbers_markdown(detail: dict) -> str:
+def numbers_markdown(detail: PairDetail) -> str:
     """The pair's scores as Markdown; its direction, from the dataset, is escaped to show literally."""
-    s = detail["score"]
+    s = detail.score
     lines = [
-        f"**Pair {int(detail['pair_id'])}** · {markdown_text(detail['direction'])} · "
-        f"run #{int(detail['run'])}, step {int(detail['step'])}",
+        f"**Pair {int(detail.pair_id)}** · {markdown_text(detail.direction)} · "
+        f"run #{int(detail.run_id)}, step {int(detail.step)}",
         "",
         "| | chosen (post-edit) | rejected (MT) |",
         "| --- | --- | --- |",
-        f"| log-prob | {s['logp_chosen']:.3f} | {s['logp_rejected']:.3f} |",
-        f"| tokens | {s['n_tokens_chosen']} | {s['n_tokens_rejected']} |",
-        f"| per-token mean | {s['logp_chosen'] / s['n_tokens_chosen']:.3f} | "
-        f"{s['logp_rejected'] / s['n_tokens_rejected']:.3f} |",
+        f"| log-prob | {s.logp_chosen:.3f} | {s.logp_rejected:.3f} |",
+        f"| tokens | {s.n_tokens_chosen} | {s.n_tokens_rejected} |",
+        f"| per-token mean | {s.logp_chosen / s.n_tokens_chosen:.3f} | "
+        f"{s.logp_rejected / s.n_tokens_rejected:.3f} |",
     ]
-    if s["ref_logp_chosen"] is not None:
-        lines.append(f"| reference log-prob | {s['ref_logp_chosen']:.3f} | {s['ref_logp_rejected']:.3f} |")
+    if s.ref_logp_chosen is not None:
+        lines.append(f"| reference log-prob | {s.ref_logp_chosen:.3f} | {s.ref_logp_rejected:.3f} |")
     lines += [
         "",
-        f"Δ = lw − ll = {s['logp_chosen'] - s['logp_rejected']:.3f} · RRM = lw/ll = {s['rrm']:.4f} · "
-        f"loss = {s['loss']:.4f} · reward margin = {s['reward_margin']:.4f}",
+        f"Δ = lw − ll = {s.logp_chosen - s.logp_rejected:.3f} · RRM = lw/ll = {s.rrm:.4f} · "
+        f"loss = {s.loss:.4f} · reward margin = {s.reward_margin:.4f}",
         "",
         "| term | dL/dlw | dL/dll |",
         "| --- | --- | --- |",
     ]
-    for term in s["grad_chosen"]:
-        lines.append(f"| {term} | {s['grad_chosen'][term]:+.5f} | {s['grad_rejected'][term]:+.5f} |")
-    lines.append(
-        f"| **total** | {sum(s['grad_chosen'].values()):+.5f} | {sum(s['grad_rejected'].values()):+.5f} |"
-    )
+    for term in s.grad_chosen:
+        lines.append(f"| {term} | {s.grad_chosen[term]:+.5f} | {s.grad_rejected[term]:+.5f} |")
+    lines.append(f"| **total** | {sum(s.grad_chosen.values()):+.5f} | {sum(s.grad_rejected.values()):+.5f} |")
     lines.append("")
     lines.append("dL/dlw > 0 means a gradient step *lowers* the post-edit's likelihood (chosen pushed down).")
     return "\n".join(lines)
 
 
-def pair_html(detail: dict) -> str:
+def detail_json(detail: PairDetail) -> dict:
+    """The detail as plain data for the JSON view, without the per-token arrays."""
+    data = asdict(detail)
+    data.pop("tokens")
+    data["score"] = {k: v for k, v in data["score"].items() if not k.endswith("_token_logps")}
+    return data
+
+
+def pair_html(detail: PairDetail) -> str:
     """Source, word diff and token heatmaps as HTML; every text from the dataset is HTML-escaped."""
     parts = [
-        f"<h4>Source</h4><p>{html.escape(detail['source'])}</p>",
+        f"<h4>Source</h4><p>{html.escape(detail.source)}</p>",
         "<h4>MT → post-edit (word diff)</h4>",
-        word_diff_html(detail["rejected"], detail["chosen"]),
+        word_diff_html(detail.rejected, detail.chosen),
     ]
-    tokens = detail.get("tokens")
+    tokens = detail.tokens
     if tokens:
         parts += [
             HEATMAP_SCALE,
             "<h4>Chosen (post-edit), per-token log-prob</h4>",
-            token_heatmap_html(tokens["chosen_tokens"], tokens["chosen_logps"]),
+            token_heatmap_html(tokens.chosen_tokens, tokens.chosen_logps),
             "<h4>Rejected (MT), per-token log-prob</h4>",
-            token_heatmap_html(tokens["rejected_tokens"], tokens["rejected_logps"]),
+            token_heatmap_html(tokens.rejected_tokens, tokens.rejected_logps),
         ]
     return "".join(parts)
 
@@ -157,9 +164,9 @@ def compared_pair(service, other, pair_id: int, at: int, configs: dict) -> tuple
         b = service.pair_detail(oid, int(pair_id), shown)
     except LabError as err:
         return markdown_text(err), "", []
-    regimes = regimes_markdown(configs[oid]["objective"], b["score"])
+    regimes = regimes_markdown(configs[oid]["objective"], b.score)
     numbers = "\n\n".join(filter(None, [note, numbers_markdown(b), regimes]))
-    return numbers, pair_html(b), [PairHistory(run_names(configs)[oid], run_colour(oid), b["history"], shown)]
+    return numbers, pair_html(b), [PairHistory(run_names(configs)[oid], run_colour(oid), b.history, shown)]
 
 
 def open_pair(service, run_id, at, pair_id, other) -> list:
@@ -170,17 +177,17 @@ def open_pair(service, run_id, at, pair_id, other) -> list:
     rid = int(run_id)
     detail = service.pair_detail(rid, int(pair_id), int(at) if at is not None else "last")
     configs = service.run_configs([rid, *([int(other)] if other else [])])
-    objective, score = configs[rid]["objective"], detail["score"]
-    numbers_b, view_b, theirs = compared_pair(service, other, int(pair_id), detail["step"], configs)
-    ours = PairHistory(run_names(configs)[rid], run_colour(rid), detail["history"], detail["step"])
+    objective, score = configs[rid]["objective"], detail.score
+    numbers_b, view_b, theirs = compared_pair(service, other, int(pair_id), detail.step, configs)
+    ours = PairHistory(run_names(configs)[rid], run_colour(rid), detail.history, detail.step)
     return [
-        detail,
+        detail_json(detail),
         numbers_markdown(detail),
         pair_html(detail),
         translations_html(service.pair_translations(rid, int(pair_id))),
         history_chart([ours, *theirs]),
         regimes_markdown(objective, score),
-        plane_or_why(objective, score["logp_chosen"], score["logp_rejected"]),
+        plane_or_why(objective, score.logp_chosen, score.logp_rejected),
         numbers_b,
         view_b,
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from app.common import shows_errors, table
+from app.common import shows_errors
 from app.config_form import (
     OBJECTIVE_PARAMS,
     OBJECTIVES,
@@ -15,6 +15,7 @@ from app.config_form import (
     values_of,
     visible_objective_params,
 )
+from app.tables import queue_frame
 
 FIRST_PRESET = "paper-cpu"  # the paper's recipe on the embedded model: results that mean something
 
@@ -70,7 +71,7 @@ def build(service) -> None:
         study_inputs, study_button = _study_controls()
         launched = gr.Markdown()
         gr.Markdown("### Queue")
-        queue = gr.Dataframe(table(service.runs()), interactive=False, elem_id="queue-table")
+        queue = gr.Dataframe(queue_frame(service.runs()), interactive=False, elem_id="queue-table")
         with gr.Row():
             run_id = gr.Number(label="Run id", precision=0)
             cancel = gr.Button("Cancel")
@@ -94,7 +95,7 @@ def build(service) -> None:
             raw = raw_config(fields, list(values))
             service.validate(raw)
             ids = service.launch(raw, sweep_text.strip() or None)
-            return f"Queued run(s) {', '.join(f'#{i}' for i in ids)}", table(service.runs())
+            return f"Queued run(s) {', '.join(f'#{i}' for i in ids)}", queue_frame(service.runs())
 
         launch.click(do_launch, [sweep, *inputs], [launched, queue], api_name="launch_run")
 
@@ -102,7 +103,7 @@ def build(service) -> None:
         def do_study(name, objectives, seeds, vary, *values):
             raw = raw_config(fields, list(values))
             study_id, ids = service.launch_study(raw, name, objectives or [], seeds, vary)
-            return f"Queued study #{study_id}: run(s) {', '.join(f'#{i}' for i in ids)}", table(
+            return f"Queued study #{study_id}: run(s) {', '.join(f'#{i}' for i in ids)}", queue_frame(
                 service.runs()
             )
 
@@ -110,14 +111,14 @@ def build(service) -> None:
 
         @shows_errors
         def do_cancel(rid):
-            return f"run {int(rid)}: {service.cancel(int(rid))}", table(service.runs())
+            return f"run {int(rid)}: {service.cancel(int(rid))}", queue_frame(service.runs())
 
         @shows_errors
         def do_resume(rid):
             step = service.resume(int(rid))
-            return f"run {int(rid)} queued again from step {step or 0}", table(service.runs())
+            return f"run {int(rid)} queued again from step {step or 0}", queue_frame(service.runs())
 
         cancel.click(do_cancel, run_id, [action, queue])
         resume.click(do_resume, run_id, [action, queue])
-        refresh.click(lambda: table(service.runs()), None, queue)
-        gr.Timer(3.0).tick(lambda: table(service.runs()), None, queue)
+        refresh.click(lambda: queue_frame(service.runs()), None, queue)
+        gr.Timer(3.0).tick(lambda: queue_frame(service.runs()), None, queue)

@@ -1,7 +1,7 @@
 """Data parallelism over ``torch.distributed``: who am I, my share of a batch, gathering results.
 
 Every helper is a no-op in a single process, so ``capo.train`` runs one code path.
-Processes are started by ``accelerate launch`` (``capo_lab/distributed_run.py``);
+Processes are started by ``accelerate launch`` (``worker/distributed_run.py``);
 gloo on CPU, NCCL on CUDA.
 """
 

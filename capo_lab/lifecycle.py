@@ -18,15 +18,22 @@ import traceback
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from capo.config import ConfigError, RunConfig, read_config_file
 from capo_lab.database import Database
 from capo_lab.errors import LabError
-from capo_lab.runs import create_run, failure_message, get_run, now, run_config, train_run
+from capo_lab.runs import create_run, failure_message, get_run, now, run_config
 from capo_lab.settings import Settings
 from storage import queries, writes
 from storage.records import RESUMABLE, RunStatus
+
+if TYPE_CHECKING:
+    from capo.train import RunResult
+
+# Trains a claimed run and returns how it ended: ``worker.execute.train_run`` (the lab's trainer,
+# on one process or several). Passed in, so that the services never import the worker.
+Executor = Callable[[Database, Settings, int, RunConfig, Callable[[], bool]], "RunResult"]
 
 
 def load_raw_config(path: Path) -> dict[str, Any]:
@@ -184,10 +191,13 @@ def run_job(
     worker: str,
     stop_event: threading.Event,
     device: str | None = None,
+    *,
+    execute: Executor,
 ) -> str:
     """Claim, heartbeat, train and finish one queued run; returns its final status (never raises for a
-    training failure, which is stored on the run). ``device`` (a worker's ``--device``) overrides
-    ``train.device``; ``stop_event`` (a signal) stops it at its next step as ``interrupted``."""
+    training failure, which is stored on the run). ``execute`` trains it; ``device`` (a worker's
+    ``--device``) overrides ``train.device``; ``stop_event`` (a signal) stops it at its next step
+    as ``interrupted``."""
     if not claim(db, run_id, worker):
         return f"skipped (run {run_id} is {get_run(db, run_id).status})"
     run = get_run(db, run_id)
@@ -201,7 +211,7 @@ def run_job(
     with Heartbeat(db, run_id, settings.heartbeat_seconds):
         try:
             cfg = _on_device(db, run_config(run, device), run_id)
-            result = train_run(db, settings, run_id, cfg, lambda: stop_event.is_set() or cancel_requested())
+            result = execute(db, settings, run_id, cfg, lambda: stop_event.is_set() or cancel_requested())
         except Exception as err:
             finish(db, run_id, RunStatus.FAILED, error=failure_message(err), traceback=traceback.format_exc())
             return RunStatus.FAILED

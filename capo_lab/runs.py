@@ -1,4 +1,6 @@
-"""Run services: create runs, execute one through ``capo.train``, read scores, export adapters."""
+"""Run services: create runs, the trainer's inputs and its database sink, read scores, export adapters.
+
+Training itself is started on the worker side (``worker/execute.py``)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import csv
 import hashlib
 import json
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +23,7 @@ from storage.records import PairRecord, PairScoreRecord, RunRecord, RunStatus
 
 if TYPE_CHECKING:  # the trainer imports torch and transformers: only commands that train load it
     from capo.evaluation import PairScoreRow
-    from capo.train import RunResult, TrainInputs
+    from capo.train import TrainInputs
 
 
 def now() -> datetime:
@@ -157,28 +159,6 @@ OOM_HINT = (
 def failure_message(err: BaseException) -> str:
     message = f"{type(err).__name__}: {err}"
     return f"{message} ({OOM_HINT})" if "out of memory" in str(err).lower() else message
-
-
-def train_run(
-    db: Database, settings: Settings, run_id: int, cfg: RunConfig, should_stop: Callable[[], bool]
-) -> RunResult:
-    """Train a claimed run (``capo_lab.lifecycle.run_job`` owns its status), from its latest checkpoint
-    when it was resumed; metrics, scores and checkpoints go to the database as it trains."""
-    from capo.train import train
-
-    run = get_run(db, run_id)
-    resume_from = None
-    if run.resumed_from_step is not None:
-        with db.read() as session:
-            checkpoint = queries.latest_checkpoint(session, run_id)
-        resume_from = Path(checkpoint.path) if checkpoint else None
-    if cfg.train.num_processes > 1:
-        from capo_lab.launch import train_in_processes
-
-        return train_in_processes(run_dir(settings, run_id), run_id, cfg, resume_from, should_stop)
-    inputs = run_inputs(db, settings, cfg, run_id, resume_from)
-    fingerprint = base_fingerprint(cfg, get_dataset(db, cfg.data.dataset).id)
-    return train(cfg, inputs, DatabaseSink(db, run_id, fingerprint), should_stop)
 
 
 def final_metric(db: Database, run_id: int, key: str) -> float | None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -12,43 +13,34 @@ from capo.analysis.sweep import SweepPoint, sweep_point
 from capo.config import ConfigError, RunConfig, config_from_dict, load_config
 from capo.data import BuildOptions
 from capo.data.sources import is_source_name
-from capo_lab import datasets, lifecycle, reports, runs, sources, studies, translations
+from capo.data.stats import DirectionStats
+from capo_lab import datasets, lifecycle, pairs, reports, runs, sources, studies, translations
 from capo_lab.database import Database
 from capo_lab.errors import USER_ERRORS as CLI_USER_ERRORS
 from capo_lab.errors import LabError
+from capo_lab.pairs import PairDetail, PairRow
 from capo_lab.rendering import RenderedPairRecord, render_dataset_pairs
 from capo_lab.reports import StudyReport
 from capo_lab.settings import Settings
 from capo_lab.translations import DirectionChrf, PairTranslations
 from storage import queries
-from storage.records import EvaluationRecord, StudyRecord
+from storage.records import DatasetInfo, EvaluationRecord, PairRecord, RunRecord, StudyRecord
 
 USER_ERRORS = (*CLI_USER_ERRORS, ValueError)  # the form's values also fail as plain ValueErrors
 REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 DATA_SUFFIXES = (".tar.gz", ".tgz", ".tsv", ".jsonl", ".json", ".csv", ".parquet")
-AMBIGUOUS_NATS = 1.0
-
-
-@dataclass(frozen=True)
-class PairRow:
-    """One row of the inspector's pair table."""
-
-    pair_id: int
-    direction: str
-    lw: float
-    ll: float
-    delta: float
-    rrm: float
-    loss: float
-    reward_margin: float
-    dl_dlw: float
-    ambiguous: bool
-    flipped: bool
-    chosen_pushed_down: bool
 
 
 class LabService:
-    def __init__(self, settings: Settings | None = None, enqueue=None, enqueue_evaluation=None) -> None:
+    """``enqueue`` and ``enqueue_evaluation`` put a run or an evaluation on the job queue (the front end
+    passes ``worker.tasks``' functions); without them the service only reads."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        enqueue: Callable[[int], None] | None = None,
+        enqueue_evaluation: Callable[[int], None] | None = None,
+    ) -> None:
         self.settings = settings or Settings()
         self._db: Database | None = None
         self._enqueue = enqueue
@@ -62,9 +54,7 @@ class LabService:
 
     def enqueue(self, run_id: int) -> None:
         if self._enqueue is None:
-            from worker.tasks import enqueue_run
-
-            self._enqueue = enqueue_run
+            raise LabError("this lab service has no job queue: it can only read")
         self._enqueue(run_id)
 
     # ---- studies ----------------------------------------------------------------------------------
@@ -79,9 +69,7 @@ class LabService:
     def evaluate_translations(self, run_id: int, split: str = "eval", step: str = "last") -> int:
         """Queue an evaluation job (adapter and base) on the worker; returns its id."""
         if self._enqueue_evaluation is None:
-            from worker.tasks import enqueue_evaluation
-
-            self._enqueue_evaluation = enqueue_evaluation
+            raise LabError("this lab service has no job queue: it can only read")
         return translations.queue_evaluation(
             self.db, int(run_id), self._enqueue_evaluation, step, split, True
         )
@@ -106,7 +94,7 @@ class LabService:
                     found.append(str(path))
         return found
 
-    def sources(self) -> list[dict[str, Any]]:
+    def sources(self) -> list[sources.SourceStatus]:
         """The named sources (MLQE-PE, DivEMT) with whether each is fetched or mirrored."""
         return sources.source_rows(self.settings)
 
@@ -143,7 +131,7 @@ class LabService:
         keep_ties: bool = False,
         strict: bool = False,
         detokenize: bool = True,
-    ) -> dict[str, Any]:
+    ) -> datasets.ImportResult:
         """Import picked files (inside the data folders or source names) and uploads; returns a summary."""
         paths = [self._allowed(p) for p in data_files] + [Path(u) for u in uploads]
         options = BuildOptions(
@@ -153,50 +141,22 @@ class LabService:
             keep_ties=keep_ties,
             strict=strict,
         )
-        result = datasets.import_dataset(
+        return datasets.import_dataset(
             self.db, paths, name, options, detokenize=detokenize, settings=self.settings
         )
-        return {
-            "dataset_id": result.dataset_id,
-            "name": result.name,
-            "pairs": result.pair_count,
-            "counts": result.report.counts,
-            "shortfalls": result.report.shortfalls,
-        }
 
-    def datasets(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "id": d.id,
-                "name": d.name,
-                "pairs": d.pair_count,
-                "directions": " ".join(d.directions),
-                "created": d.created_at.strftime("%Y-%m-%d %H:%M"),
-            }
-            for d in datasets.list_datasets(self.db)
-        ]
+    def datasets(self) -> list[DatasetInfo]:
+        return datasets.list_datasets(self.db)
 
-    def preview(self, name: str, split: str | None, direction: str | None) -> list[dict[str, Any]]:
-        pairs = datasets.dataset_pairs(self.db, name, split=split or None, direction=direction or None)
-        return [
-            {
-                "pair_id": p.pair_id,
-                "split": p.split,
-                "direction": p.direction,
-                "source": p.source_text,
-                "chosen (post-edit)": p.chosen,
-                "rejected (MT)": p.rejected,
-                "hter": p.hter,
-            }
-            for p in pairs
-        ]
+    def preview(self, name: str, split: str | None, direction: str | None) -> list[PairRecord]:
+        return datasets.dataset_pairs(self.db, name, split=split or None, direction=direction or None)
 
     def stats(
         self, name: str, split: str | None = None, tokenizer: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[DirectionStats]:
         cache = self.settings.home_dir / "models"
         count_tokens = datasets.token_counter(tokenizer, cache) if tokenizer else None
-        return [s.as_dict() for s in datasets.dataset_stats(self.db, name, split or None, count_tokens)]
+        return datasets.dataset_stats(self.db, name, split or None, count_tokens)
 
     # ---- runs -------------------------------------------------------------------------------------
     def presets(self) -> dict[str, str]:
@@ -224,19 +184,9 @@ class LabService:
         """Validate, create and queue one run (or, with ``sweep``, a study of one run per value)."""
         return studies.launch(self.db, raw, self.enqueue, sweep or None)[1]
 
-    def runs(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "id": r.id,
-                "name": r.name,
-                "objective": r.config["objective"]["name"],
-                "status": r.status,
-                "step": f"{r.step}/{r.total_steps or '?'}",
-                "study": r.study_id or "",
-                "error": r.error or "",
-            }
-            for r in reversed(runs.list_runs(self.db))
-        ]
+    def runs(self) -> list[RunRecord]:
+        """Every run, newest first."""
+        return list(reversed(runs.list_runs(self.db)))
 
     def cancel(self, run_id: int) -> str:
         return lifecycle.cancel(self.db, run_id)
@@ -275,62 +225,12 @@ class LabService:
         return points
 
     def pair_table(self, run_id: int, step: int | str, split: str = "eval") -> list[PairRow]:
-        rows = []
-        for s in runs.pair_scores(self.db, run_id, split, str(step)):
-            delta, dl_dlw = s.logp_chosen - s.logp_rejected, sum(s.grad_chosen.values())
-            rows.append(
-                PairRow(
-                    s.pair_id,
-                    s.direction,
-                    s.logp_chosen,
-                    s.logp_rejected,
-                    delta,
-                    s.rrm,
-                    s.loss,
-                    s.reward_margin,
-                    dl_dlw,
-                    abs(delta) < AMBIGUOUS_NATS,
-                    delta < 0,
-                    dl_dlw > 0,
-                )
-            )
-        return rows
+        return pairs.pair_table(self.db, run_id, step, split)
 
     def pair_detail(
         self, run_id: int, pair_id: int, step: int | str, split: str = "eval", with_tokens: bool = True
-    ) -> dict[str, Any]:
-        """Texts, numbers, gradients by term, margin across steps and (optionally) per-token log-probs."""
-        run = runs.get_run(self.db, run_id)
-        at = runs.resolve_step(self.db, run.id, split, str(step))
-        with self.db.read() as session:
-            (pair,) = queries.get_pairs(session, [int(pair_id)]) or [None]
-            history = [h for h in queries.pair_history(session, run.id, int(pair_id)) if h.split == split]
-        score = next((h for h in history if h.step == at), None)
-        if pair is None or score is None:
-            raise LabError(f"pair {pair_id} has no {split} score at step {at} in run {run.id}")
-        detail: dict[str, Any] = {
-            "run": run.id,
-            "step": at,
-            "pair_id": pair.pair_id,
-            "direction": pair.direction,
-            "source": pair.source_text,
-            "prompt": pair.prompt,
-            "chosen": pair.chosen,
-            "rejected": pair.rejected,
-            "score": {k: v for k, v in score.as_dict().items() if not k.endswith("_token_logps")},
-            "history": [
-                {
-                    "step": h.step,
-                    "delta": h.logp_chosen - h.logp_rejected,
-                    "loss": h.loss,
-                    "reward_margin": h.reward_margin,
-                }
-                for h in history
-            ],
-        }
-        if with_tokens:
-            detail["tokens"] = runs.stored_tokens(self.db, run.id, score)
-        return detail
+    ) -> PairDetail:
+        return pairs.pair_detail(self.db, run_id, pair_id, step, split, with_tokens)
 
     def export_zip(self, run_id: int) -> str:
         """A zip of the run's adapter folder, config and metrics CSV; returns its path."""

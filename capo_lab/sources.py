@@ -275,7 +275,19 @@ def source_names() -> list[str]:
     return list(CATALOGUE)
 
 
-def source_rows(settings: Settings) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class SourceStatus:
+    """A named file and where it stands here: ``fetched``, ``mirrored``, ``not fetched`` or ``needs a new
+    fetch``; ``path`` empty when absent."""
+
+    name: str
+    what: str
+    status: str
+    size_bytes: int | None
+    path: str
+
+
+def source_rows(settings: Settings) -> list[SourceStatus]:
     """One row per named file for the Data tab: name, what, status, size (MB) and local path.
 
     Cheap: compares sizes only; the sha256 is checked when a file is fetched or imported.
@@ -283,7 +295,7 @@ def source_rows(settings: Settings) -> list[dict[str, Any]]:
     return [_row(settings, f) for f in CATALOGUE.values()]
 
 
-def _row(settings: Settings, file: SourceFile) -> dict[str, Any]:
+def _row(settings: Settings, file: SourceFile) -> SourceStatus:
     path = _mirror_copy(settings, file)
     if path is not None:
         status = "mirrored"
@@ -293,10 +305,4 @@ def _row(settings: Settings, file: SourceFile) -> dict[str, Any]:
         fetched = record is not None and record.get("size") == path.stat().st_size
         status = "fetched" if fetched else "needs a new fetch" if path.exists() else "not fetched"
     size = path.stat().st_size if path.is_file() else file.size
-    return {
-        "name": file.name,
-        "what": file.description,
-        "status": status,
-        "size (MB)": None if size is None else round(size / 1e6, 2),
-        "path": str(path) if path.is_file() else "",
-    }
+    return SourceStatus(file.name, file.description, status, size, str(path) if path.is_file() else "")

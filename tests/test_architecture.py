@@ -1,14 +1,30 @@
-"""The dependency direction (DESIGN.md §1), checked on every import statement of every package."""
+"""Every package's allowed imports (DESIGN.md, "1. Data flow"), checked on every import statement.
+
+First-party packages are allow-listed: a package may import only the lab's packages named for it.
+Third-party libraries are deny-listed where a rule needs it (the trainer writes no SQL, storage
+trains nothing, the UI neither trains nor writes SQL).
+"""
 
 import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-FORBIDDEN = {
-    "capo": {"app", "worker", "storage", "capo_lab", "gradio", "sqlalchemy", "huey"},
-    "storage": {"capo", "capo_lab", "app", "worker", "torch", "transformers", "peft", "gradio"},
-    "worker": {"app", "gradio"},
+FIRST_PARTY = {"capo", "capo_lab", "storage", "worker", "app", "bench", "tests"}
+# folder (relative to the repo) → (first-party packages it may import, third-party libraries it must not)
+RULES = {
+    "capo": ({"capo"}, {"gradio", "sqlalchemy", "huey"}),
+    "storage": ({"storage"}, {"torch", "transformers", "peft", "gradio", "huey"}),
+    "capo_lab": ({"capo", "capo_lab", "storage"}, {"gradio", "huey"}),  # the services, minus cli/
+    "capo_lab/cli": ({"capo", "capo_lab", "storage", "worker", "app"}, {"gradio"}),
+    "worker": ({"capo", "capo_lab", "storage", "worker"}, {"gradio"}),
+    "app": ({"app", "capo", "capo_lab"}, {"sqlalchemy", "torch", "peft", "transformers"}),
 }
+
+
+def files_of(folder: str) -> list[Path]:
+    """The folder's modules; a folder that has its own rule (``capo_lab/cli``) is left to it."""
+    nested = [REPO / other for other in RULES if other != folder and other.startswith(folder + "/")]
+    return [p for p in sorted((REPO / folder).rglob("*.py")) if not any(p.is_relative_to(n) for n in nested)]
 
 
 def imported_roots(path: Path) -> set[str]:
@@ -21,15 +37,24 @@ def imported_roots(path: Path) -> set[str]:
     return roots
 
 
-def test_packages_import_only_in_the_allowed_direction() -> None:
+def test_packages_import_only_what_they_are_allowed() -> None:
     violations = []
-    for package, forbidden in FORBIDDEN.items():
-        assert (REPO / package).is_dir(), f"{package}/ is missing: the rule checks nothing"
-        for path in sorted((REPO / package).rglob("*.py")):
-            bad = imported_roots(path) & forbidden
+    for folder, (allowed, denied) in RULES.items():
+        assert (REPO / folder).is_dir(), f"{folder}/ is missing: the rule checks nothing"
+        for path in files_of(folder):
+            roots = imported_roots(path)
+            bad = (roots & FIRST_PARTY - allowed) | (roots & denied)
             if bad:
                 violations.append(f"{path.relative_to(REPO)} imports {sorted(bad)}")
     assert violations == []
+
+
+def test_services_never_import_the_worker() -> None:
+    """Enqueuing is passed in: no service module names ``worker`` (the CLI, a front end, may)."""
+    assert "worker" not in RULES["capo_lab"][0]
+    assert files_of("capo_lab") and not any(
+        p.is_relative_to(REPO / "capo_lab" / "cli") for p in files_of("capo_lab")
+    )
 
 
 def test_the_ui_never_trains_or_writes_sql() -> None:
@@ -58,7 +83,8 @@ def test_the_web_process_never_loads_the_model_stack(tmp_path: Path) -> None:
 
     probe = (
         "import sys; from app.main import build_app; from capo_lab.service import LabService; "
-        "build_app(LabService()); "
+        "from worker.tasks import enqueue_evaluation, enqueue_run; "
+        "build_app(LabService(None, enqueue_run, enqueue_evaluation)); "
         "print(sorted(m for m in ('capo.models', 'capo.train', 'torch', 'transformers') if m in sys.modules))"
     )
     env = {**os.environ, "CAPO_LAB_HOME": str(tmp_path)}

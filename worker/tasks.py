@@ -1,4 +1,10 @@
-"""Thin named tasks taking ids: a run to train (the same path as `capo-lab train`), an evaluation to run."""
+"""The Huey tasks, each taking an id: train a run, evaluate a run's translations.
+
+``enqueue_run`` and ``enqueue_evaluation`` put a task on the queue; the front ends pass them
+to the services. The tasks run in ``worker.consumer``'s loop, which sets ``runtime.context``
+(the worker's name, its stop flag and its ``--device``). The trainer is imported only when a run
+starts, so the web process that enqueues never loads torch.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +18,12 @@ from worker.huey_app import huey
 
 @huey.task(name="capo_lab.train_run")
 def train_run(run_id: int) -> str:
+    from worker.execute import train_run as execute
+
     settings = Settings()
     ctx = runtime.context
-    return run_job(Database(settings.database_url), settings, run_id, ctx.name, ctx.stop_event, ctx.device)
+    db = Database(settings.database_url)
+    return run_job(db, settings, run_id, ctx.name, ctx.stop_event, ctx.device, execute=execute)
 
 
 def enqueue_run(run_id: int) -> None:

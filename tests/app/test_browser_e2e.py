@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from capo_lab.launch import free_port
 from capo_lab.service import LabService
 from capo_lab.settings import Settings
 from tests.conftest import wait_for_port
+from worker.launch import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]

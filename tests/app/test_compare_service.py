@@ -18,6 +18,7 @@ from capo_lab.lifecycle import run_job
 from capo_lab.service import LabService
 from capo_lab.settings import Settings
 from tests.conftest import DIVEMT
+from worker.execute import train_run
 
 
 @pytest.fixture
@@ -26,7 +27,9 @@ def service(lab_home: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch) 
     settings = Settings()
 
     def run_now(run_id: int) -> None:
-        run_job(Database(settings.database_url), settings, run_id, "test", threading.Event())
+        run_job(
+            Database(settings.database_url), settings, run_id, "test", threading.Event(), execute=train_run
+        )
 
     return LabService(settings, enqueue=run_now)
 

@@ -8,39 +8,46 @@ from app.charts import token_heatmap_html, word_diff_html
 from app.common import markdown_text, shows_errors
 from app.tab_inspect import numbers_markdown, pair_html
 from capo_lab.errors import LabError
+from capo_lab.records import PairDetail, PairScoreRecord, PairTokens
 
 IMG = '<img src=x onerror="window.__xss=1">'
 SCRIPT = "<script>window.__xss=2</script>"
 HOSTILE = f"The <b>weather</b> {IMG} is fine {SCRIPT} today."
 
 
-def detail(text: str, direction: str = "en-de", tokens: bool = True) -> dict:
-    score = {
-        "logp_chosen": -3.0,
-        "logp_rejected": -4.0,
-        "n_tokens_chosen": 3,
-        "n_tokens_rejected": 4,
-        "ref_logp_chosen": None,
-        "ref_logp_rejected": None,
-        "rrm": 0.75,
-        "loss": 0.5,
-        "reward_margin": 0.1,
-        "grad_chosen": {"dpo": -0.1},
-        "grad_rejected": {"dpo": 0.1},
-    }
-    found = {"chosen_tokens": [SCRIPT, "ok"], "chosen_logps": [-1.0, -2.0]}
-    found |= {"rejected_tokens": [IMG], "rejected_logps": [-3.0]}
-    return {
-        "run": 1,
-        "step": 4,
-        "pair_id": 7,
-        "direction": direction,
-        "source": text,
-        "chosen": text + " <i>edited</i>",
-        "rejected": text,
-        "score": score,
-        "tokens": found if tokens else None,
-    }
+def detail(text: str, direction: str = "en-de", tokens: bool = True) -> PairDetail:
+    score = PairScoreRecord(
+        run_id=1,
+        step=4,
+        split="eval",
+        pair_id=7,
+        direction=direction,
+        logp_chosen=-3.0,
+        logp_rejected=-4.0,
+        n_tokens_chosen=3,
+        n_tokens_rejected=4,
+        ref_logp_chosen=None,
+        ref_logp_rejected=None,
+        rrm=0.75,
+        loss=0.5,
+        reward_margin=0.1,
+        grad_chosen={"dpo": -0.1},
+        grad_rejected={"dpo": 0.1},
+    )
+    found = PairTokens((SCRIPT, "ok"), (-1.0, -2.0), (IMG,), (-3.0,))
+    return PairDetail(
+        run_id=1,
+        step=4,
+        pair_id=7,
+        direction=direction,
+        source=text,
+        prompt=text,
+        chosen=text + " <i>edited</i>",
+        rejected=text,
+        score=score,
+        history=(),
+        tokens=found if tokens else None,
+    )
 
 
 def assert_no_markup(page: str) -> None:

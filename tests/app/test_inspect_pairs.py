@@ -22,6 +22,7 @@ from app.inspect_pairs import (
 )
 from app.tab_inspect import pair_table_view
 from capo.analysis.regimes import capo_regime
+from capo_lab.records import MarginPoint, PairScoreRecord
 
 
 def row(pair_id: int, delta: float, direction: str = "en-de") -> dict:
@@ -61,12 +62,24 @@ def test_the_line_above_the_table_says_what_is_shown_or_why_nothing_is() -> None
     assert table_note(0, 0, "", [], False) == "No eval pair scores at this step."
 
 
-SCORE = {
-    "logp_chosen": -30.0,
-    "logp_rejected": -12.0,
-    "grad_chosen": {"dpo": -0.03},
-    "grad_rejected": {"dpo": 0.03},
-}
+SCORE = PairScoreRecord(
+    run_id=1,
+    step=0,
+    split="eval",
+    pair_id=1,
+    direction="en-de",
+    logp_chosen=-30.0,
+    logp_rejected=-12.0,
+    n_tokens_chosen=10,
+    n_tokens_rejected=10,
+    ref_logp_chosen=None,
+    ref_logp_rejected=None,
+    rrm=2.5,
+    loss=0.5,
+    reward_margin=0.1,
+    grad_chosen={"dpo": -0.03},
+    grad_rejected={"dpo": 0.03},
+)
 
 
 def test_capo_flags_are_explained_with_the_pairs_numbers_and_thresholds() -> None:
@@ -114,9 +127,11 @@ def test_the_plane_for_another_objective_says_why_it_is_absent() -> None:
 
 
 def test_the_history_draws_each_run_in_its_colour_with_a_ring_at_the_step_shown() -> None:
-    ours = PairHistory("#3 capo", "#111111", [{"step": 0, "delta": 1.0}, {"step": 10, "delta": 2.0}], 10)
+    ours = PairHistory(
+        "#3 capo", "#111111", [MarginPoint(0, 1.0, 0.7, 0.0), MarginPoint(10, 2.0, 0.6, 0.1)], 10
+    )
     theirs = PairHistory(
-        "#4 <b>dpo</b>", "#222222", [{"step": 0, "delta": 1.0}, {"step": 8, "delta": -1.0}], 8
+        "#4 <b>dpo</b>", "#222222", [MarginPoint(0, 1.0, 0.7, 0.0), MarginPoint(8, -1.0, 0.8, -0.1)], 8
     )
     fig = history_chart([ours, theirs])
     lines = [t for t in fig.data if t.showlegend is not False]

@@ -14,6 +14,7 @@ from capo_lab.service import LabService
 from capo_lab.settings import Settings
 from capo_lab.translations import run_evaluation
 from tests.conftest import DIVEMT
+from worker.execute import train_run
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,7 +25,9 @@ def service(lab_home: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch) 
     settings = Settings()
 
     def run_now(run_id: int) -> None:
-        run_job(Database(settings.database_url), settings, run_id, "test", threading.Event())
+        run_job(
+            Database(settings.database_url), settings, run_id, "test", threading.Event(), execute=train_run
+        )
 
     def evaluate_now(evaluation_id: int) -> None:
         run_evaluation(Database(settings.database_url), settings, evaluation_id)
@@ -53,12 +56,12 @@ def test_files_outside_the_data_folders_are_refused(service: LabService, tmp_pat
 @pytest.mark.slow
 def test_launch_then_inspect_a_pair_down_to_its_tokens(service: LabService) -> None:
     summary = service.import_dataset("d", [str(DIVEMT)], [], per_direction=1)
-    assert summary["pairs"] == 18
+    assert summary.pair_count == 18
     raw = service.preset("smoke").model_dump()
     raw["data"]["dataset"] = "d"
     raw["train"].update(epochs=2, eval_every=1)
     (run_id,) = service.launch(raw)
-    assert service.runs()[0]["status"] == "succeeded"
+    assert service.runs()[0].status == "succeeded"
     steps = service.score_steps(run_id, "eval")
     assert steps == [0, 1, 2]
     rows = service.pair_table(run_id, steps[-1])
@@ -66,12 +69,12 @@ def test_launch_then_inspect_a_pair_down_to_its_tokens(service: LabService) -> N
     row = rows[0]
     assert row.flipped == (row.delta < 0) and row.chosen_pushed_down == (row.dl_dlw > 0)
     detail = service.pair_detail(run_id, row.pair_id, steps[-1])
-    assert [h["step"] for h in detail["history"]] == steps
-    tokens = detail["tokens"]
-    assert len(tokens["chosen_logps"]) == detail["score"]["n_tokens_chosen"]
+    assert [h.step for h in detail.history] == steps
+    tokens = detail.tokens
+    assert len(tokens.chosen_logps) == detail.score.n_tokens_chosen
     # the adapter saved at the last step reproduces the stored log-prob from per-token values
-    assert sum(tokens["chosen_logps"]) == pytest.approx(detail["score"]["logp_chosen"], abs=1e-3)
-    assert sum(tokens["rejected_logps"]) == pytest.approx(detail["score"]["logp_rejected"], abs=1e-3)
+    assert sum(tokens.chosen_logps) == pytest.approx(detail.score.logp_chosen, abs=1e-3)
+    assert sum(tokens.rejected_logps) == pytest.approx(detail.score.logp_rejected, abs=1e-3)
     points = service.metrics(run_id, after_step=1)
     assert points and all(p["step"] > 1 for p in points)
     zipped = service.export_zip(run_id)
@@ -81,8 +84,8 @@ def test_launch_then_inspect_a_pair_down_to_its_tokens(service: LabService) -> N
 def test_a_source_name_imports_from_the_mirror_and_is_listed(service: LabService) -> None:
     assert service.data_files()[:1] == ["mlqe-pe:en-de:train"] and "divemt:warmup" in service.data_files()
     summary = service.import_dataset("named", ["divemt:warmup"], [], per_direction=1)
-    assert summary["pairs"] == 18  # 6 DivEMT directions × 3 splits, read from CAPO_LAB_DATA_DIRS
-    assert any(r["name"] == "divemt:warmup" and "mirror" in str(r).lower() for r in service.sources())
+    assert summary.pair_count == 18  # 6 DivEMT directions × 3 splits, read from CAPO_LAB_DATA_DIRS
+    assert any(r.name == "divemt:warmup" and r.status == "mirrored" for r in service.sources())
 
 
 def test_one_pair_rendered_as_the_trainer_feeds_it(service: LabService) -> None:

@@ -37,12 +37,12 @@ def test_launch_study_queues_one_named_run_per_objective_and_seed(lab_home: Path
     raw = service.preset("smoke").model_dump()
     study_id, run_ids = service.launch_study(raw, "s", ["capo", "dpo"], "0,1", "")
     assert queued == run_ids and len(run_ids) == 4
-    listed = {r["id"]: r for r in service.runs()}
-    assert [listed[r]["name"] for r in run_ids] == [
+    listed = {r.id: r for r in service.runs()}
+    assert [listed[r].name for r in run_ids] == [
         "s[capo, seed=0]", "s[capo, seed=1]", "s[dpo, seed=0]", "s[dpo, seed=1]",
     ]  # fmt: skip
-    assert {listed[r]["status"] for r in run_ids} == {"queued"}
-    assert {listed[r]["study"] for r in run_ids} == {study_id}
+    assert {listed[r].status for r in run_ids} == {"queued"}
+    assert {listed[r].study_id for r in run_ids} == {study_id}
     (study,) = service.studies()
     assert study.run_ids == tuple(run_ids)
     assert study.factors == {"objective.name": ["capo", "dpo"], "train.seed": [0, 1]}

@@ -7,7 +7,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from capo_lab.cli import app
-from capo_lab.launch import free_port
+from worker.launch import free_port
 
 runner = CliRunner()
 MIGRATIONS = Path(__file__).resolve().parents[2] / "storage" / "migrations" / "versions"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from capo_lab.launch import free_port
 from tests.conftest import wait_for_port
+from worker.launch import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 PROC = Path("/proc")

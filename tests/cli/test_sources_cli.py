@@ -14,9 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from capo_lab.cli import app
-from capo_lab.launch import free_port
 from tests.capo.data.divemt_main import write_main_tsv
 from tests.conftest import DIVEMT, MLQE
+from worker.launch import free_port
 
 runner = CliRunner()
 EN_DE_DEV = MLQE / "dev" / "en-de-dev.tar.gz"

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from capo_lab.launch import free_port
 from tests.conftest import wait_for_port
+from worker.launch import free_port
 
 
 def unavailable(what: str) -> None:

@@ -1,4 +1,4 @@
-"""One run on several processes: ``accelerate launch`` starts the ranks of ``capo_lab.distributed_run``.
+"""One run on several processes: ``accelerate launch`` starts the ranks of ``worker.distributed_run``.
 
 The worker stays the run's owner: it keeps the heartbeat, turns a stop request
 into a ``STOP`` file that rank 0 watches, and reads rank 0's ``result.json``.
@@ -50,7 +50,7 @@ def launch_command(run_id: int, cfg: RunConfig, resume_from: Path | None) -> lis
         "--main_process_port",
         str(free_port()),
         "--module",
-        "capo_lab.distributed_run",
+        "worker.distributed_run",
         str(run_id),
         "--device",
         cfg.train.device,

@@ -17,7 +17,7 @@ import typer
 
 from capo.config import ConfigError, load_config
 from capo_lab import lifecycle, runs
-from capo_lab.cli_common import Output, fmt, open_database, print_table, stderr, stdout, user_errors
+from capo_lab.cli.common import Output, fmt, open_database, print_table, stderr, stdout, user_errors
 from capo_lab.errors import LabError
 from capo_lab.settings import Settings
 from storage.records import RunStatus
@@ -56,7 +56,10 @@ def train_command(
     say(f"run {run_id}: training {cfg.name!r} ({cfg.objective.name}) on {cfg.model.name_or_path}")
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    status = lifecycle.run_job(db, Settings(), run_id, f"cli:{socket.gethostname()}:{os.getpid()}", stop)
+    from worker.execute import train_run  # the trainer: imports torch, so only here
+
+    worker = f"cli:{socket.gethostname()}:{os.getpid()}"
+    status = lifecycle.run_job(db, Settings(), run_id, worker, stop, execute=train_run)
     run = runs.get_run(db, run_id)
     for note in run.notes:
         say(f"note: {note}")

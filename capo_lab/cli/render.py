@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from capo_lab.cli_common import open_database, stdout, user_errors
+from capo_lab.cli.common import open_database, stdout, user_errors
 from capo_lab.rendering import RenderedPairRecord, render_dataset_pairs
 from capo_lab.settings import Settings
 

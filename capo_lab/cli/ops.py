@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from capo_lab.cli_common import open_database, stdout, user_errors
+from capo_lab.cli.common import open_database, stdout, user_errors
 from capo_lab.errors import LabError
 from storage.migrate import current_revision
 

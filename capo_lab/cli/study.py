@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from capo_lab import lifecycle, studies
-from capo_lab.cli_common import enqueue_run, open_database, print_table, stdout, user_errors
+from capo_lab.cli.common import enqueue_run, open_database, print_table, stdout, user_errors
 
 
 @user_errors

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from capo_lab.cli_common import HeldOutSplit, open_database, stdout, user_errors
+from capo_lab.cli.common import HeldOutSplit, open_database, stdout, user_errors
 
 
 class ReportFormat(StrEnum):

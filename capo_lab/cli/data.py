@@ -12,7 +12,7 @@ import typer
 from capo.data import SPLITS, BuildOptions, BuildReport
 from capo.data.sources import select_files
 from capo_lab import datasets, sources
-from capo_lab.cli_common import fmt, open_database, print_table, stdout, user_errors
+from capo_lab.cli.common import fmt, open_database, print_table, stdout, user_errors
 from capo_lab.settings import Settings
 
 data_app = typer.Typer(no_args_is_help=True, help="Import and inspect MTPE preference data.")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from capo_lab.cli_common import (
+from capo_lab.cli.common import (
     HeldOutSplit,
     Output,
     fmt,

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from capo_lab.cli_common import user_errors
+from capo_lab.cli.common import user_errors
 from capo_lab.database import Database
 from capo_lab.errors import LabError
 from capo_lab.settings import Settings
@@ -63,6 +63,7 @@ def serve_command(
     """Serve the lab UI (Data, Train, Runs, Inspect, Export) and, by default, one worker."""
     from app.main import CSS, build_app
     from capo_lab.service import LabService
+    from worker.tasks import enqueue_evaluation, enqueue_run
 
     settings = Settings()
     auth = parse_auth(settings.auth)
@@ -70,7 +71,7 @@ def serve_command(
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     worker_process = start_worker() if worker else None
     try:
-        demo = build_app(LabService(settings))
+        demo = build_app(LabService(settings, enqueue_run, enqueue_evaluation))
         demo.queue(default_concurrency_limit=4).launch(
             server_name=host,
             server_port=port,

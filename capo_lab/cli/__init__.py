@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from capo_lab.cli_data import data_app
-from capo_lab.cli_evaluate import evaluate_command
-from capo_lab.cli_jobs import cancel_command, resume_command, submit_command, worker_command
-from capo_lab.cli_ops import db_app, health_command
-from capo_lab.cli_render import render_command
-from capo_lab.cli_report import report_command
-from capo_lab.cli_runs import export_command, pairs_command, runs_app, train_command
-from capo_lab.cli_serve import serve_command
-from capo_lab.cli_study import studies_command, study_command
+from capo_lab.cli.data import data_app
+from capo_lab.cli.evaluate import evaluate_command
+from capo_lab.cli.jobs import cancel_command, resume_command, submit_command, worker_command
+from capo_lab.cli.ops import db_app, health_command
+from capo_lab.cli.render import render_command
+from capo_lab.cli.report import report_command
+from capo_lab.cli.runs import export_command, pairs_command, runs_app, train_command
+from capo_lab.cli.serve import serve_command
+from capo_lab.cli.study import studies_command, study_command
 
 app = typer.Typer(
     no_args_is_help=True,

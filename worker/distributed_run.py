@@ -1,6 +1,6 @@
-"""One rank of a data-parallel run (started by ``capo_lab.launch`` through ``accelerate launch``).
+"""One rank of a data-parallel run (started by ``worker.launch`` through ``accelerate launch``).
 
-``python -m capo_lab.distributed_run RUN_ID [--device D] [--resume-from PATH]``: every
+``python -m worker.distributed_run RUN_ID [--device D] [--resume-from PATH]``: every
 rank trains on its share of each batch; rank 0 writes metrics, scores and
 checkpoints to the lab database and ``result.json`` when done.
 """
@@ -20,9 +20,9 @@ from capo.models import resolve_device
 from capo.train import train
 from capo_lab.database import Database
 from capo_lab.datasets import get_dataset
-from capo_lab.launch import RESULT_FILE, STOP_FILE
 from capo_lab.runs import DatabaseSink, base_fingerprint, get_run, run_config, run_dir, run_inputs
 from capo_lab.settings import Settings
+from worker.launch import RESULT_FILE, STOP_FILE
 
 
 def main(argv: list[str] | None = None) -> None:

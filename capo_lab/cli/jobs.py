@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from capo_lab import lifecycle, studies
-from capo_lab.cli_common import enqueue_run, open_database, stdout, user_errors
+from capo_lab.cli.common import enqueue_run, open_database, stdout, user_errors
 
 
 @user_errors

@@ -1,0 +1,37 @@
+"""The frozen records the lab's services return, in one place for the front ends.
+
+Storage defines the stored ones; the UI and the CLI import them from here, never from ``storage``.
+"""
+
+from capo.data.stats import DirectionStats
+from capo_lab.datasets import ImportResult
+from capo_lab.pairs import MarginPoint, PairDetail, PairRow, PairTokens
+from capo_lab.sources import SourceStatus
+from storage.records import (
+    DatasetInfo,
+    EvaluationRecord,
+    MetricRow,
+    PairRecord,
+    PairScoreRecord,
+    RunRecord,
+    RunStatus,
+    StudyRecord,
+)
+
+__all__ = [
+    "DatasetInfo",
+    "DirectionStats",
+    "EvaluationRecord",
+    "ImportResult",
+    "MarginPoint",
+    "MetricRow",
+    "PairDetail",
+    "PairRecord",
+    "PairRow",
+    "PairScoreRecord",
+    "PairTokens",
+    "RunRecord",
+    "RunStatus",
+    "SourceStatus",
+    "StudyRecord",
+]
