@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import plotly.graph_objects as go
 
 from capo.analysis.sweep import SweepPoint
+from capo.objective_defs import PARAM_SYMBOLS
 
 if TYPE_CHECKING:
     from capo_lab.translations import DirectionChrf
@@ -158,7 +159,7 @@ def delta_distribution(
     return fig
 
 
-SYMBOLS = {"alpha": "α", "beta": "β", "gamma": "γ"}
+SYMBOLS = PARAM_SYMBOLS  # objective parameter → its symbol (capo/objective_defs.py)
 
 
 def sweep_or_why(points: Sequence[SweepPoint], parameter: str, selected: int) -> go.Figure:

@@ -11,15 +11,12 @@ import gradio as gr
 import yaml
 
 from capo.config import (
-    CapoObjective,
+    OBJECTIVE_CONFIGS,
     DataConfig,
-    DpoNllObjective,
-    DpoObjective,
     LoraConfig,
     ModelConfig,
     OptimConfig,
     RunConfig,
-    SimpoObjective,
     TrainConfig,
 )
 
@@ -30,9 +27,8 @@ SECTIONS = {
     "optim": OptimConfig,
     "train": TrainConfig,
 }
-OBJECTIVES = {
-    c.model_fields["name"].default: c for c in (CapoObjective, DpoObjective, SimpoObjective, DpoNllObjective)
-}
+OBJECTIVES = OBJECTIVE_CONFIGS  # name → config class, from capo/objective_defs.py
+# Every objective's parameters, each once (one box per name; the chosen objective's are shown).
 OBJECTIVE_PARAMS = sorted({f for c in OBJECTIVES.values() for f in c.model_fields if f != "name"})
 
 
@@ -40,24 +36,35 @@ OBJECTIVE_PARAMS = sorted({f for c in OBJECTIVES.values() for f in c.model_field
 class FormField:
     section: str
     name: str
-    kind: str  # bool | choice | number | text | yaml
-    choices: tuple[Any, ...] = ()
+    kind: str  # bool | choice | int | float | text | yaml
+    choices: tuple[Any, ...] = ()  # the values of a choice; ``choice_label`` is how each shows
 
 
 def field_kind(annotation: Any) -> tuple[str, tuple[Any, ...]]:
-    """How to edit a field of this type: a checkbox, a dropdown, a number, text, or YAML text."""
+    """How to edit a field of this type: a checkbox, a dropdown, a whole or real number, text, or YAML
+    text. ``bool | Literal["auto"]`` is a dropdown of ("auto", True, False)."""
     if annotation is bool:
         return "bool", ()
     if typing.get_origin(annotation) is Literal:
         return "choice", typing.get_args(annotation)
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if annotation in (int, float) or (
-        isinstance(annotation, types.UnionType) and args and all(a in (int, float) for a in args)
-    ):
-        return "number", ()
+    is_union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    args = typing.get_args(annotation) if is_union else (annotation,)
+    if args and all(a is bool or typing.get_origin(a) is Literal for a in args):
+        literals = [v for a in args if a is not bool for v in typing.get_args(a)]
+        return "choice", (*literals, True, False)
+    numbers = {a for a in args if a is not type(None)}
+    if numbers == {int}:
+        return "int", ()
+    if numbers and numbers <= {int, float}:
+        return "float", ()
     if annotation is str:
         return "text", ()
     return "yaml", ()
+
+
+def choice_label(value: Any) -> Any:
+    """How a choice shows in its dropdown: ``true`` / ``false`` for booleans, others as they are."""
+    return str(value).lower() if isinstance(value, bool) else value
 
 
 def form_fields() -> list[FormField]:
@@ -67,19 +74,26 @@ def form_fields() -> list[FormField]:
             kind, choices = field_kind(info.annotation)
             fields.append(FormField(section, name, kind, choices))
     fields.append(FormField("objective", "name", "choice", tuple(OBJECTIVES)))
-    fields.extend(FormField("objective", p, "number") for p in OBJECTIVE_PARAMS)
+    fields.extend(FormField("objective", p, *field_kind(_objective_annotation(p))) for p in OBJECTIVE_PARAMS)
     return fields
 
 
+def _objective_annotation(param: str) -> Any:
+    """The type of objective parameter ``param`` (objectives that share a parameter share its type)."""
+    return next(c.model_fields[param].annotation for c in OBJECTIVES.values() if param in c.model_fields)
+
+
 def values_of(cfg: RunConfig, fields: list[FormField]) -> list[Any]:
+    """The form's values for ``cfg``; parameters of other objectives than the chosen one are None."""
     data = cfg.model_dump()
     out = []
     for f in fields:
         value = data[f.name] if not f.section else data[f.section].get(f.name)
-        if value is None and f.section == "objective":
-            value = OBJECTIVES[cfg.objective.name].model_fields.get(f.name)
-            value = value.default if value is not None else None
-        out.append(yaml_text(value) if f.kind == "yaml" else value)
+        if f.kind == "yaml":
+            value = yaml_text(value)
+        elif f.kind == "choice":
+            value = choice_label(value)
+        out.append(value)
     return out
 
 
@@ -98,16 +112,7 @@ def raw_config(fields: list[FormField], values: list[Any]) -> dict[str, Any]:
     """Form values → the nested dict ``RunConfig`` validates (only the chosen objective's keys)."""
     raw: dict[str, Any] = {}
     for f, value in zip(fields, values, strict=True):
-        if f.kind == "yaml":
-            value = yaml.safe_load(value) if isinstance(value, str) and value.strip() else None
-        if (
-            f.kind == "number"
-            and isinstance(value, float)
-            and value.is_integer()
-            and f.name
-            not in ("lr", "beta", "alpha", "gamma", "nll_weight", "dropout", "warmup_ratio", "weight_decay")
-        ):
-            value = int(value)
+        value = form_value(f, value)
         if not f.section:
             raw[f.name] = value
         else:
@@ -118,14 +123,26 @@ def raw_config(fields: list[FormField], values: list[Any]) -> dict[str, Any]:
     return raw
 
 
+def form_value(f: FormField, value: Any) -> Any:
+    """One component's value as the config takes it: YAML text parsed, a choice's label mapped back
+    to its value, and a whole number that a number box returns as a float (16.0) made an int."""
+    if f.kind == "yaml":
+        return yaml.safe_load(value) if isinstance(value, str) and value.strip() else None
+    if f.kind == "choice":
+        return {choice_label(c): c for c in f.choices}.get(value, value)
+    if f.kind == "int" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def component(f: FormField, value: Any, visible: bool = True) -> gr.components.Component:
     label = f"{f.section}.{f.name}" if f.section else f.name
     if f.kind == "bool":
         return gr.Checkbox(value, label=label, visible=visible)
     if f.kind == "choice":
-        return gr.Dropdown(list(f.choices), value=value, label=label, visible=visible)
-    if f.kind == "number":
-        return gr.Number(value, label=label, visible=visible)
+        return gr.Dropdown([choice_label(c) for c in f.choices], value=value, label=label, visible=visible)
+    if f.kind in ("int", "float"):
+        return gr.Number(value, label=label, visible=visible, precision=0 if f.kind == "int" else None)
     return gr.Textbox(value, label=label, visible=visible)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.charts import RunLook
+from capo.objective_defs import PARAM_SYMBOLS
 
 # D3's ten categorical colours; run #1 gets the first, and a run keeps its colour in every chart.
 PALETTE = (
@@ -13,10 +14,7 @@ PALETTE = (
     "#8C564B", "#E377C2", "#7F7F7F", "#BCBD22", "#17BECF",
 )  # fmt: skip
 SYMBOLS = {
-    "objective.alpha": "α",
-    "objective.beta": "β",
-    "objective.gamma": "γ",
-    "objective.nll_weight": "nll",
+    **{f"objective.{name}": symbol for name, symbol in PARAM_SYMBOLS.items()},
     "optim.lr": "lr",
     "data.dataset": "data",
     "model.name_or_path": "model",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -10,12 +9,6 @@ from peft import PeftModel, set_peft_model_state_dict
 from safetensors.torch import load_file
 
 TRAINER_STATE = "trainer_state.pt"
-
-
-@dataclass(frozen=True)
-class ResumeState:
-    step: int
-    path: Path
 
 
 def checkpoint_dir(run_dir: Path, step: int) -> Path:

@@ -1,17 +1,29 @@
 """``RunConfig``: one typed, frozen description of a training run.
 
-It travels UI → JSON → queue → trainer unchanged and is stored on the run row.
-YAML presets in ``configs/`` load through the same constructor; unknown keys
-and bad values are refused with a message naming the key.
+It is made from a YAML preset in ``configs/`` (``load_config``, with ``key.sub=value``
+overrides), from the Train form's fields, or from each point of a study's grid (that point's
+overrides applied, and the run renamed after the settings that differ: ``capo_lab.studies``).
+All go through ``config_from_dict``: unknown keys and bad values are refused with a message
+naming the key. The objective classes are derived from ``capo/objective_defs.py``.
+
+``capo_lab.runs.create_run`` stores it as JSON on the run row; the job queue carries only the
+run id. The worker validates the stored JSON again (``capo_lab.runs.run_config``; a worker's
+``--device`` replaces ``train.device``), then ``capo_lab.lifecycle`` resolves ``train.device``
+(``auto`` → ``cpu`` or ``cuda:0``) and records it in the run's ``device`` column, not in the
+stored config; the trainer gets that resolved copy.
 """
 
 from __future__ import annotations
 
+import operator
+from functools import reduce
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, create_model, model_validator
+
+from capo.objective_defs import OBJECTIVE_DEFS, ObjectiveDef
 
 
 class _Frozen(BaseModel):
@@ -32,42 +44,30 @@ class DataConfig(_Frozen):
     chat_template: Literal["none", "model", "zephyr"] = "none"  # capo/templates.py
 
 
-class CapoObjective(_Frozen):
-    """CAPO (paper Eq. 4): -log σ(β(lw − ll) + α·lw/ll)."""
-
-    name: Literal["capo"] = "capo"
-    beta: PositiveFloat = 0.1
-    alpha: float = 2.0
-
-
-class DpoObjective(_Frozen):
-    name: Literal["dpo"] = "dpo"
-    beta: PositiveFloat = 0.1
-
-
-class SimpoObjective(_Frozen):
-    """SimPO: β = 2.0 and γ = 1.0, i.e. γ/β = 0.5, the SimPO authors' Llama-3-8B-Base setting
-    (Meng, Xia and Chen 2024; their trainer takes γ/β as ``gamma_beta_ratio``). TRL's
-    CPOConfig defaults differ (β = 0.1, simpo_gamma = 0.5)."""
-
-    name: Literal["simpo"] = "simpo"
-    beta: PositiveFloat = 2.0
-    gamma: float = 1.0
+def _objective_config(d: ObjectiveDef) -> type[_Frozen]:
+    """The config class of one objective: ``name`` (the union's tag) and its parameters."""
+    fields: dict[str, Any] = {p.name: (float, Field(p.default, gt=p.gt)) for p in d.params}
+    return create_model(
+        d.class_name,
+        __base__=_Frozen,
+        __module__=__name__,
+        __doc__=f"{d.formula} ({d.citation}).",
+        name=(Literal[d.name], d.name),
+        **fields,
+    )
 
 
-class DpoNllObjective(_Frozen):
-    name: Literal["dpo_nll"] = "dpo_nll"
-    beta: PositiveFloat = 0.1
-    nll_weight: float = 1.0
-
-
+# One config class per definition in capo/objective_defs.py, by objective name.
 OBJECTIVE_CONFIGS: dict[str, type[_Frozen]] = {
-    c.model_fields["name"].default: c for c in (CapoObjective, DpoObjective, SimpoObjective, DpoNllObjective)
+    name: _objective_config(d) for name, d in OBJECTIVE_DEFS.items()
 }
+CapoObjective = OBJECTIVE_CONFIGS["capo"]  # named for the default below and for callers
+DpoObjective = OBJECTIVE_CONFIGS["dpo"]
+SimpoObjective = OBJECTIVE_CONFIGS["simpo"]
+DpoNllObjective = OBJECTIVE_CONFIGS["dpo_nll"]
 
-ObjectiveConfig = Annotated[
-    CapoObjective | DpoObjective | SimpoObjective | DpoNllObjective, Field(discriminator="name")
-]
+# ``objective`` validates as the class its ``name`` selects.
+ObjectiveConfig = Annotated[reduce(operator.or_, OBJECTIVE_CONFIGS.values()), Field(discriminator="name")]
 
 
 class LoraConfig(_Frozen):
@@ -99,7 +99,7 @@ class TrainConfig(_Frozen):
     generate_at_end: bool = False  # translate the eval splits, last adapter and base (capo-lab evaluate)
     generate_max_new_tokens: PositiveInt = 160
     seed: int = 0
-    bf16: bool = False
+    bf16: bool | Literal["auto"] = "auto"  # auto: on where the device computes bf16 natively
     gradient_checkpointing: bool = (
         False  # recompute decoder activations in backward: less memory, ~30% more time
     )
@@ -162,11 +162,9 @@ def config_from_dict(raw: dict[str, Any]) -> RunConfig:
         return RunConfig.model_validate(raw)
     except ValidationError as err:
         first = err.errors()[0]
-        key = ".".join(str(p) for p in first["loc"] if str(p) not in _OBJECTIVE_TAGS)
+        # a union member's errors are located under its tag (objective.capo.alpha): drop the tag
+        key = ".".join(str(p) for p in first["loc"] if str(p) not in OBJECTIVE_CONFIGS)
         raise ConfigError(f"{key or 'config'}: {first['msg']}") from None
-
-
-_OBJECTIVE_TAGS = {"capo", "dpo", "simpo", "dpo_nll"}
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

@@ -7,11 +7,17 @@ for a logit z, and also returns dL/dlw and dL/dll split by term, so the
 inspector can show which way each term pushes a pair. With s = σ(z) − 1 =
 dL/dz (always < 0), dL/dlw = s·∂z/∂lw and dL/dll = s·∂z/∂ll.
 
-The trainer branches on ``ObjectiveSpec`` capabilities, never on names.
+Each objective is defined once in ``capo/objective_defs.py`` (parameters and defaults,
+capabilities, gradient terms, citation); this module attaches the loss function named there,
+checking that it takes exactly the defined parameters, and reads its defaults from there.
+The trainer never branches on an objective's name: it always supplies reference log-probs
+(the cached base scores, also the baseline of rewards/accuracies_vs_base) and token counts;
+``needs_reference`` and ``needs_token_counts`` declare which of them an objective reads.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +25,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from capo.objective_defs import OBJECTIVE_DEFS, ObjectiveDef
 
 # RRM = lw / ll is unstable as ll → 0⁻ (a rejected response the model finds
 # certain). ll is clamped to at most −RRM_EPS before dividing: the sign is
@@ -56,13 +64,38 @@ class ObjectiveOutput:
 
 @dataclass(frozen=True)
 class ObjectiveSpec:
-    name: str
+    """An objective's definition (``capo.objective_defs``) with its loss function attached."""
+
+    definition: ObjectiveDef
     fn: Callable[..., ObjectiveOutput]
-    needs_reference: bool
-    length_normalized: bool
-    terms: tuple[str, ...]
-    params: tuple[str, ...]
-    source: str
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    @property
+    def needs_reference(self) -> bool:
+        return self.definition.needs_reference
+
+    @property
+    def needs_token_counts(self) -> bool:
+        return self.definition.needs_token_counts
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        return self.definition.terms
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return self.definition.param_names
+
+
+def _defaults(name: str) -> dict[str, float]:
+    """Objective ``name``'s parameter defaults, as its loss function's keyword defaults."""
+    return {p.name: p.default for p in OBJECTIVE_DEFS[name].params}
+
+
+_CAPO, _DPO, _SIMPO, _DPO_NLL = (_defaults(n) for n in ("capo", "dpo", "simpo", "dpo_nll"))
 
 
 def relative_reward_margin(chosen: Tensor, rejected: Tensor, eps: float = RRM_EPS) -> Tensor:
@@ -75,7 +108,7 @@ def _bt_loss(z: Tensor) -> tuple[Tensor, Tensor]:
     return F.softplus(-z), torch.sigmoid(z) - 1.0
 
 
-def capo_loss(p: PairLogps, beta: float = 0.1, alpha: float = 2.0) -> ObjectiveOutput:
+def capo_loss(p: PairLogps, beta: float = _CAPO["beta"], alpha: float = _CAPO["alpha"]) -> ObjectiveOutput:
     """CAPO (Pokharel, Tao and Agrawal 2025, arXiv 2511.07691, Eq. 4): reference-free, not length-normalised.
 
     z = β(lw − ll) + α·RRM,  RRM = lw/ll,  L = −log σ(z).
@@ -106,7 +139,7 @@ def _dpo_logits(p: PairLogps, beta: float) -> Tensor:
     return beta * ((p.chosen - p.ref_chosen) - (p.rejected - p.ref_rejected))
 
 
-def dpo_loss(p: PairLogps, beta: float = 0.1) -> ObjectiveOutput:
+def dpo_loss(p: PairLogps, beta: float = _DPO["beta"]) -> ObjectiveOutput:
     """DPO (Rafailov et al., 2023): z = β[(lw − rw) − (ll − rl)], L = −log σ(z).
 
     dL/dlw = sβ, dL/dll = −sβ. Policy == reference gives z = 0, L = ln 2.
@@ -123,7 +156,7 @@ def dpo_loss(p: PairLogps, beta: float = 0.1) -> ObjectiveOutput:
     )
 
 
-def simpo_loss(p: PairLogps, beta: float = 2.0, gamma: float = 1.0) -> ObjectiveOutput:
+def simpo_loss(p: PairLogps, beta: float = _SIMPO["beta"], gamma: float = _SIMPO["gamma"]) -> ObjectiveOutput:
     """SimPO (Meng, Xia and Chen 2024, arXiv 2405.14734): z = β(lw/|y_w| − ll/|y_l|) − γ, L = −log σ(z).
 
     dL/dlw = sβ/|y_w|, dL/dll = −sβ/|y_l|.
@@ -144,7 +177,9 @@ def simpo_loss(p: PairLogps, beta: float = 2.0, gamma: float = 1.0) -> Objective
     )
 
 
-def dpo_nll_loss(p: PairLogps, beta: float = 0.1, nll_weight: float = 1.0) -> ObjectiveOutput:
+def dpo_nll_loss(
+    p: PairLogps, beta: float = _DPO_NLL["beta"], nll_weight: float = _DPO_NLL["nll_weight"]
+) -> ObjectiveOutput:
     """DPO+NLL (Pang et al., 2024; Yang et al., 2025): L = DPO + w·NLL.
 
     NLL = −lw/|y_w|, the chosen response's mean per-token negative log-likelihood
@@ -164,39 +199,24 @@ def dpo_nll_loss(p: PairLogps, beta: float = 0.1, nll_weight: float = 1.0) -> Ob
     )
 
 
-OBJECTIVES: dict[str, ObjectiveSpec] = {
-    spec.name: spec
-    for spec in (
-        ObjectiveSpec(
-            "capo",
-            capo_loss,
-            False,
-            False,
-            ("dpo", "rrm"),
-            ("beta", "alpha"),
-            "Pokharel, Tao and Agrawal 2025, arXiv 2511.07691, Eq. 4",
-        ),
-        ObjectiveSpec("dpo", dpo_loss, True, False, ("dpo",), ("beta",), "Rafailov et al. 2023"),
-        ObjectiveSpec(
-            "simpo",
-            simpo_loss,
-            False,
-            True,
-            ("simpo",),
-            ("beta", "gamma"),
-            "Meng, Xia and Chen 2024, arXiv 2405.14734",
-        ),
-        ObjectiveSpec(
-            "dpo_nll",
-            dpo_nll_loss,
-            True,
-            False,
-            ("dpo", "nll"),
-            ("beta", "nll_weight"),
-            "Pang et al. 2024; Yang et al. 2025",
-        ),
-    )
+LOSSES: dict[str, Callable[..., ObjectiveOutput]] = {
+    fn.__name__: fn for fn in (capo_loss, dpo_loss, simpo_loss, dpo_nll_loss)
 }
+
+
+def _attach(definition: ObjectiveDef) -> ObjectiveSpec:
+    """The definition with its loss function; refuses a function whose keyword parameters are
+    not exactly the defined ones (compute_objective passes only those)."""
+    fn = LOSSES[definition.loss]
+    takes = tuple(inspect.signature(fn).parameters)[1:]
+    if takes != definition.param_names:
+        raise TypeError(
+            f"{definition.loss} takes {takes}; objective {definition.name!r} defines {definition.param_names}"
+        )
+    return ObjectiveSpec(definition, fn)
+
+
+OBJECTIVES: dict[str, ObjectiveSpec] = {name: _attach(d) for name, d in OBJECTIVE_DEFS.items()}
 
 
 def get_objective(name: str) -> ObjectiveSpec:

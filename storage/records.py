@@ -38,10 +38,6 @@ class PairRecord:
     hter: float | None
     origin: str
 
-    @property
-    def source(self) -> str:
-        return self.source_text
-
     def as_dict(self) -> dict[str, Any]:
         row = asdict(self)
         row["source"] = row.pop("source_text")

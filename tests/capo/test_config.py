@@ -1,8 +1,22 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from capo.config import CapoObjective, ConfigError, RunConfig, apply_overrides, config_from_dict, load_config
+from capo import objective_defs
+from capo.config import (
+    OBJECTIVE_CONFIGS,
+    CapoObjective,
+    ConfigError,
+    DpoNllObjective,
+    RunConfig,
+    SimpoObjective,
+    apply_overrides,
+    config_from_dict,
+    load_config,
+)
+from capo.objective_defs import OBJECTIVE_DEFS, Param
 
 REPO = Path(__file__).resolve().parents[2]
 PRESETS = sorted((REPO / "configs").rglob("*.yaml"))
@@ -69,3 +83,40 @@ def test_unreadable_yaml_is_a_config_error(tmp_path: Path) -> None:
     path.write_text("train: [unclosed\n")
     with pytest.raises(ConfigError, match="cannot read config"):
         load_config(path)
+
+
+def test_each_objective_config_is_derived_from_its_definition() -> None:
+    assert list(OBJECTIVE_CONFIGS) == list(OBJECTIVE_DEFS) == ["capo", "dpo", "simpo", "dpo_nll"]
+    for name, definition in OBJECTIVE_DEFS.items():
+        fields = OBJECTIVE_CONFIGS[name].model_fields
+        assert list(fields) == ["name", *definition.param_names]
+        assert OBJECTIVE_CONFIGS[name].__name__ == definition.class_name
+    assert (SimpoObjective().beta, SimpoObjective().gamma) == (2.0, 1.0)
+    with pytest.raises(ConfigError, match="objective.beta: Input should be greater than 0"):
+        config_from_dict({"objective": {"name": "simpo", "beta": 0}})
+
+
+def test_a_stored_run_config_still_loads() -> None:
+    stored = (
+        '{"name": "old", "objective": {"name": "dpo_nll", "beta": 0.2, "nll_weight": 0.5},'
+        ' "train": {"bf16": true, "eval_splits": ["eval", "validation"]}}'
+    )
+    cfg = RunConfig.from_json(stored)
+    assert cfg.objective == DpoNllObjective(beta=0.2, nll_weight=0.5)
+    assert (cfg.train.bf16, cfg.train.eval_splits) == (True, ("eval", "validation"))
+    assert RunConfig.from_json(cfg.to_json()) == cfg
+
+
+def test_a_parameter_two_objectives_define_differently_is_refused() -> None:
+    capo = OBJECTIVE_DEFS["capo"]
+    other = objective_defs.ObjectiveDef(
+        **{**vars(capo), "name": "other", "params": (Param(name="alpha", default=1.0, symbol="a"),)}
+    )
+    with pytest.raises(ValueError, match="parameter 'alpha' differs"):
+        objective_defs._by_name((capo, other))
+
+
+def test_the_config_imports_without_torch() -> None:
+    code = "import sys, capo.config; assert 'torch' not in sys.modules, 'torch imported'"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -1,11 +1,17 @@
 """Losses against hand-computed values (arithmetic written out) and gradients against autograd."""
 
+import dataclasses
+import inspect
 import math
 
 import pytest
 import torch
 
+from capo import objectives
+from capo.config import OBJECTIVE_CONFIGS
+from capo.objective_defs import OBJECTIVE_DEFS, Param
 from capo.objectives import (
+    LOSSES,
     OBJECTIVES,
     RRM_EPS,
     PairLogps,
@@ -110,6 +116,41 @@ def test_capo_chosen_pushed_down_when_ll_above_minus_alpha_over_beta() -> None:
 def test_registry_declares_capabilities() -> None:
     assert get_objective("dpo").needs_reference and get_objective("dpo_nll").needs_reference
     assert not get_objective("capo").needs_reference and not get_objective("simpo").needs_reference
-    assert get_objective("simpo").length_normalized and not get_objective("capo").length_normalized
+    assert get_objective("simpo").needs_token_counts and get_objective("dpo_nll").needs_token_counts
+    assert not get_objective("capo").needs_token_counts and not get_objective("dpo").needs_token_counts
     with pytest.raises(ValueError, match="unknown objective"):
         get_objective("ipo")
+
+
+@pytest.mark.parametrize("name", sorted(OBJECTIVES))
+def test_declared_capabilities_match_what_the_loss_reads(name: str) -> None:
+    spec, base = get_objective(name), _random_logps(8, seed=3)
+    loss = compute_objective(name, base, {}).loss
+    recounted = dataclasses.replace(base, chosen_tokens=base.chosen_tokens + 7)
+    changed = not torch.allclose(compute_objective(name, recounted, {}).loss, loss)
+    assert changed == spec.needs_token_counts
+    no_reference = dataclasses.replace(base, ref_chosen=None, ref_rejected=None)
+    if spec.needs_reference:
+        with pytest.raises(ValueError, match="reference"):
+            compute_objective(name, no_reference, {})
+    else:
+        torch.testing.assert_close(compute_objective(name, no_reference, {}).loss, loss)
+
+
+@pytest.mark.parametrize("name", sorted(OBJECTIVE_DEFS))
+def test_loss_defaults_and_config_defaults_come_from_the_definition(name: str) -> None:
+    definition, spec = OBJECTIVE_DEFS[name], get_objective(name)
+    defined = {p.name: p.default for p in definition.params}
+    keywords = list(inspect.signature(spec.fn).parameters.values())[1:]
+    assert {k.name: k.default for k in keywords} == defined
+    assert OBJECTIVE_CONFIGS[name]().model_dump() == {"name": name, **defined}
+
+
+def test_every_loss_function_belongs_to_one_definition() -> None:
+    assert sorted(LOSSES) == sorted(d.loss for d in OBJECTIVE_DEFS.values())
+
+
+def test_a_definition_whose_loss_takes_other_parameters_is_refused() -> None:
+    wrong = dataclasses.replace(OBJECTIVE_DEFS["dpo"], params=(Param(name="tau", default=1.0, symbol="τ"),))
+    with pytest.raises(TypeError, match=r"dpo_loss takes \('beta',\)"):
+        objectives._attach(wrong)
