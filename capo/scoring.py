@@ -159,31 +159,55 @@ def token_logps_from_hidden(
     )
 
 
+def sequence_logps(
+    model: nn.Module,
+    states: Tensor,
+    targets: Tensor,
+    sequence: Tensor,
+    n_tokens: Tensor,
+    chunk_tokens: int | None = None,
+    per_token: bool = False,
+) -> ResponseLogps:
+    """Response log-probs from the hidden state before each response token, summed per sequence.
+
+    ``states`` [K, H] holds h_{t−1} for target y_t (``targets`` [K]); ``sequence`` [K] names the
+    sequence of each token, 0 … 2B−1 with the B chosen sequences first; ``n_tokens`` [2B].
+    log π(y|x) for sequence s = Σ_{k: sequence[k] = s} log softmax(W states_k)[targets_k].
+    Shared by the padded scorer below and the packed one (``capo/packing.py``).
+    """
+    token_logps = token_logps_from_hidden(
+        states, targets, model.get_output_embeddings(), _logit_softcap(model), chunk_tokens
+    )
+    sums = torch.zeros(n_tokens.shape[0], dtype=token_logps.dtype, device=token_logps.device)
+    sums = sums.index_add(0, sequence, token_logps)
+    b = n_tokens.shape[0] // 2
+    return ResponseLogps(
+        chosen=sums[:b],
+        rejected=sums[b:],
+        chosen_tokens=n_tokens[:b],
+        rejected_tokens=n_tokens[b:],
+        token_logps=token_logps.detach() if per_token else None,
+    )
+
+
 def response_logps(
     model: nn.Module, batch: SequenceBatch, chunk_tokens: int | None = None, per_token: bool = False
 ) -> ResponseLogps:
     """Summed response log-probs of the batch's chosen and rejected sequences (one forward)."""
     hidden = _final_hidden(model, batch)
-    response_hidden = hidden[batch.target_rows, batch.target_cols - 1]
+    states = hidden[batch.target_rows, batch.target_cols - 1]
     targets = batch.input_ids[batch.target_rows, batch.target_cols]
-    token_logps = token_logps_from_hidden(
-        response_hidden, targets, model.get_output_embeddings(), _logit_softcap(model), chunk_tokens
-    )
-    sums = torch.zeros(batch.input_ids.shape[0], dtype=token_logps.dtype, device=token_logps.device)
-    sums = sums.index_add(0, batch.target_rows, token_logps)
-    b = batch.num_pairs
-    return ResponseLogps(
-        chosen=sums[:b],
-        rejected=sums[b:],
-        chosen_tokens=batch.n_tokens[:b],
-        rejected_tokens=batch.n_tokens[b:],
-        token_logps=token_logps.detach() if per_token else None,
-    )
+    return sequence_logps(model, states, targets, batch.target_rows, batch.n_tokens, chunk_tokens, per_token)
+
+
+def split_by_sequence(sequence: Tensor, n_sequences: int, token_logps: Tensor) -> list[list[float]]:
+    """Per-sequence lists of per-token log-probs: token k goes to list ``sequence[k]``, in order."""
+    out: list[list[float]] = [[] for _ in range(n_sequences)]
+    for row, value in zip(sequence.tolist(), token_logps.tolist(), strict=True):
+        out[row].append(value)
+    return out
 
 
 def split_token_logps(batch: SequenceBatch, token_logps: Tensor) -> list[list[float]]:
     """Per-sequence lists of per-token log-probs, in batch order (chosen …, rejected …)."""
-    out: list[list[float]] = [[] for _ in range(batch.input_ids.shape[0])]
-    for row, value in zip(batch.target_rows.tolist(), token_logps.tolist(), strict=True):
-        out[row].append(value)
-    return out
+    return split_by_sequence(batch.target_rows, batch.input_ids.shape[0], token_logps)
