@@ -10,7 +10,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import plotly.graph_objects as go
 
@@ -23,8 +23,10 @@ if TYPE_CHECKING:
 MAX_POINTS = 2000
 
 
-@dataclass(frozen=True)
-class Point:
+class Point(NamedTuple):
+    """One logged value of one run. A named tuple, not a dataclass: the live charts make one per metric
+    row read, and a tuple is made in half the time."""
+
     run: str
     step: int
     key: str

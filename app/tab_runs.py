@@ -1,14 +1,20 @@
 """Runs tab: first, reward accuracy per direction (base → last evaluation) of the selected runs side by
-side; then live charts, refreshed with only the rows newer than the last seen step, one colour and one
-legend name (objective and differing settings) per run; translation evaluations queued for the worker,
+side; then live charts, one colour and one legend name (objective and differing settings) per run, each
+tick reading only the rows newer than the last one read (one statement for every selected run) and
+reading nothing once no selected run is queued or running; translation evaluations queued for the worker,
 their progress, and chrF base vs trained per direction."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
 import gradio as gr
 
 from app.charts import Point, RunLook, chrf_chart, delta_distribution, line_chart, sweep_or_why
-from app.charts_compare import accuracy_bars, margin_chart, regime_chart, renamed
+from app.charts_compare import REGIME_PANELS, accuracy_bars, margin_chart, regime_chart, renamed
 from app.common import markdown_text, run_choices, shows_errors, table
 from app.runs_compare import (
     accuracy_columns,
@@ -19,7 +25,8 @@ from app.runs_compare import (
     run_names,
     shared_base,
 )
-from capo.analysis.sweep import sweep_point
+from capo.analysis.sweep import ACCURACY, sweep_point
+from capo_lab.live_metrics import LiveUpdate, Seen, key_matcher
 
 REFRESH_SECONDS = 2.0
 ACCURACIES = {
@@ -33,30 +40,79 @@ MARGINS = {
 }
 SPLIT_NAMES = ("training batches", "train", "eval", "validation")
 LOSSES = {"loss": "training batches", "eval_loss": "eval"}
+MARGIN_KEYS = {False: ("eval_logps/chosen", "eval_logps/rejected"), True: ("eval_rewards/margins",)}
+REGIME_KEYS = tuple(key for _, key in REGIME_PANELS)
+THROUGHPUT = "throughput/pairs_per_second"
+SWEEP_KEYS = (f"eval_{ACCURACY}", f"validation_{ACCURACY}", "train_loss")  # what ``sweep_point`` reads
+EVALUATED = ("train_", "eval_", "validation_")  # an evaluation's keys; training batches log bare ones
 COMPARISON_OUTPUTS = 3  # the summary line, the per-direction table, its bar chart
 FIGURES = 8
 
 JOB_COLUMNS = ["run", "job", "step", "split", "status", "progress", "error"]
-ACTIVE = ("queued", "running")
+JOB_ACTIVE = ("queued", "running")  # an evaluation job still to finish
 
 
-def fetch_new(service, run_ids: list[int], cache: dict) -> tuple[dict, bool]:
-    """Append each run's metric rows newer than the last step seen (``cache`` is this browser tab's state);
-    also whether any row was new. A run's points are keyed ``#<id>``, as ``run_looks`` keys its look."""
-    cache = {rid: cache.get(rid, {"after": -1, "points": []}) for rid in run_ids}
-    grew = False
-    for rid, entry in cache.items():
-        rows = service.metrics(rid, after_step=entry["after"])
-        entry["points"] = entry["points"] + [Point(f"#{rid}", r["step"], r["key"], r["value"]) for r in rows]
-        if rows:
-            entry["after"], grew = max(r["step"] for r in rows), True
-    return cache, grew
+@dataclass(frozen=True)
+class LiveCharts:
+    """One browser tab's live charts (kept in its gr.State): the runs and metric keys they show, the
+    runs' configs, each run's points read so far per key (a run's keyed ``#<id>``, as ``run_looks`` keys
+    its look), where each run's next read starts, and whether some run was queued or running then."""
+
+    run_ids: tuple[int, ...]
+    keys: tuple[str, ...]
+    configs: Mapping[int, dict[str, Any]]
+    points: Mapping[int, Mapping[str, tuple[Point, ...]]]
+    cursor: Mapping[int, Seen]
+    active: bool
+
+    def shows(self, run_ids: Sequence[int], keys: Sequence[str]) -> bool:
+        return self.run_ids == tuple(run_ids) and self.keys == tuple(keys)
+
+    def select(self, keys: Iterable[str], run_ids: Iterable[int] | None = None) -> list[Point]:
+        """The points of ``keys`` (``key/*``: every key under ``key``) of ``run_ids`` (all by default)."""
+        wanted = key_matcher(list(keys))
+        runs = [self.points.get(rid, {}) for rid in (self.run_ids if run_ids is None else run_ids)]
+        return [p for run in runs for key, points in run.items() if wanted(key) for p in points]
 
 
 def accuracy_keys(accuracy: str) -> list[str]:
     """The chosen accuracy on every split: the training batches, then train, eval, validation evaluations."""
     name = f"rewards/{ACCURACIES.get(accuracy, 'accuracies')}"
     return [name, *(f"{split}_{name}" for split in ("train", "eval", "validation"))]
+
+
+def margin_keys(margin: str) -> list[str]:
+    """The keys the margin chart draws: overall and ``/*``, each direction's."""
+    keys = MARGIN_KEYS[MARGINS.get(margin, False)]
+    return [*keys, *(f"{k}/*" for k in keys)]
+
+
+def chart_keys(accuracy: str, margin: str) -> tuple[str, ...]:
+    """Every metric key the live charts draw with these choices; ``key/*`` is each direction's ``key``."""
+    keys = [*LOSSES, *accuracy_keys(accuracy), *margin_keys(margin), *REGIME_KEYS, "learning_rate"]
+    return tuple(dict.fromkeys([*keys, THROUGHPUT, *SWEEP_KEYS]))
+
+
+def appended(points: Mapping[str, tuple[Point, ...]], run_id: int, rows: Sequence) -> dict:
+    """A run's points per key followed by its new metric rows as points."""
+    new: dict[str, list[Point]] = defaultdict(list)
+    for r in rows:
+        new[r.key].append(Point(f"#{run_id}", r.step, r.key, r.value))
+    return {**points, **{key: (*points.get(key, ()), *found) for key, found in new.items()}}
+
+
+def read_new(service, state: LiveCharts) -> tuple[LiveCharts, LiveUpdate]:
+    """``state`` with the rows logged after its cursor appended (one read), and what that read found."""
+    update = service.metrics_since(state.cursor, state.run_ids, state.keys)
+    points = {rid: appended(state.points.get(rid, {}), rid, rows) for rid, rows in update.rows.items()}
+    return replace(state, points=points, cursor=dict(update.cursor), active=update.active), update
+
+
+def fresh(service, run_ids: Sequence[int], keys: Sequence[str]) -> LiveCharts:
+    """A new selection's charts: the runs' configs and every row of ``keys`` they logged so far."""
+    ids = tuple(run_ids)
+    empty = LiveCharts(ids, tuple(keys), service.run_configs(list(ids)), {}, {}, True)
+    return read_new(service, empty)[0]
 
 
 def comparison_view(service, run_ids: list[int], configs: dict) -> list:
@@ -72,61 +128,133 @@ def comparison_view(service, run_ids: list[int], configs: dict) -> list:
     ]
 
 
-def training_figures(points: list[Point], looks: dict, accuracy: str, objectives: dict, margin: str) -> list:
-    """[loss, accuracy, margin, regime shares, learning rate, throughput], one colour per run."""
+Draw = Callable[[], Any]  # one figure, drawn when called
+
+
+def charted(select: Callable, keys: Iterable[str], chart: Callable, *args: Any, **options: Any):
+    """(keys, draw): ``chart`` drawn from the points of ``keys`` (``select``), then ``args``."""
+    return list(keys), lambda: chart(select(keys), *args, **options)
+
+
+def renamed_lines(points: list[Point], names: dict[str, str], title: str, looks: dict, **options: Any):
+    """A line chart of the keys in ``names``, each shown under its readable name."""
+    return line_chart(renamed(points, names), list(names.values()), title, looks=looks, **options)
+
+
+def training_charts(
+    select: Callable[[Iterable[str]], list[Point]], looks: dict, accuracy: str, objectives: dict, margin: str
+) -> list[tuple[list[str], Draw]]:
+    """(keys, draw) of [loss, accuracy, margin, regime shares, learning rate, throughput], one colour
+    per run; each chart drawn from the points of its keys only."""
     names = dict(zip(accuracy_keys(accuracy), SPLIT_NAMES, strict=True))
     title = f"Reward accuracy: {accuracy or next(iter(ACCURACIES))}"
     return [
-        line_chart(renamed(points, LOSSES), list(LOSSES.values()), "Loss", looks=looks),
-        line_chart(renamed(points, names), list(names.values()), title, looks=looks, y_range=(0, 1)),
-        margin_chart(points, looks, objectives, MARGINS.get(margin, False)),
-        regime_chart(points, looks),
-        line_chart(points, ["learning_rate"], "Learning rate", looks=looks),
-        line_chart(points, ["throughput/pairs_per_second"], "Throughput (pairs/s)", looks=looks),
+        charted(select, LOSSES, renamed_lines, LOSSES, "Loss", looks),
+        charted(select, names, renamed_lines, names, title, looks, y_range=(0, 1)),
+        charted(select, margin_keys(margin), margin_chart, looks, objectives, MARGINS.get(margin, False)),
+        charted(select, REGIME_KEYS, regime_chart, looks),
+        charted(select, ["learning_rate"], line_chart, ["learning_rate"], "Learning rate", looks=looks),
+        charted(select, [THROUGHPUT], line_chart, [THROUGHPUT], "Throughput (pairs/s)", looks=looks),
     ]
 
 
-def sweep_figure(configs: dict, cache: dict, parameter: str = "alpha"):
-    """The sweep over the selected runs' ``parameter``, read from this tab's cached metric rows."""
-    points = [
-        sweep_point(
-            float(c["objective"][parameter]), [(p.step, p.key, p.value) for p in cache[rid]["points"]]
-        )
+def training_figures(
+    select: Callable[[Iterable[str]], list[Point]], looks: dict, accuracy: str, objectives: dict, margin: str
+) -> list:
+    """[loss, accuracy, margin, regime shares, learning rate, throughput], every one drawn."""
+    return [draw() for _, draw in training_charts(select, looks, accuracy, objectives, margin)]
+
+
+def sweep_figure(configs: dict, points: Mapping[int, Sequence[Point]], parameter: str = "alpha"):
+    """The sweep over the selected runs' ``parameter``, read from the points of each run in ``points``
+    (the runs that logged something)."""
+    found = [
+        sweep_point(float(c["objective"][parameter]), [(p.step, p.key, p.value) for p in points[rid]])
         for rid, c in configs.items()
-        if c["objective"].get(parameter) is not None and cache.get(rid, {}).get("points")
+        if c["objective"].get(parameter) is not None and rid in points
     ]
-    return sweep_or_why(points, parameter, len(configs))
+    return sweep_or_why(found, parameter, len(configs))
 
 
-def figures(service, run_ids: list[int], cache: dict, accuracy: str = "", margin: str = "") -> list:
-    """Every output of the Runs tab's charts, in the order ``build`` lays them out."""
-    configs = service.run_configs(run_ids)
-    looks = run_looks(configs)
-    points = [p for entry in cache.values() for p in entry["points"]]
-    objectives = {f"#{rid}": c["objective"]["name"] for rid, c in configs.items()}
-    deltas = {
-        looks[f"#{r}"].name: service.deltas(r, "eval", "last") for r in run_ids if service.score_steps(r)
-    }
-    loss, acc, margins, regimes, lr, throughput = training_figures(
-        points, looks, accuracy, objectives, margin
-    )
+def metric_figures(
+    state: LiveCharts, accuracy: str, margin: str, new_keys: Collection[str] | None = None
+) -> list:
+    """[loss, accuracy, margin, regime shares, sweep, learning rate, throughput] from the state's points.
+    Given a tick's ``new_keys``, a chart none of whose keys is among them is left as it is (skipped);
+    the sweep, cheap, is drawn again."""
+    looks = run_looks(state.configs)
+    objectives = {f"#{rid}": c["objective"]["name"] for rid, c in state.configs.items()}
+    charts = training_charts(state.select, looks, accuracy, objectives, margin)
+    swept = {rid: state.select(SWEEP_KEYS, [rid]) for rid in state.run_ids if state.points.get(rid)}
+    charts.insert(4, (None, lambda: sweep_figure(state.configs, swept)))
+    return [draw() if touched(keys, new_keys) else gr.skip() for keys, draw in charts]
+
+
+def touched(keys: list[str] | None, new_keys: Collection[str] | None) -> bool:
+    """Whether a chart of ``keys`` (None: of every key) changes with new rows of ``new_keys`` (None:
+    not known, so it may)."""
+    if keys is None or new_keys is None:
+        return True
+    wanted = key_matcher(keys)
+    return any(wanted(key) for key in new_keys)
+
+
+def score_figures(service, state: LiveCharts) -> list:
+    """[summary line, accuracy table, its bars, Δr boxes]: the views read from stored pair scores."""
+    looks = run_looks(state.configs)
+    ids = list(state.run_ids)
+    deltas = {looks[f"#{r}"].name: service.deltas(r, "eval", "last") for r in ids if service.score_steps(r)}
     colours = {look.name: look.colour for look in looks.values()}
     delta_figure = delta_distribution(deltas, "Δr = lw − ll per direction at the latest evaluation", colours)
-    return [
-        *comparison_view(service, run_ids, configs),
-        *[loss, acc, margins, regimes, delta_figure, sweep_figure(configs, cache), lr, throughput],
-    ]
+    return [*comparison_view(service, ids, dict(state.configs)), delta_figure]
 
 
-def refreshed(service, run_ids: list, cache: dict, accuracy: str, margin: str, force: bool) -> list:
-    """[cache, *figures]: reads only rows newer than the cache's; without new rows (and not ``force``)
-    every figure is left as it is (``gr.skip()``)."""
-    skip = [gr.skip()] * (COMPARISON_OUTPUTS + FIGURES)
+def laid_out(scores: list, metrics: list) -> list:
+    """The pair-score views and the metric charts in the order ``build`` lays them out."""
+    summary, shown, bars, deltas = scores
+    loss, acc, margins, regimes, sweep, lr, throughput = metrics
+    return [summary, shown, bars, loss, acc, margins, regimes, deltas, sweep, lr, throughput]
+
+
+def figures(
+    service, run_ids: list[int], state: LiveCharts | None, accuracy: str = "", margin: str = ""
+) -> list:
+    """Every output of the Runs tab's charts, in the order ``build`` lays them out; without a state,
+    the selected runs with no points read."""
+    ids = tuple(int(r) for r in run_ids)
+    state = state or LiveCharts(ids, (), service.run_configs(list(ids)), {}, {}, False)
+    return laid_out(score_figures(service, state), metric_figures(state, accuracy, margin))
+
+
+def skipped() -> list:
+    return [gr.skip() for _ in range(COMPARISON_OUTPUTS + FIGURES)]
+
+
+def changed_figures(service, state: LiveCharts, update: LiveUpdate, accuracy: str, margin: str) -> list:
+    """The figures a tick's new rows change: none without new rows, else the metric charts of their keys,
+    and the pair-score views only when an evaluation was logged (the trainer stores its scores first)."""
+    new = [r for rows in update.rows.values() for r in rows]
+    if not new:
+        return skipped()
+    evaluated = any(r.key.startswith(EVALUATED) for r in new)
+    scores = score_figures(service, state) if evaluated else [gr.skip() for _ in range(4)]
+    return laid_out(scores, metric_figures(state, accuracy, margin, {r.key for r in new}))
+
+
+def refreshed(service, run_ids: list, state, accuracy: str, margin: str, force: bool) -> list:
+    """[state, *figures]. Forced (a new choice), or when ``state`` shows other runs or keys: one full read
+    and every figure. Otherwise a tick: nothing read or drawn once no selected run was queued or running
+    at the last read; else one read of the rows after the cursor and only the figures they change."""
     if not run_ids:
-        return [cache, *skip]
-    ids = [int(r) for r in run_ids]
-    cache, grew = fetch_new(service, ids, cache)
-    return [cache, *figures(service, ids, cache, accuracy, margin)] if grew or force else [cache, *skip]
+        return [None, *skipped()]
+    ids, keys = tuple(int(r) for r in run_ids), chart_keys(accuracy, margin)
+    if force or not state or not state.shows(ids, keys):
+        state = fresh(service, ids, keys)
+        return [state, *figures(service, list(ids), state, accuracy, margin)]
+    if not state.active:
+        return [state, *skipped()]
+    state, update = read_new(service, state)
+    return [state, *changed_figures(service, state, update, accuracy, margin)]
 
 
 def job_rows(evaluations: list) -> list[dict]:
@@ -151,7 +279,7 @@ def evaluation_view(service, run_ids: list, split: str) -> list:
     rows = job_rows([e for rid in ids for e in service.evaluations(rid)])
     title = f"chrF per direction · run #{ids[0]} · {split} split" if ids else ""
     chart = chrf_chart(service.direction_chrf(ids[0], split) if ids else [], title)
-    return [any(r["status"] in ACTIVE for r in rows), table(rows, JOB_COLUMNS), chart]
+    return [any(r["status"] in JOB_ACTIVE for r in rows), table(rows, JOB_COLUMNS), chart]
 
 
 def build_evaluations(service, selected: gr.Dropdown, timer: gr.Timer) -> None:
@@ -185,9 +313,29 @@ def build_evaluations(service, selected: gr.Dropdown, timer: gr.Timer) -> None:
         trigger(show, [selected, split], outputs)
 
 
+def wire_live(service, inputs: list, outputs: list, timer: gr.Timer):
+    """Each tick refreshes the live charts (``refreshed``); a new selection or picker redraws them all.
+    ``inputs``: the selection, this tab's LiveCharts state, the Live checkbox and the two pickers.
+    Returns the full redraw and its inputs, for other events to chain."""
+    selected, state, live, which_accuracy, which_margin = inputs
+    choices = [selected, state, which_accuracy, which_margin]
+
+    @shows_errors
+    def on_tick(run_ids, current, is_live, which, margin):
+        if not is_live:
+            return [current, *skipped()]
+        return refreshed(service, run_ids, current, which, margin, False)
+
+    redraw = shows_errors(lambda ids, current, w, m: refreshed(service, ids, current, w, m, True))
+    for change in (selected.change, which_accuracy.change, which_margin.change):
+        change(redraw, choices, outputs)
+    timer.tick(on_tick, inputs, outputs)
+    return redraw, choices
+
+
 def build(service) -> None:
     with gr.Tab("Runs", id="runs") as tab:
-        cache = gr.State({})
+        state = gr.State(None)  # this browser tab's LiveCharts
         with gr.Row():
             selected = gr.Dropdown(
                 run_choices(service), multiselect=True, label="Runs (several overlay)", elem_id="runs-select"
@@ -210,23 +358,18 @@ def build(service) -> None:
             deltas, sweep = gr.Plot(), gr.Plot(elem_id="sweep-chart")
         with gr.Row():
             lr, throughput = gr.Plot(), gr.Plot()
-        outputs = [cache, summary, accuracy_table, accuracy_chart, loss, accuracy_plot, margins, regimes]
+        outputs = [state, summary, accuracy_table, accuracy_chart, loss, accuracy_plot, margins, regimes]
         outputs += [deltas, sweep, lr, throughput]
         timer = gr.Timer(REFRESH_SECONDS)
         build_evaluations(service, selected, timer)
-        choices = [selected, cache, which_accuracy, which_margin]
-
-        @shows_errors
-        def on_tick(run_ids, state, is_live, which, margin):
-            return refreshed(service, run_ids if is_live else [], state, which, margin, False)
-
-        redraw = shows_errors(lambda ids, st, w, m: refreshed(service, ids, st, w, m, True))
-        selected.change(lambda ids, st, w, m: redraw(ids, {}, w, m), choices, outputs)
-        for picker in (which_accuracy, which_margin):
-            picker.change(redraw, choices, outputs)
-        timer.tick(on_tick, [selected, cache, live, which_accuracy, which_margin], outputs)
-        reload_runs.click(lambda: gr.Dropdown(choices=run_choices(service)), None, selected)
-        tab.select(lambda: gr.Dropdown(choices=run_choices(service)), None, selected)
+        inputs = [selected, state, live, which_accuracy, which_margin]
+        redraw, choices = wire_live(service, inputs, outputs, timer)
+        # Coming back to the tab or reloading the list reads the selection afresh: a selected run may have
+        # been resumed meanwhile (its rows after the checkpoint replaced), and is watched again.
+        for event in (reload_runs.click, tab.select):
+            event(lambda: gr.Dropdown(choices=run_choices(service)), None, selected).then(
+                redraw, choices, outputs
+            )
 
         @shows_errors
         def run_metrics(run_id: float, after_step: float = -1):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from array import array
 from collections import defaultdict
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from storage.models import (
@@ -117,11 +119,14 @@ def get_run(session: Session, run_id: int) -> RunRecord | None:
     return _run_record(run) if run is not None else None
 
 
-def list_runs(session: Session, statuses: tuple[str, ...] | None = None) -> list[RunRecord]:
-    query = select(Run).order_by(Run.id)
-    if statuses:
-        query = query.where(Run.status.in_(statuses))
-    return [_run_record(r) for r in session.scalars(query)]
+def list_runs(session: Session) -> list[RunRecord]:
+    return [_run_record(r) for r in session.scalars(select(Run).order_by(Run.id))]
+
+
+def run_statuses(session: Session, run_ids: Collection[int]) -> dict[int, str]:
+    """Each of these runs' status (runs that do not exist are left out)."""
+    rows = session.execute(select(Run.id, Run.status).where(Run.id.in_(list(run_ids))))
+    return {run_id: status for run_id, status in rows}
 
 
 def _run_record(run: Run) -> RunRecord:
@@ -148,16 +153,56 @@ def _run_record(run: Run) -> RunRecord:
     )
 
 
-def metrics(
-    session: Session, run_id: int, after_step: int = -1, keys: list[str] | None = None
-) -> list[MetricRow]:
-    """Metric rows of a run with step > ``after_step`` (for live charts), in step order."""
+def metrics(session: Session, run_id: int, after_step: int = -1) -> list[MetricRow]:
+    """Metric rows of a run with step > ``after_step``, in step order."""
     query = select(Metric.step, Metric.key, Metric.value).where(
         Metric.run_id == run_id, Metric.step > after_step
     )
-    if keys:
-        query = query.where(Metric.key.in_(keys))
     return [MetricRow(*row) for row in session.execute(query.order_by(Metric.step, Metric.id))]
+
+
+@dataclass(frozen=True)
+class MetricsAfter:
+    """One run's metric rows after a cursor, in step order, and the (step, row id) of the last one."""
+
+    rows: tuple[MetricRow, ...]
+    last: tuple[int, int]
+
+
+def _key_filter(keys: Collection[str]) -> ColumnElement[bool]:
+    """``key`` is one of ``keys``; a key ending in ``/*`` stands for every key under it."""
+    exact = [k for k in keys if not k.endswith("/*")]
+    under = [Metric.key.startswith(k[:-1], autoescape=True) for k in keys if k.endswith("/*")]
+    return or_(Metric.key.in_(exact), *under) if exact or under else false()
+
+
+def _after(seen: Mapping[int, tuple[int, int]]) -> ColumnElement[bool]:
+    """Rows of each run in ``seen`` at or after its step with a larger id than its row id: one range of
+    ``ix_metrics_run_step`` per run. A run logs one write at a time, so its later rows have larger ids."""
+    return or_(
+        *(
+            and_(Metric.run_id == run_id, Metric.step >= step, Metric.id > row_id)
+            for run_id, (step, row_id) in seen.items()
+        )
+    )
+
+
+def metrics_after(
+    session: Session, seen: Mapping[int, tuple[int, int]], keys: Collection[str]
+) -> dict[int, MetricsAfter]:
+    """In one statement, the rows of ``keys`` that each run in ``seen`` logged after the (step, row id)
+    of the last row already read (runs with none are left out). A step logged in two writes (its
+    training batch, then its evaluation) is read whole: rows logged later at the last step read come too."""
+    if not seen:
+        return {}
+    query = select(Metric.run_id, Metric.id, Metric.step, Metric.key, Metric.value)
+    query = query.where(_after(seen), _key_filter(keys)).order_by(Metric.run_id, Metric.step, Metric.id)
+    found: dict[int, list[MetricRow]] = defaultdict(list)
+    last: dict[int, tuple[int, int]] = {}
+    for run_id, row_id, step, key, value in session.execute(query):
+        found[run_id].append(MetricRow(step, key, value))
+        last[run_id] = (step, row_id)
+    return {run_id: MetricsAfter(tuple(rows), last[run_id]) for run_id, rows in found.items()}
 
 
 def score_steps(session: Session, run_id: int, split: str) -> list[int]:
@@ -218,11 +263,9 @@ def generations(session: Session, run_id: int, split: str, step: int) -> list[Ge
     ]
 
 
-def evaluations(session: Session, run_id: int | None = None) -> list[EvaluationRecord]:
-    """Evaluation jobs, newest first (of one run when ``run_id`` is given)."""
-    query = select(Evaluation).order_by(Evaluation.id.desc())
-    if run_id is not None:
-        query = query.where(Evaluation.run_id == run_id)
+def evaluations(session: Session, run_id: int) -> list[EvaluationRecord]:
+    """A run's evaluation jobs, newest first."""
+    query = select(Evaluation).where(Evaluation.run_id == run_id).order_by(Evaluation.id.desc())
     return [_evaluation_record(e) for e in session.scalars(query)]
 
 
