@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import html
+import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gradio as gr
@@ -16,6 +17,7 @@ from capo_lab.service import USER_ERRORS
 
 # Characters Markdown can read as markup; the HTML-significant ones (& < > " ') are HTML-escaped instead.
 MARKDOWN_MARKUP = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$])")
+log = logging.getLogger("capo_lab.ui")
 
 
 def markdown_text(value: object) -> str:
@@ -24,20 +26,74 @@ def markdown_text(value: object) -> str:
     return html.escape(MARKDOWN_MARKUP.sub(r"\\\1", line))
 
 
-def shows_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Known user errors become a red message on the page (gr.Error), nothing else changes.
+class FormProblems(Exception):
+    """Several invalid fields at once, each as (the label the user sees, what is wrong with it)."""
 
-    Gradio renders an error's message as HTML, and the message can quote a user's input, so it is escaped.
-    """
+    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{label}: {message}" for label, message in problems))
+        self.problems = list(problems)
+
+
+def user_error_text(err: BaseException) -> str:
+    """A known user error as one line: pydantic's first message, or the error's own words."""
+    if isinstance(err, ValidationError):
+        return str(err.errors()[0]["msg"])
+    text = err.message if isinstance(err, gr.Error) else err  # str(gr.Error) quotes its message
+    return " ".join(str(text).split())
+
+
+def log_user_error(action: str, message: str) -> None:
+    """One line in the server log for a user's mistake (no traceback: nothing is wrong with the lab)."""
+    log.warning("user error in %s: %s", action, message)
+
+
+def error_markdown(err: BaseException) -> str:
+    """The status line of a failed action, escaped: one line, or one line per field of a form."""
+    if isinstance(err, FormProblems):
+        lines = [
+            f"- **{markdown_text(label)}**: {markdown_text(msg)}" if label else f"- {markdown_text(msg)}"
+            for label, msg in err.problems
+        ]
+        return "⚠️ Nothing was done; please fix:\n\n" + "\n".join(lines)
+    return f"⚠️ {markdown_text(user_error_text(err))}"
+
+
+def inline_errors(outputs: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """For an action whose outputs are ``outputs`` components, then a status line (gr.Markdown).
+
+    On a known user error (or ``FormProblems``) the components keep what they show (gr.skip()), the
+    status line says what went wrong until the next action replaces it, and the log gets one line.
+    The action itself returns its ``outputs`` values and its status line (empty to clear it)."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return func(*args, **kwargs)
+            except (FormProblems, *USER_ERRORS) as err:
+                log_user_error(func.__name__, user_error_text(err))
+                return (*[gr.skip()] * outputs, error_markdown(err))
+
+        return wrapper
+
+    return decorate
+
+
+def shows_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Known user errors become a red message on the page (gr.Error) and one line in the log.
+
+    Gradio renders an error's message as HTML, and the message can quote a user's input, so it is
+    escaped. Gradio marks every output of the action as failed: actions whose outputs hold content
+    the user still needs use ``inline_errors`` instead."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except ValidationError as err:
-            raise gr.Error(html.escape(str(err.errors()[0]["msg"]))) from None
         except USER_ERRORS as err:
-            raise gr.Error(html.escape(" ".join(str(err).split()))) from None
+            message = user_error_text(err)
+            log_user_error(func.__name__, message)
+            raise gr.Error(html.escape(message), print_exception=False) from None
 
     return wrapper
 

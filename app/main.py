@@ -10,6 +10,7 @@ CSS = """
 .heatmap { line-height: 1.9; font-family: ui-monospace, monospace; white-space: pre-wrap; }
 .heatmap .tok { padding: 1px 0; border-radius: 2px; }
 .diff del { background: #fee2e2; } .diff ins { background: #dcfce7; text-decoration: none; }
+#preview-pair td { white-space: pre-wrap; padding: 4px 8px; }
 """
 
 

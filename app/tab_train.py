@@ -1,16 +1,24 @@
-"""Train tab: a form generated from RunConfig, presets as starting points, submit or sweep, the queue."""
+"""Train tab: a form generated from RunConfig, presets as starting points, submit or sweep, the queue.
+
+Every invalid field is reported at once, under the form's own labels, in the status line under
+the buttons; a failed action leaves the form and the queue as they were."""
 
 from __future__ import annotations
 
-import gradio as gr
+from typing import Any
 
-from app.common import shows_errors
+import gradio as gr
+import yaml
+
+from app.common import FormProblems, inline_errors, markdown_text
 from app.config_form import (
     OBJECTIVE_PARAMS,
     OBJECTIVES,
     SECTIONS,
+    FormField,
     component,
     form_fields,
+    form_value,
     raw_config,
     values_of,
     visible_objective_params,
@@ -30,6 +38,61 @@ def _study_controls() -> tuple[list[gr.components.Component], gr.Button]:
         vary = gr.Textbox(label="Other factors, one per line", placeholder="objective.alpha=0.5,1,2", lines=2)
         button = gr.Button("Validate and queue the study", elem_id="launch-study-button")
     return [name, objectives, seeds, vary], button
+
+
+def form_key(f: FormField) -> str:
+    """The config key a form field sets (``train.batch_size``; ``name`` for the run's name)."""
+    return f"{f.section}.{f.name}" if f.section else f.name
+
+
+def form_config(fields: list[FormField], values: list[Any], labels: dict[str, str]) -> dict[str, Any]:
+    """The raw config the form's values make; FormProblems for YAML text that does not parse and for
+    a missing objective, each under its field's label."""
+    bad = []
+    for f, value in zip(fields, values, strict=True):
+        try:
+            form_value(f, value)
+        except yaml.YAMLError as err:
+            bad.append((labels[form_key(f)], f"not valid YAML ({' '.join(str(err).split())[:120]})"))
+    objective = values[next(i for i, f in enumerate(fields) if form_key(f) == "objective.name")]
+    if objective not in OBJECTIVES:
+        bad.append((labels["objective.name"], f"choose one of {', '.join(OBJECTIVES)}"))
+    if bad:
+        raise FormProblems(bad)
+    return raw_config(fields, values)
+
+
+def checked_config(service, fields: list[FormField], values: list[Any], labels: dict[str, str]) -> dict:
+    """The form's raw config once the service finds no problem in it; else FormProblems naming every
+    invalid field by its label."""
+    raw = form_config(fields, values, labels)
+    problems = service.config_problems(raw)
+    if problems:
+        raise FormProblems([(labels.get(p.key, p.key), p.message) for p in problems])
+    return raw
+
+
+def study_config(service, fields: list[FormField], values: list[Any], labels: dict[str, str], name) -> dict:
+    """``checked_config`` for a study, whose name is checked with the form's fields."""
+    missing = [] if (name or "").strip() else [("Study name", "a study needs a name")]
+    try:
+        raw = checked_config(service, fields, values, labels)
+    except FormProblems as err:
+        raise FormProblems([*err.problems, *missing]) from None
+    if missing:
+        raise FormProblems(missing)
+    return raw
+
+
+def queued_text(ids: list[int], study_id: int | None = None) -> str:
+    runs = ", ".join(f"#{i}" for i in ids)
+    return f"Queued study #{study_id}: run(s) {runs}" if study_id is not None else f"Queued run(s) {runs}"
+
+
+def run_number(rid: float | None) -> int:
+    if rid is None:
+        raise FormProblems([("Run id", "give the id of a run in the queue")])
+    return int(rid)
 
 
 def build(service) -> None:
@@ -52,7 +115,7 @@ def build(service) -> None:
                                 f.section == "objective"
                                 and f.name != "name"
                                 and start is not None
-                                and (f.name not in start.objective.model_fields)
+                                and (f.name not in type(start.objective).model_fields)
                             )
                             components[i] = component(f, initial[i], visible=not hidden)
         inputs = [components[i] for i in range(len(fields))]
@@ -69,56 +132,62 @@ def build(service) -> None:
             )
             launch = gr.Button("Validate and queue", variant="primary", elem_id="launch-button")
         study_inputs, study_button = _study_controls()
-        launched = gr.Markdown()
-        gr.Markdown("### Queue")
-        queue = gr.Dataframe(queue_frame(service.runs()), interactive=False, elem_id="queue-table")
-        with gr.Row():
-            run_id = gr.Number(label="Run id", precision=0)
-            cancel = gr.Button("Cancel")
-            resume = gr.Button("Resume")
-            refresh = gr.Button("Refresh")
-        action = gr.Markdown()
+        launched = gr.Markdown(elem_id="launch-status")
+        queue = _queue_section(service)
 
         def on_objective(name):
             return [gr.update(visible=v) for v in visible_objective_params(name)]
 
         objective_name.change(on_objective, objective_name, param_boxes)
 
-        @shows_errors
+        labels = {form_key(f): components[i].label or form_key(f) for i, f in enumerate(fields)}
+
+        @inline_errors(outputs=len(inputs))
         def on_preset(name):
-            return values_of(service.preset(name), fields)
+            return *values_of(service.preset(name), fields), ""
 
-        preset.change(on_preset, preset, inputs)
+        preset.change(on_preset, preset, [*inputs, launched])
 
-        @shows_errors
+        @inline_errors(outputs=1)
         def do_launch(sweep_text, *values):
-            raw = raw_config(fields, list(values))
-            service.validate(raw)
-            ids = service.launch(raw, sweep_text.strip() or None)
-            return f"Queued run(s) {', '.join(f'#{i}' for i in ids)}", queue_frame(service.runs())
+            raw = checked_config(service, fields, list(values), labels)
+            ids = service.launch(raw, (sweep_text or "").strip() or None)
+            return queue_frame(service.runs()), queued_text(ids)
 
-        launch.click(do_launch, [sweep, *inputs], [launched, queue], api_name="launch_run")
+        launch.click(do_launch, [sweep, *inputs], [queue, launched], api_name="launch_run")
 
-        @shows_errors
+        @inline_errors(outputs=1)
         def do_study(name, objectives, seeds, vary, *values):
-            raw = raw_config(fields, list(values))
+            raw = study_config(service, fields, list(values), labels, name)
             study_id, ids = service.launch_study(raw, name, objectives or [], seeds, vary)
-            return f"Queued study #{study_id}: run(s) {', '.join(f'#{i}' for i in ids)}", queue_frame(
-                service.runs()
-            )
+            return queue_frame(service.runs()), queued_text(ids, study_id)
 
-        study_button.click(do_study, [*study_inputs, *inputs], [launched, queue], api_name="launch_study")
+        study_button.click(do_study, [*study_inputs, *inputs], [queue, launched], api_name="launch_study")
 
-        @shows_errors
-        def do_cancel(rid):
-            return f"run {int(rid)}: {service.cancel(int(rid))}", queue_frame(service.runs())
 
-        @shows_errors
-        def do_resume(rid):
-            step = service.resume(int(rid))
-            return f"run {int(rid)} queued again from step {step or 0}", queue_frame(service.runs())
+def _queue_section(service) -> gr.Dataframe:
+    """The queue, refreshed every few seconds, with cancel and resume by run id."""
+    gr.Markdown("### Queue")
+    queue = gr.Dataframe(queue_frame(service.runs()), interactive=False, elem_id="queue-table")
+    with gr.Row():
+        run_id = gr.Number(label="Run id", precision=0)
+        cancel = gr.Button("Cancel")
+        resume = gr.Button("Resume")
+        refresh = gr.Button("Refresh")
+    action = gr.Markdown(elem_id="queue-status")
 
-        cancel.click(do_cancel, run_id, [action, queue])
-        resume.click(do_resume, run_id, [action, queue])
-        refresh.click(lambda: queue_frame(service.runs()), None, queue)
-        gr.Timer(3.0).tick(lambda: queue_frame(service.runs()), None, queue)
+    @inline_errors(outputs=1)
+    def do_cancel(rid):
+        rid = run_number(rid)
+        return queue_frame(service.runs()), f"run {rid}: {markdown_text(service.cancel(rid))}"
+
+    @inline_errors(outputs=1)
+    def do_resume(rid):
+        step = service.resume(run_number(rid))
+        return queue_frame(service.runs()), f"run {int(rid)} queued again from step {step or 0}"
+
+    cancel.click(do_cancel, run_id, [queue, action])
+    resume.click(do_resume, run_id, [queue, action])
+    refresh.click(lambda: queue_frame(service.runs()), None, queue)
+    gr.Timer(3.0).tick(lambda: queue_frame(service.runs()), None, queue)
+    return queue

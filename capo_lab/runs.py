@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from capo.config import RunConfig
+from capo.schedule import planned_steps
 from capo_lab.database import Database
-from capo_lab.datasets import get_dataset
+from capo_lab.datasets import dataset_fingerprint, get_dataset, train_pair_count
 from capo_lab.errors import LabError
 from capo_lab.settings import Settings
 from storage import queries, writes
@@ -99,12 +100,16 @@ def run_dir(settings: Settings, run_id: int) -> Path:
 
 
 def create_run(db: Database, cfg: RunConfig, study_id: int | None = None) -> int:
-    """A new run, ``queued``; ``capo_lab.lifecycle.submit`` is what creates runs."""
+    """A new run, ``queued``, with its planned total steps (the trainer's rule on the dataset's train
+    pairs), so progress and an ETA show from the start; ``capo_lab.lifecycle.submit`` creates runs."""
     dataset = get_dataset(db, cfg.data.dataset)
+    total = planned_steps(cfg, train_pair_count(dataset, cfg.data.directions))
     with db.write() as session:
-        return writes.add_run(
+        run_id = writes.add_run(
             session, cfg.name, cfg.model_dump(mode="json"), dataset.id, RunStatus.QUEUED, study_id
         )
+        writes.update_run(session, run_id, total_steps=total or None)
+        return run_id
 
 
 def get_run(db: Database, run_id: int | str) -> RunRecord:
@@ -205,8 +210,15 @@ def pair_scores(
         return queries.pair_scores(session, run.id, split, at)
 
 
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+
+
 def export_run(db: Database, run_id: int | str, out: Path) -> Path:
-    """A folder that ``PeftModel.from_pretrained(base, out)`` loads, plus run_config.json and metrics.csv."""
+    """A folder that ``PeftModel.from_pretrained(base, out)`` loads, plus run_config.json and metrics.csv.
+
+    The adapter's ``base_model_name_or_path`` is the run's ``model.name_or_path`` (a hub id or the
+    embedded model's name), not the local cache folder the trainer loaded it from; run_config.json
+    holds the run's config and its dataset: name, sources, import options and fingerprint."""
     run = get_run(db, run_id)
     with db.read() as session:
         checkpoint = queries.latest_checkpoint(session, run.id)
@@ -215,13 +227,35 @@ def export_run(db: Database, run_id: int | str, out: Path) -> Path:
         raise LabError(f"run {run.id} has no checkpoint to export yet (status {run.status})")
     out = Path(out)
     if out.exists() and any(out.iterdir()):
-        raise LabError(f"{out} exists and is not empty; choose another --out")
+        raise LabError(f"{out} exists and is not empty; choose another folder")
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("adapter_config.json", "adapter_model.safetensors"):
+    cfg = RunConfig.model_validate(run.config)
+    for name in ADAPTER_FILES:
         shutil.copy2(Path(checkpoint.path) / name, out / name)
-    (out / "run_config.json").write_text(RunConfig.model_validate(run.config).model_dump_json(indent=2))
+    adapter = json.loads((out / "adapter_config.json").read_text())
+    adapter["base_model_name_or_path"] = cfg.model.name_or_path
+    (out / "adapter_config.json").write_text(json.dumps(adapter, indent=2))
+    exported = {"config": cfg.model_dump(mode="json"), "dataset": dataset_provenance(db, run)}
+    (out / "run_config.json").write_text(json.dumps(exported, indent=2, ensure_ascii=False))
     with (out / "metrics.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["step", "key", "value"])
         writer.writerows((m.step, m.key, m.value) for m in metric_rows)
     return out
+
+
+def dataset_provenance(db: Database, run: RunRecord) -> dict[str, object] | None:
+    """What rebuilds the run's dataset elsewhere: its sources and import options, and the fingerprint
+    of its pairs to check the rebuild against; None when the dataset is gone."""
+    with db.read() as session:
+        info = queries.find_dataset(session, run.dataset_id) if run.dataset_id is not None else None
+    if info is None:
+        return None
+    return {
+        "name": info.name,
+        "sources": info.sources,
+        "import_options": info.build_options,
+        "pairs": info.pair_count,
+        "counts": info.counts,
+        "fingerprint": {"sha256": dataset_fingerprint(db, info.id)},
+    }

@@ -4,17 +4,30 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable
-from dataclasses import asdict
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
 from capo.analysis.sweep import SweepPoint, sweep_point
-from capo.config import ConfigError, RunConfig, config_from_dict, load_config
+from capo.config import OBJECTIVE_CONFIGS, ConfigError, DataConfig, RunConfig, config_from_dict, load_config
 from capo.data import BuildOptions
 from capo.data.sources import is_source_name
 from capo.data.stats import DirectionStats
-from capo_lab import datasets, lifecycle, pairs, reports, runs, sources, studies, translations
+from capo_lab import (
+    datasets,
+    lifecycle,
+    live_metrics,
+    pairs,
+    reports,
+    runs,
+    sources,
+    studies,
+    translations,
+)
 from capo_lab.database import Database
 from capo_lab.errors import USER_ERRORS as CLI_USER_ERRORS
 from capo_lab.errors import LabError
@@ -27,8 +40,62 @@ from storage import queries
 from storage.records import DatasetInfo, EvaluationRecord, PairRecord, RunRecord, StudyRecord
 
 USER_ERRORS = (*CLI_USER_ERRORS, ValueError)  # the form's values also fail as plain ValueErrors
+CONFIG_SECTIONS = {k for k, v in RunConfig() if isinstance(v, BaseModel)}  # model, data, objective, …
 REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 DATA_SUFFIXES = (".tar.gz", ".tgz", ".tsv", ".jsonl", ".json", ".csv", ".parquet")
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One invalid key of a run config: ``key`` as the config spells it (``train.batch_size``,
+    ``objective.alpha``, ``name``; empty for a rule over the whole config) and pydantic's message."""
+
+    key: str
+    message: str
+
+
+def config_problems(raw: dict[str, Any]) -> list[ConfigProblem]:
+    """Every problem ``RunConfig`` finds in ``raw``, one per key (a union's alternatives joined by
+    "or"). Whole-config rules (a blank name) run only once every field is valid, so the sections
+    with errors are validated again as their defaults to find those too."""
+    try:
+        RunConfig.model_validate(raw)
+        return []
+    except ValidationError as err:
+        found = _problems(err)
+    failed = {p.key.split(".")[0] for p in found}
+    rest = {k: v for k, v in raw.items() if k not in failed}
+    if len(rest) < len(raw):
+        found += [p for p in config_problems(rest) if p not in found]
+    return found
+
+
+def _problems(err: ValidationError) -> list[ConfigProblem]:
+    messages: dict[str, list[str]] = {}
+    for error in err.errors():
+        message = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
+        messages.setdefault(_config_key(error), []).append(message)
+    return [ConfigProblem(key, _either(found)) for key, found in messages.items()]
+
+
+SHOULD = "Input should be "
+
+
+def _either(messages: list[str]) -> str:
+    """One message from a union's alternatives: "Input should be 'auto' or a valid boolean"."""
+    first, *others = dict.fromkeys(messages)
+    return " or ".join([first, *(m.removeprefix(SHOULD) if first.startswith(SHOULD) else m for m in others)])
+
+
+def _config_key(error: ErrorDetails) -> str:
+    """The config key of an error: a union's tags (``objective.capo.alpha``'s ``capo``,
+    ``train.bf16``'s ``bool``) and positions inside a list are dropped; an objective tag that is
+    missing or unknown is the objective's ``name``."""
+    parts = [str(p) for p in error["loc"] if str(p) not in OBJECTIVE_CONFIGS]
+    depth = 2 if parts and parts[0] in CONFIG_SECTIONS else 1
+    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        parts = [*parts[:1], error["ctx"]["discriminator"].strip("'")]
+    return ".".join(parts[:depth])
 
 
 class LabService:
@@ -120,6 +187,26 @@ class LabService:
             raise LabError(f"{path} is outside the data folders (CAPO_LAB_DATA_DIRS)")
         return resolved
 
+    def import_problems(
+        self,
+        name: str,
+        data_files: list[str],
+        uploads: list[str],
+        columns: Mapping[str, str] | None = None,
+        per_direction: int = 100,
+        min_source_chars: int = 50,
+    ) -> list[datasets.ImportProblem]:
+        """Every problem with these import inputs found before reading a file, each under a neutral
+        field name (``name``, ``files``, ``columns``, ``per_direction``, ``min_source_chars``)."""
+        options = {"per_direction": int(per_direction), "min_source_chars": int(min_source_chars)}
+        found = datasets.import_problems(self.db, name, [*data_files, *uploads], columns, options)
+        for path in data_files:
+            try:
+                self._allowed(path)
+            except LabError as err:
+                found.append(datasets.ImportProblem("files", str(err)))
+        return found
+
     def import_dataset(
         self,
         name: str,
@@ -131,8 +218,11 @@ class LabService:
         keep_ties: bool = False,
         strict: bool = False,
         detokenize: bool = True,
+        default_direction: str | None = None,
+        columns: Mapping[str, str] | None = None,
     ) -> datasets.ImportResult:
-        """Import picked files (inside the data folders or source names) and uploads; returns a summary."""
+        """Import picked files (inside the data folders or source names) and uploads; returns a summary.
+        ``columns`` maps tabular files' own column names to ``src``/``mt``/``pe`` (or ``prompt``/…)."""
         paths = [self._allowed(p) for p in data_files] + [Path(u) for u in uploads]
         options = BuildOptions(
             per_direction=int(per_direction),
@@ -142,7 +232,14 @@ class LabService:
             strict=strict,
         )
         return datasets.import_dataset(
-            self.db, paths, name, options, detokenize=detokenize, settings=self.settings
+            self.db,
+            paths,
+            name,
+            options,
+            detokenize=detokenize,
+            default_direction=default_direction or None,
+            settings=self.settings,
+            columns=columns,
         )
 
     def datasets(self) -> list[DatasetInfo]:
@@ -174,6 +271,21 @@ class LabService:
         except ConfigError as err:
             raise LabError(str(err)) from None
 
+    def config_problems(self, raw: dict[str, Any]) -> list[ConfigProblem]:
+        """Every invalid key of a raw run config at once (none when it is valid), and a dataset that
+        does not exist; each under its config key (``train.batch_size``)."""
+        found = config_problems(raw)
+        data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
+        dataset = data.get("dataset", DataConfig.model_fields["dataset"].default)
+        known = self.datasets()
+        if isinstance(dataset, str) and all(p.key != "data.dataset" for p in found):
+            if not any(dataset in (d.name, str(d.id)) for d in known):
+                listed = ", ".join(d.name for d in known) or "none yet; import one first"
+                found.append(
+                    ConfigProblem("data.dataset", f"no dataset named {dataset!r} (datasets: {listed})")
+                )
+        return found
+
     def launch_study(
         self, raw: dict[str, Any], name: str, objectives: list[str], seeds: str, vary: str
     ) -> tuple[int, list[int]]:
@@ -202,6 +314,12 @@ class LabService:
         """Metric rows with step > ``after_step``: live charts ask only for what is new."""
         with self.db.read() as session:
             return [asdict(m) for m in queries.metrics(session, int(run_id), after_step)]
+
+    def metrics_since(
+        self, cursor: Mapping[int, live_metrics.Seen], run_ids: list[int], keys: list[str]
+    ) -> live_metrics.LiveUpdate:
+        """The selected runs' rows of ``keys`` logged after ``cursor``, and whether more may come."""
+        return live_metrics.metrics_since(self.db, cursor, run_ids, keys)
 
     def score_steps(self, run_id: int, split: str = "eval") -> list[int]:
         with self.db.read() as session:
@@ -233,10 +351,12 @@ class LabService:
         return pairs.pair_detail(self.db, run_id, pair_id, step, split, with_tokens)
 
     def export_zip(self, run_id: int) -> str:
-        """A zip of the run's adapter folder, config and metrics CSV; returns its path."""
+        """A zip holding one folder, ``capo-lab-run-<id>/``: the run's adapter (``PeftModel`` loads the
+        folder), run_config.json and metrics.csv; returns the zip's path."""
         folder = Path(tempfile.mkdtemp(prefix=f"capo-run-{run_id}-"))
-        runs.export_run(self.db, run_id, folder / f"run-{run_id}")
-        return shutil.make_archive(str(folder / f"capo-lab-run-{run_id}"), "zip", folder / f"run-{run_id}")
+        inner = f"capo-lab-run-{int(run_id)}"
+        runs.export_run(self.db, run_id, folder / inner)
+        return shutil.make_archive(str(folder / inner), "zip", root_dir=folder, base_dir=inner)
 
     # ---- comparisons (read-only) ------------------------------------------------------------------
     def run_configs(self, run_ids: list[int]) -> dict[int, dict[str, Any]]:

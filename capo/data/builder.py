@@ -78,7 +78,7 @@ def build_pairs(triples: list[MTPETriple], options: BuildOptions) -> tuple[list[
         for split in SPLITS:
             pairs.extend(_to_pair(t, split, options.prompt_template) for t in splits[split])
     if options.strict and report.shortfalls:
-        raise DataError("dataset", "too few pairs (--strict): " + "; ".join(report.shortfalls))
+        raise DataError("dataset", "too few pairs (strict): " + "; ".join(report.shortfalls))
     return pairs, report
 
 

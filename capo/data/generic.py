@@ -2,15 +2,18 @@
 
 Columns: either ``src, mt, pe`` (post-edit data) or ``prompt, chosen,
 rejected`` (ready pairs), plus optional ``direction`` (``en-de``),
-``src_lang``/``tgt_lang`` and ``hter``. Without a direction column the
-direction comes from ``default_direction`` or the file name (``en-de.jsonl``).
+``src_lang``/``tgt_lang`` and ``hter``. A column mapping names a file's own
+columns for these (``{"src": "source", "mt": "translation", "pe": "postedit"}``;
+``parse_columns`` reads it from ``src=source,mt=translation,pe=postedit``).
+Without a direction column the direction comes from ``default_direction`` or
+the file name (``en-de.jsonl``).
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +24,8 @@ TEXT_FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "csv"}
 FORMATS = {**TEXT_FORMATS, ".parquet": "parquet"}
 MTPE_COLUMNS = ("src", "mt", "pe")
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
+OPTIONAL_COLUMNS = ("direction", "src_lang", "tgt_lang", "hter")
+ROLES = (*MTPE_COLUMNS, *PAIR_COLUMNS, *OPTIONAL_COLUMNS)  # the names a column mapping may map to
 
 if TYPE_CHECKING:
     import datasets
@@ -30,30 +35,68 @@ def is_generic_path(path: Path) -> bool:
     return path.suffix.lower() in FORMATS
 
 
-def read_generic(path: Path, default_direction: str | None = None) -> Iterator[MTPETriple]:
-    """Yield a triple per row; ``prompt/chosen/rejected`` rows keep their prompt."""
+def parse_columns(text: str) -> dict[str, str]:
+    """``src=source,mt=translation,pe=postedit`` → {role: the file's column}; ValueError naming the
+    first bad item. Empty text is no mapping."""
+    mapping: dict[str, str] = {}
+    for item in (i.strip() for i in text.split(",")):
+        if not item:
+            continue
+        role, sep, column = (part.strip() for part in item.partition("="))
+        if not sep or not role or not column:
+            raise ValueError(f"{item!r} must look like src=column_name")
+        check_role(role, mapping)
+        mapping[role] = column
+    return mapping
+
+
+def check_role(role: str, mapping: Mapping[str, str]) -> None:
+    """ValueError unless ``role`` is one a column can be mapped to, and not mapped already."""
+    if role not in ROLES:
+        raise ValueError(f"{role!r} is not a column the reader uses; use one of {', '.join(ROLES)}")
+    if role in mapping:
+        raise ValueError(f"{role!r} is mapped twice")
+
+
+def column_names(file_name: str, found: list[str], mapping: Mapping[str, str]) -> dict[str, str]:
+    """Role → the file's column for every role, the mapping's names first; DataError naming a mapped
+    column the file lacks, or the required columns when neither src/mt/pe nor prompt/chosen/rejected
+    are all there."""
+    missing = [f"{column!r} (for {role})" for role, column in mapping.items() if column not in found]
+    listed = ", ".join(found) or "none"
+    if missing:
+        raise DataError(file_name, f"no column {', '.join(missing)}; the file's columns: {listed}")
+    names = {role: mapping.get(role, role) for role in ROLES}
+    if not any(all(names[r] in found for r in group) for group in (MTPE_COLUMNS, PAIR_COLUMNS)):
+        raise DataError(
+            file_name,
+            "needs columns src, mt, pe or prompt, chosen, rejected (or a column mapping naming them); "
+            f"found {', '.join(sorted(found)) or 'none'}",
+        )
+    return names
+
+
+def read_generic(
+    path: Path, default_direction: str | None = None, columns: Mapping[str, str] | None = None
+) -> Iterator[MTPETriple]:
+    """Yield a triple per row; ``prompt/chosen/rejected`` rows keep their prompt. ``columns`` maps
+    roles (``src``, ``mt``, ``pe``, …) to the file's own column names."""
     table = _load_table(path)
-    columns = set(table.column_names)
-    if set(MTPE_COLUMNS) <= columns:
-        names = MTPE_COLUMNS
-    elif set(PAIR_COLUMNS) <= columns:
-        names = PAIR_COLUMNS
-    else:
-        found = ", ".join(sorted(columns)) or "none"
-        raise DataError(path.name, f"needs columns src, mt, pe or prompt, chosen, rejected; found {found}")
+    names = column_names(path.name, list(table.column_names), columns or {})
+    is_pair = not all(names[r] in table.column_names for r in MTPE_COLUMNS)
+    roles = PAIR_COLUMNS if is_pair else MTPE_COLUMNS
     fallback = default_direction or find_direction(path.name)
     for index, row in enumerate(table):
         where = f"{path.name} row {index + 1}"
-        first, second, third = (_text(row.get(n), where, n) for n in names)
-        is_pair = names == PAIR_COLUMNS
+        first, second, third = (_text(row.get(names[r]), where, names[r]) for r in roles)
         # src, mt, pe  or  prompt, chosen, rejected
         mt, post_edit = (third, second) if is_pair else (second, third)
         yield MTPETriple(
-            direction=_direction(row, fallback, where),
+            direction=_direction(row, names, fallback, where),
             source=first,
             mt=mt,
             post_edit=post_edit,
-            hter=parse_hter(row.get("hter"), where),
+            hter=parse_hter(row.get(names["hter"]), where),
             origin=f"file:{path.name}:{index + 1}",
             prompt=first if is_pair else None,
         )
@@ -67,7 +110,7 @@ def _load_table(path: Path) -> datasets.Dataset:
         decode_text(path.read_bytes(), path.name)  # clear errors for empty, binary, non-UTF-8
     options: dict[str, Any] = {"sep": "\t"} if suffix == ".tsv" else {}
     datasets.disable_progress_bars()
-    logging.getLogger("datasets").setLevel(logging.ERROR)
+    logging.getLogger("datasets").setLevel(logging.CRITICAL)  # its parser errors become DataError below
     with tempfile.TemporaryDirectory(prefix="capo-read-") as cache:
         try:
             return datasets.load_dataset(
@@ -96,15 +139,20 @@ def _text(value: object, where: str, column: str) -> str:
     return value.strip()
 
 
-def _direction(row: dict[str, Any], fallback: str | None, where: str) -> str:
+def _direction(row: dict[str, Any], names: Mapping[str, str], fallback: str | None, where: str) -> str:
+    direction, src_lang, tgt_lang = (row.get(names[r]) for r in ("direction", "src_lang", "tgt_lang"))
     try:
-        if row.get("direction"):
-            src, tgt = parse_direction(str(row["direction"]))
+        if direction:
+            src, tgt = parse_direction(str(direction))
             return f"{src}-{tgt}"
-        if row.get("src_lang") and row.get("tgt_lang"):
-            return make_direction(str(row["src_lang"]), str(row["tgt_lang"]))
+        if src_lang and tgt_lang:
+            return make_direction(str(src_lang), str(tgt_lang))
     except UnknownLanguageError as err:
         raise DataError(where, str(err)) from None
     if fallback:
         return fallback
-    raise DataError(where, "no direction: add a 'direction' column, src_lang/tgt_lang, or --direction")
+    raise DataError(
+        where,
+        "no direction: add a 'direction' column or src_lang/tgt_lang columns, name the file after its "
+        "direction (en-de.csv), or give a default direction",
+    )

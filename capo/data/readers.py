@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from capo.data.divemt import is_divemt_header, read_divemt
@@ -12,9 +12,14 @@ from capo.data.triples import DataError, MTPETriple
 
 
 def read_triples(
-    path: Path, detokenize: bool = True, default_direction: str | None = None
+    path: Path,
+    detokenize: bool = True,
+    default_direction: str | None = None,
+    columns: Mapping[str, str] | None = None,
 ) -> list[MTPETriple]:
-    """All triples of one file or folder; raises ``DataError`` naming the file."""
+    """All triples of one file or folder; raises ``DataError`` naming the file. ``columns`` maps the
+    generic reader's column names (``src``, ``mt``, ``pe``, …) to a tabular file's own; other formats
+    have fixed layouts and ignore it."""
     path = Path(path)
     if not path.exists():
         raise DataError(str(path), "no such file or folder")
@@ -23,7 +28,7 @@ def read_triples(
     if path.suffix.lower() == ".tsv" and _looks_like_divemt(path):
         triples = list(read_divemt(path))
     elif is_generic_path(path):
-        triples = list(read_generic(path, default_direction))
+        triples = list(read_generic(path, default_direction, columns))
     elif is_mlqe_path(path):
         triples = list(read_mlqe(path, detokenize=detokenize))
     else:

@@ -10,9 +10,10 @@ from typing import Annotated
 import typer
 
 from capo.data import SPLITS, BuildOptions, BuildReport
+from capo.data.generic import parse_columns
 from capo.data.sources import select_files
 from capo_lab import datasets, sources
-from capo_lab.cli.common import fmt, open_database, print_table, stdout, user_errors
+from capo_lab.cli.common import fmt, open_database, print_table, stderr, stdout, user_errors
 from capo_lab.settings import Settings
 
 data_app = typer.Typer(no_args_is_help=True, help="Import and inspect MTPE preference data.")
@@ -91,8 +92,20 @@ def import_command(
     strict: Annotated[bool, typer.Option(help="Fail when a direction has too few pairs")] = False,
     detokenize: Annotated[bool, typer.Option(help="Moses-detokenise MLQE-PE text")] = True,
     direction: Annotated[str | None, typer.Option(help="Direction for files without one, e.g. en-de")] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            help="A JSONL/CSV/TSV/Parquet file's own column names, e.g. src=source,mt=translation,pe=postedit"
+        ),
+    ] = None,
 ) -> None:
     """Build train / eval / validation preference pairs and store them in one transaction."""
+    try:
+        mapping = parse_columns(columns or "")
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--columns") from None
+    db = open_database()
+    _refuse_problems(datasets.import_problems(db, name, paths, mapping))
     options = BuildOptions(
         per_direction=per_direction,
         min_source_chars=min_source_chars,
@@ -101,7 +114,7 @@ def import_command(
         strict=strict,
     )
     result = datasets.import_dataset(
-        open_database(), paths, name, options, detokenize=detokenize, default_direction=direction
+        db, paths, name, options, detokenize=detokenize, default_direction=direction, columns=mapping
     )
     _print_report(result.report)
     stdout.print(
@@ -109,6 +122,19 @@ def import_command(
         markup=False,
         highlight=False,
     )
+
+
+# Import fields (``datasets.ImportProblem.field``) as this command spells them.
+IMPORT_OPTIONS = {"name": "--name", "files": "PATHS", "columns": "--columns"}
+
+
+def _refuse_problems(problems: list[datasets.ImportProblem]) -> None:
+    """Every problem as ``error: --name: …``, one per line, then exit 1; nothing when there is none."""
+    for p in problems:
+        say = f"error: {IMPORT_OPTIONS.get(p.field, '--' + p.field.replace('_', '-'))}: {p.message}"
+        stderr.print(say, markup=False, highlight=False)
+    if problems:
+        raise typer.Exit(1)
 
 
 def _print_report(report: BuildReport) -> None:

@@ -121,3 +121,103 @@ def test_translations_are_queued_then_read_per_pair_and_per_direction(service: L
     assert seen.trained is not None and seen.base is not None and seen.chrf_trained >= 0
     with pytest.raises(LabError, match="no adapter at step 99"):
         service.evaluate_translations(run_id, step="99")
+
+
+@pytest.fixture
+def queue_only(lab_home: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> LabService:
+    """A service whose queue takes runs and never runs them."""
+    monkeypatch.setenv("CAPO_LAB_DATA_DIRS", str(shared_data))
+    return LabService(Settings(), enqueue=lambda run_id: None)
+
+
+def test_every_config_problem_at_once_under_its_key(queue_only: LabService) -> None:
+    raw = queue_only.preset("smoke").model_dump()
+    raw["name"] = " "
+    raw["objective"] = {"name": "capo", "beta": 0, "alpha": 2.0}
+    raw["train"].update(batch_size=0, bf16="sometimes")
+    found = {p.key: p.message for p in queue_only.config_problems(raw)}
+    assert found["objective.beta"] == "Input should be greater than 0"  # not objective.capo.beta
+    assert found["train.batch_size"] == "Input should be greater than 0"
+    assert found["train.bf16"].endswith("or 'auto'")
+    assert found[""] == "name must not be blank"  # a whole-config rule, found beside the fields' errors
+    assert found["data.dataset"].startswith("no dataset named 'paper8'")
+    queue_only.import_dataset("paper8", [str(DIVEMT)], [], per_direction=1)
+    assert queue_only.config_problems(queue_only.preset("smoke").model_dump()) == []
+
+
+def test_import_problems_are_all_found_before_reading(queue_only: LabService, tmp_path: Path) -> None:
+    outside = tmp_path / "en-de.jsonl"
+    found = queue_only.import_problems(" ", [str(outside)], [], {"source": "x"}, per_direction=0)
+    assert [p.field for p in found] == ["name", "columns", "per_direction", "files"]
+    assert all("--" not in p.message for p in found)
+    assert [p.field for p in queue_only.import_problems("x", [], [])] == ["files"]
+    with pytest.raises(LabError, match="name: a dataset needs a name; files: choose at least one file"):
+        queue_only.import_dataset("", [], [])
+
+
+@pytest.mark.parametrize(
+    ("train", "directions", "total"),
+    [
+        ({}, None, 18),  # 18 train pairs, batches of 8: 3 steps an epoch, 6 epochs
+        ({"grad_accum": 2}, None, 12),  # 3 batches an epoch make 2 steps
+        ({}, ["en-it", "en-nl"], 6),  # 6 train pairs: 1 step an epoch
+        ({"max_steps": 5}, None, 5),
+    ],
+)
+def test_a_queued_run_knows_its_total_steps(queue_only: LabService, train, directions, total) -> None:
+    queue_only.import_dataset("paper8", [str(DIVEMT)], [], per_direction=3)
+    raw = queue_only.preset("smoke").model_dump()
+    raw["train"].update(train)
+    raw["data"]["directions"] = directions
+    (run_id,) = queue_only.launch(raw)
+    (run,) = queue_only.runs()
+    assert (run.id, run.status, run.step, run.total_steps) == (run_id, "queued", 0, total)
+
+
+def test_the_dataset_fingerprint_follows_the_pairs_not_the_database(queue_only: LabService) -> None:
+    from capo_lab.datasets import dataset_fingerprint
+
+    for name, n in (("a", 1), ("b", 1), ("c", 2)):
+        queue_only.import_dataset(name, [str(DIVEMT)], [], per_direction=n)
+    a, b, c = (dataset_fingerprint(queue_only.db, n) for n in "abc")
+    assert a == b != c and len(a) == 64
+
+
+def test_the_zip_holds_one_folder_with_a_portable_adapter_and_the_dataset_provenance(
+    queue_only: LabService, tmp_path: Path
+) -> None:
+    import json
+    import zipfile
+
+    from capo_lab.datasets import dataset_fingerprint
+    from storage import writes
+
+    queue_only.import_dataset("paper8", [str(DIVEMT)], [], per_direction=1, keep_ties=True)
+    (run_id,) = queue_only.launch(queue_only.preset("smoke").model_dump())
+    checkpoint = tmp_path / "step-4"
+    checkpoint.mkdir()
+    local = str(queue_only.settings.home_dir / "models" / "tiny-random-llama")
+    (checkpoint / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": local, "r": 16}))
+    (checkpoint / "adapter_model.safetensors").write_bytes(b"weights")
+    with queue_only.db.write() as session:
+        writes.add_checkpoint(session, run_id, 4, str(checkpoint))
+    with zipfile.ZipFile(queue_only.export_zip(run_id)) as zipped:
+        folder = f"capo-lab-run-{run_id}/"
+        assert sorted(zipped.namelist()) == [
+            folder + n
+            for n in (
+                "",
+                "adapter_config.json",
+                "adapter_model.safetensors",
+                "metrics.csv",
+                "run_config.json",
+            )
+        ]
+        adapter = json.loads(zipped.read(folder + "adapter_config.json"))
+        exported = json.loads(zipped.read(folder + "run_config.json"))
+    assert adapter == {"base_model_name_or_path": "tiny-random-llama", "r": 16}
+    assert exported["config"]["model"]["name_or_path"] == "tiny-random-llama"
+    dataset = exported["dataset"]
+    assert dataset["sources"] == ["warmup.tsv"] and dataset["pairs"] == 18
+    assert dataset["import_options"]["keep_ties"] is True and dataset["import_options"]["detokenize"] is True
+    assert dataset["fingerprint"] == {"sha256": dataset_fingerprint(queue_only.db, "paper8")}

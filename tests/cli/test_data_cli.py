@@ -91,7 +91,7 @@ def test_shortfall_warns_and_strict_fails(shared_data: Path, lab_home: Path) -> 
     code, out, _ = cli("data", "import", str(DIVEMT), "--name", "big", "--per-direction", "20")
     assert code == 0 and "warning: too few pairs for en-ar: asked 20 per split" in out
     code, _, err = cli("data", "import", str(DIVEMT), "--name", "big2", "--per-direction", "20", "--strict")
-    assert code == 1 and "too few pairs (--strict)" in err
+    assert code == 1 and "too few pairs (strict)" in err
 
 
 def bad_inputs(tmp: Path) -> dict[str, tuple[Path, str]]:
@@ -189,3 +189,30 @@ def test_stats_count_ties_kept_with_keep_ties(lab_home: Path, tmp_path: Path) ->
     assert [(s["direction"], s["pairs"], s["ties"]) for s in stats["noties"]] == [("en-de", 3, 0)]
     code, out, _ = cli("data", "stats", "ties")
     assert code == 0 and "ties" in out  # the table has a ties column
+
+
+def test_columns_maps_a_csvs_own_names(lab_home: Path, tmp_path: Path) -> None:
+    path = tmp_path / "en-de.csv"
+    rows = [f"Sentence number {i} about the weather,Satz {i},Der Satz {i}" for i in range(3)]
+    path.write_text("\n".join(["source,translation,postedit", *rows]) + "\n", encoding="utf-8")
+    common = ["--per-direction", "1", "--min-source-chars", "0"]
+    code, _, err = cli(
+        "data", "import", str(path), "--name", "m", "--columns", "src=source,mt=translation", *common
+    )
+    assert code == 1 and "error: en-de.csv: needs columns src, mt, pe" in err and "found postedit" in err
+    code, _, err = cli(
+        "data", "import", str(path), "--name", "m", "--columns", "src=source,mt=translation,pe=pe"
+    )
+    assert code == 1 and "no column 'pe' (for pe); the file's columns: source, translation, postedit" in err
+    code, _, err = cli("data", "import", str(path), "--name", "m", "--columns", "source")
+    assert code == 2 and "--columns" in err and "must look like src=column_name" in err
+    mapping = "src=source,mt=translation,pe=postedit"
+    assert cli("data", "import", str(path), "--name", "m", "--columns", mapping, *common)[0] == 0
+    (row,) = show("m", "train")
+    number = row["source"].split()[2]
+    assert (row["rejected"], row["chosen"]) == (f"Satz {number}", f"Der Satz {number}")
+
+
+def test_import_problems_are_worded_as_the_commands_options(lab_home: Path, tmp_path: Path) -> None:
+    code, _, err = cli("data", "import", str(tmp_path / "x.csv"), "--name", " ")
+    assert code == 1 and err.strip() == "error: --name: a dataset needs a name"

@@ -4,7 +4,7 @@ from pathlib import Path
 import datasets
 import pytest
 
-from capo.data.generic import read_generic
+from capo.data.generic import parse_columns, read_generic
 from capo.data.readers import read_triples
 from capo.data.triples import DataError
 
@@ -53,7 +53,9 @@ def test_tsv_and_parquet(tmp_path: Path) -> None:
 
 def test_missing_columns_are_named(tmp_path: Path) -> None:
     path = _jsonl(tmp_path / "en-de.jsonl", [{"source": "a", "target": "b"}])
-    with pytest.raises(DataError, match="needs columns src, mt, pe or prompt, chosen, rejected; found"):
+    with pytest.raises(
+        DataError, match=r"needs columns src, mt, pe or prompt, chosen, rejected \(or a column"
+    ):
         list(read_generic(path))
 
 
@@ -85,3 +87,52 @@ def test_unknown_extension_is_refused(tmp_path: Path) -> None:
     path.write_bytes(b"PK\x03\x04 garbage")
     with pytest.raises(DataError, match="unknown format"):
         read_triples(path)
+
+
+def test_a_column_mapping_reads_a_csv_with_its_own_names(tmp_path: Path) -> None:
+    path = tmp_path / "en-it.csv"
+    path.write_text("source,translation,postedit,score\nA long sentence.,Una frase,Una frase lunga,0.5\n")
+    columns = parse_columns("src=source, mt=translation,pe=postedit,hter=score")
+    assert columns == {"src": "source", "mt": "translation", "pe": "postedit", "hter": "score"}
+    (triple,) = read_triples(path, columns=columns)
+    assert (triple.source, triple.mt, triple.post_edit) == (
+        "A long sentence.",
+        "Una frase",
+        "Una frase lunga",
+    )
+    assert (triple.direction, triple.hter) == ("en-it", 0.5)
+
+
+def test_a_mapping_may_rename_only_some_columns(tmp_path: Path) -> None:
+    path = _jsonl(tmp_path / "rows.jsonl", [{"src": "a", "mt": "b", "target": "c", "pair": "en-de"}])
+    (triple,) = read_generic(path, columns={"pe": "target", "direction": "pair"})
+    assert (triple.post_edit, triple.direction) == ("c", "en-de")
+
+
+def test_a_mapped_column_the_file_lacks_is_named_with_the_files_columns(tmp_path: Path) -> None:
+    path = tmp_path / "en-de.csv"
+    path.write_text("source,translation,postedit\na,b,c\n")
+    with pytest.raises(DataError) as caught:
+        read_triples(path, columns={"src": "source", "mt": "translation", "pe": "post_edit"})
+    assert str(caught.value) == (
+        "en-de.csv: no column 'post_edit' (for pe); the file's columns: source, translation, postedit"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("src", "'src' must look like src=column_name"),
+        ("source=src", "'source' is not a column the reader uses"),
+        ("src=a,src=b", "'src' is mapped twice"),
+        ("pe=", "'pe=' must look like src=column_name"),
+    ],
+)
+def test_a_bad_mapping_text_is_refused(text: str, problem: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        parse_columns(text)
+    assert str(caught.value).startswith(problem)
+
+
+def test_no_mapping_text_is_no_mapping() -> None:
+    assert parse_columns("") == {} == parse_columns(" , ")
