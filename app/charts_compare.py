@@ -6,12 +6,12 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from app.charts import Point, RunLook, downsample, empty_figure, esc
+from capo_lab.records import DirectionAccuracy
 
 BASE_GREY = "#9CA3AF"
 NO_SCORES = "Eval reward accuracy per direction: no eval pair scores yet (step 0 scores the base model)"
@@ -139,24 +139,26 @@ def _bar(x: list[str], y: list[float], name: str, colour: str, base: bool = Fals
     )
 
 
-def accuracy_bars(rows: Sequence[dict[str, Any]], looks: dict[int, RunLook], shared_base: bool) -> go.Figure:
+def accuracy_bars(
+    rows: Sequence[DirectionAccuracy], looks: dict[int, RunLook], shared_base: bool
+) -> go.Figure:
     """Per direction (then all): the base model's accuracy (one grey bar when every run shares it), then
     each run's at its last evaluation in the run's colour (hatched bases when the runs' bases differ);
     ``looks`` keyed by run id. The axis is [0, 1]."""
     if not rows:
         return empty_figure(NO_SCORES)
-    x = [esc(r["direction"]) for r in rows]
-    run_ids = list(rows[0]["runs"])
+    x = [esc(r.direction) for r in rows]
+    run_ids = list(rows[0].runs)
     if shared_base:
-        bars = [_bar(x, [r["runs"][run_ids[0]]["base"] for r in rows], "base (step 0)", BASE_GREY)]
+        bars = [_bar(x, [r.runs[run_ids[0]].base for r in rows], "base (step 0)", BASE_GREY)]
     else:
         bars = [
-            _bar(x, [r["runs"][i]["base"] for r in rows], f"{looks[i].name} base", looks[i].colour, True)
+            _bar(x, [r.runs[i].base for r in rows], f"{looks[i].name} base", looks[i].colour, True)
             for i in run_ids
         ]
     for i in run_ids:
-        name = f"{looks[i].name} (step {rows[0]['runs'][i]['last_step']})"
-        bars.append(_bar(x, [r["runs"][i]["last"] for r in rows], name, looks[i].colour))
+        name = f"{looks[i].name} (step {rows[0].runs[i].last_step})"
+        bars.append(_bar(x, [r.runs[i].last for r in rows], name, looks[i].colour))
     fig = go.Figure(bars)
     fig.update_layout(
         title="Eval reward accuracy (lw > ll) per direction: base → last evaluation",

@@ -3,10 +3,12 @@ stable colour per run id, and the per-direction reward-accuracy table (base → 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from app.charts import RunLook
 from capo.objective_defs import PARAM_SYMBOLS
+from capo_lab.records import DirectionAccuracy
 
 # D3's ten categorical colours; run #1 gets the first, and a run keeps its colour in every chart.
 PALETTE = (
@@ -71,46 +73,46 @@ def run_looks(configs: dict[int, dict[str, Any]]) -> dict[str, RunLook]:
     return {f"#{rid}": RunLook(name, run_colour(rid)) for rid, name in run_names(configs).items()}
 
 
-def shared_base(rows: list[dict[str, Any]]) -> bool:
+def shared_base(rows: Sequence[DirectionAccuracy]) -> bool:
     """Every run has the same base accuracy in every direction (the same base model on the same pairs)."""
-    return all(len({(r["base_step"], r["base"]) for r in row["runs"].values()}) <= 1 for row in rows)
+    return all(len({(r.base_step, r.base) for r in row.runs.values()}) <= 1 for row in rows)
 
 
-def accuracy_columns(rows: list[dict[str, Any]], names: dict[int, str]) -> list[str]:
-    runs = rows[0]["runs"] if rows else {}
+def accuracy_columns(rows: Sequence[DirectionAccuracy], names: dict[int, str]) -> list[str]:
+    runs = rows[0].runs if rows else {}
     base = ["base (step 0)"] if shared_base(rows) else [f"{names[i]} base" for i in runs]
-    last = [f"{names[i]} (step {r['last_step']})" for i, r in runs.items()]
-    disagree = [DISAGREE] if rows and rows[0].get("disagree") is not None else []
+    last = [f"{names[i]} (step {r.last_step})" for i, r in runs.items()]
+    disagree = [DISAGREE] if rows and rows[0].disagree is not None else []
     return ["direction", "n pairs", *base, *last, *disagree]
 
 
-def _n(row: dict[str, Any]) -> str:
-    return " / ".join(dict.fromkeys(str(r["n"]) for r in row["runs"].values()))
+def _n(row: DirectionAccuracy) -> str:
+    return " / ".join(dict.fromkeys(str(r.n) for r in row.runs.values()))
 
 
-def accuracy_table_rows(rows: list[dict[str, Any]], names: dict[int, str]) -> list[dict[str, Any]]:
+def accuracy_table_rows(rows: Sequence[DirectionAccuracy], names: dict[int, str]) -> list[dict[str, Any]]:
     """The service's ``direction_accuracy`` rows as table rows: accuracy at the base, then each run's
     last accuracy with its change from its base, and, for two runs, the pairs they decide differently."""
     columns, shared = accuracy_columns(rows, names), shared_base(rows)
     table = []
     for row in rows:
-        runs = list(row["runs"].values())
-        base = [f"{runs[0]['base']:.2f}"] if shared else [f"{r['base']:.2f}" for r in runs]
-        last = [f"{r['last']:.2f} ({r['last'] - r['base']:+.2f})" for r in runs]
-        disagree = [f"{row['disagree']} of {row['shared']}"] if row.get("disagree") is not None else []
-        table.append(dict(zip(columns, [row["direction"], _n(row), *base, *last, *disagree], strict=True)))
+        runs = list(row.runs.values())
+        base = [f"{runs[0].base:.2f}"] if shared else [f"{r.base:.2f}" for r in runs]
+        last = [f"{r.last:.2f} ({r.last - r.base:+.2f})" for r in runs]
+        disagree = [f"{row.disagree} of {row.shared}"] if row.disagree is not None else []
+        table.append(dict(zip(columns, [row.direction, _n(row), *base, *last, *disagree], strict=True)))
     return table
 
 
-def accuracy_summary(rows: list[dict[str, Any]], names: dict[int, str]) -> str:
+def accuracy_summary(rows: Sequence[DirectionAccuracy], names: dict[int, str]) -> str:
     """One line of plain text above the table (the caller escapes it for Markdown)."""
     if not rows:
         return "No eval pair scores yet for the selected runs: the first evaluation scores the base model."
     line = (
         "Eval reward accuracy (lw > ll) per direction: the base model (step 0) → each run's last evaluation."
     )
-    total = next((r for r in rows if r["direction"] == "all"), rows[-1])
-    if total.get("disagree") is not None:
-        a, b = (names[i] for i in list(total["runs"])[:2])
-        line += f" {a} and {b} decide {total['disagree']} of {total['shared']} shared pairs differently."
+    total = next((r for r in rows if r.direction == "all"), rows[-1])
+    if total.disagree is not None:
+        a, b = (names[i] for i in list(total.runs)[:2])
+        line += f" {a} and {b} decide {total.disagree} of {total.shared} shared pairs differently."
     return line

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import gradio as gr
@@ -373,7 +373,7 @@ def build(service) -> None:
 
         @shows_errors
         def run_metrics(run_id: float, after_step: float = -1):
-            return service.metrics(int(run_id), int(after_step))
+            return [asdict(m) for m in service.metrics(int(run_id), int(after_step))]
 
         api_run = gr.Number(visible=False)
         api_after = gr.Number(-1, visible=False)

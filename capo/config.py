@@ -16,12 +16,23 @@ stored config; the trainer gets that resolved copy.
 from __future__ import annotations
 
 import operator
+from dataclasses import dataclass
 from functools import reduce
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    create_model,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
 
 from capo.objective_defs import OBJECTIVE_DEFS, ObjectiveDef
 
@@ -193,3 +204,59 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 def _deep_copy(raw: dict[str, Any]) -> dict[str, Any]:
     return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in raw.items()}
+
+
+CONFIG_SECTIONS = {k for k, v in RunConfig() if isinstance(v, BaseModel)}  # model, data, objective, …
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One invalid key of a run config: ``key`` as the config spells it (``train.batch_size``,
+    ``objective.alpha``, ``name``; empty for a rule over the whole config) and pydantic's message."""
+
+    key: str
+    message: str
+
+
+def config_problems(raw: dict[str, Any]) -> list[ConfigProblem]:
+    """Every problem ``RunConfig`` finds in ``raw``, one per key (a union's alternatives joined by
+    "or"). Whole-config rules (a blank name) run only once every field is valid, so the sections
+    with errors are validated again as their defaults to find those too."""
+    try:
+        RunConfig.model_validate(raw)
+        return []
+    except ValidationError as err:
+        found = _problems(err)
+    failed = {p.key.split(".")[0] for p in found}
+    rest = {k: v for k, v in raw.items() if k not in failed}
+    if len(rest) < len(raw):
+        found += [p for p in config_problems(rest) if p not in found]
+    return found
+
+
+def _problems(err: ValidationError) -> list[ConfigProblem]:
+    messages: dict[str, list[str]] = {}
+    for error in err.errors():
+        message = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
+        messages.setdefault(_config_key(error), []).append(message)
+    return [ConfigProblem(key, _either(found)) for key, found in messages.items()]
+
+
+SHOULD = "Input should be "
+
+
+def _either(messages: list[str]) -> str:
+    """One message from a union's alternatives: "Input should be 'auto' or a valid boolean"."""
+    first, *others = dict.fromkeys(messages)
+    return " or ".join([first, *(m.removeprefix(SHOULD) if first.startswith(SHOULD) else m for m in others)])
+
+
+def _config_key(error: ErrorDetails) -> str:
+    """The config key of an error: a union's tags (``objective.capo.alpha``'s ``capo``,
+    ``train.bf16``'s ``bool``) and positions inside a list are dropped; an objective tag that is
+    missing or unknown is the objective's ``name``."""
+    parts = [str(p) for p in error["loc"] if str(p) not in OBJECTIVE_CONFIGS]
+    depth = 2 if parts and parts[0] in CONFIG_SECTIONS else 1
+    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        parts = [*parts[:1], error["ctx"]["discriminator"].strip("'")]
+    return ".".join(parts[:depth])

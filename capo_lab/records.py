@@ -3,8 +3,10 @@
 Storage defines the stored ones; the UI and the CLI import them from here, never from ``storage``.
 """
 
+from capo.config import ConfigProblem
 from capo.data.stats import DirectionStats
-from capo_lab.datasets import ImportResult
+from capo_lab.comparisons import AccuracyCell, DirectionAccuracy
+from capo_lab.datasets import ImportProblem, ImportResult
 from capo_lab.pairs import MarginPoint, PairDetail, PairRow, PairTokens
 from capo_lab.sources import SourceStatus
 from storage.records import (
@@ -19,6 +21,10 @@ from storage.records import (
 )
 
 __all__ = [
+    "AccuracyCell",
+    "ConfigProblem",
+    "DirectionAccuracy",
+    "ImportProblem",
     "DatasetInfo",
     "DirectionStats",
     "EvaluationRecord",

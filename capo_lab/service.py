@@ -5,19 +5,24 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
-
 from capo.analysis.sweep import SweepPoint, sweep_point
-from capo.config import OBJECTIVE_CONFIGS, ConfigError, DataConfig, RunConfig, config_from_dict, load_config
+from capo.config import (
+    ConfigError,
+    ConfigProblem,
+    DataConfig,
+    RunConfig,
+    config_from_dict,
+    config_problems,
+    load_config,
+)
 from capo.data import BuildOptions
 from capo.data.sources import is_source_name
 from capo.data.stats import DirectionStats
 from capo_lab import (
+    comparisons,
     datasets,
     lifecycle,
     live_metrics,
@@ -28,6 +33,7 @@ from capo_lab import (
     studies,
     translations,
 )
+from capo_lab.comparisons import DirectionAccuracy
 from capo_lab.database import Database
 from capo_lab.errors import USER_ERRORS as CLI_USER_ERRORS
 from capo_lab.errors import LabError
@@ -37,65 +43,11 @@ from capo_lab.reports import StudyReport
 from capo_lab.settings import Settings
 from capo_lab.translations import DirectionChrf, PairTranslations
 from storage import queries
-from storage.records import DatasetInfo, EvaluationRecord, PairRecord, RunRecord, StudyRecord
+from storage.records import DatasetInfo, EvaluationRecord, MetricRow, PairRecord, RunRecord, StudyRecord
 
 USER_ERRORS = (*CLI_USER_ERRORS, ValueError)  # the form's values also fail as plain ValueErrors
-CONFIG_SECTIONS = {k for k, v in RunConfig() if isinstance(v, BaseModel)}  # model, data, objective, …
 REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 DATA_SUFFIXES = (".tar.gz", ".tgz", ".tsv", ".jsonl", ".json", ".csv", ".parquet")
-
-
-@dataclass(frozen=True)
-class ConfigProblem:
-    """One invalid key of a run config: ``key`` as the config spells it (``train.batch_size``,
-    ``objective.alpha``, ``name``; empty for a rule over the whole config) and pydantic's message."""
-
-    key: str
-    message: str
-
-
-def config_problems(raw: dict[str, Any]) -> list[ConfigProblem]:
-    """Every problem ``RunConfig`` finds in ``raw``, one per key (a union's alternatives joined by
-    "or"). Whole-config rules (a blank name) run only once every field is valid, so the sections
-    with errors are validated again as their defaults to find those too."""
-    try:
-        RunConfig.model_validate(raw)
-        return []
-    except ValidationError as err:
-        found = _problems(err)
-    failed = {p.key.split(".")[0] for p in found}
-    rest = {k: v for k, v in raw.items() if k not in failed}
-    if len(rest) < len(raw):
-        found += [p for p in config_problems(rest) if p not in found]
-    return found
-
-
-def _problems(err: ValidationError) -> list[ConfigProblem]:
-    messages: dict[str, list[str]] = {}
-    for error in err.errors():
-        message = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
-        messages.setdefault(_config_key(error), []).append(message)
-    return [ConfigProblem(key, _either(found)) for key, found in messages.items()]
-
-
-SHOULD = "Input should be "
-
-
-def _either(messages: list[str]) -> str:
-    """One message from a union's alternatives: "Input should be 'auto' or a valid boolean"."""
-    first, *others = dict.fromkeys(messages)
-    return " or ".join([first, *(m.removeprefix(SHOULD) if first.startswith(SHOULD) else m for m in others)])
-
-
-def _config_key(error: ErrorDetails) -> str:
-    """The config key of an error: a union's tags (``objective.capo.alpha``'s ``capo``,
-    ``train.bf16``'s ``bool``) and positions inside a list are dropped; an objective tag that is
-    missing or unknown is the objective's ``name``."""
-    parts = [str(p) for p in error["loc"] if str(p) not in OBJECTIVE_CONFIGS]
-    depth = 2 if parts and parts[0] in CONFIG_SECTIONS else 1
-    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
-        parts = [*parts[:1], error["ctx"]["discriminator"].strip("'")]
-    return ".".join(parts[:depth])
 
 
 class LabService:
@@ -310,10 +262,10 @@ class LabService:
         run = runs.get_run(self.db, run_id)
         return f"#{run.id} {run.name}"
 
-    def metrics(self, run_id: int, after_step: int = -1) -> list[dict[str, Any]]:
-        """Metric rows with step > ``after_step``: live charts ask only for what is new."""
+    def metrics(self, run_id: int, after_step: int = -1) -> list[MetricRow]:
+        """Metric rows with step > ``after_step``."""
         with self.db.read() as session:
-            return [asdict(m) for m in queries.metrics(session, int(run_id), after_step)]
+            return queries.metrics(session, int(run_id), after_step)
 
     def metrics_since(
         self, cursor: Mapping[int, live_metrics.Seen], run_ids: list[int], keys: list[str]
@@ -338,7 +290,7 @@ class LabService:
         for run_id in run_ids:
             value = runs.get_run(self.db, run_id).config["objective"].get(parameter)
             if value is not None:
-                rows = [(m["step"], m["key"], m["value"]) for m in self.metrics(run_id)]
+                rows = [(m.step, m.key, m.value) for m in self.metrics(run_id)]
                 points.append(sweep_point(float(value), rows))
         return points
 
@@ -363,48 +315,8 @@ class LabService:
         """Each run's stored config as plain data (legend names say which settings differ)."""
         return {int(r): runs.get_run(self.db, int(r)).config for r in run_ids}
 
-    def _first_last_outcomes(self, run_id: int, split: str) -> dict[str, Any] | None:
-        """Steps and, per pair, (direction, lw > ll) at the run's first and last stored ``split`` scores."""
-        steps = self.score_steps(run_id, split)
-        if not steps:
-            return None
-        with self.db.read() as session:
-            first, last = (queries.pair_scores(session, int(run_id), split, s) for s in (steps[0], steps[-1]))
-        return {
-            "steps": (steps[0], steps[-1]),
-            "first": {s.pair_id: (s.direction, s.logp_chosen > s.logp_rejected) for s in first},
-            "last": {s.pair_id: (s.direction, s.logp_chosen > s.logp_rejected) for s in last},
-        }
-
-    @staticmethod
-    def _accuracy(outcomes: dict[int, tuple[str, bool]], direction: str) -> tuple[int, float]:
-        kept = [ok for d, ok in outcomes.values() if direction in ("all", d)]
-        return len(kept), (sum(kept) / len(kept) if kept else float("nan"))
-
-    @staticmethod
-    def _disagreement(a: dict[str, Any], b: dict[str, Any], direction: str) -> tuple[int, int]:
-        """(pairs decided differently, pairs both runs scored) at the runs' last steps."""
-        shared = [p for p, (d, _) in a["last"].items() if direction in ("all", d) and p in b["last"]]
-        return sum(a["last"][p][1] != b["last"][p][1] for p in shared), len(shared)
-
-    def _accuracy_cell(self, outcome: dict[str, Any], direction: str) -> dict[str, Any]:
-        n, base = self._accuracy(outcome["first"], direction)
-        _, last = self._accuracy(outcome["last"], direction)
-        first_step, last_step = outcome["steps"]
-        return {"n": n, "base": base, "last": last, "base_step": first_step, "last_step": last_step}
-
-    def direction_accuracy(self, run_ids: list[int], split: str = "eval") -> list[dict[str, Any]]:
-        """Per direction, then ``all``: each run's reward accuracy (lw > ll) at its first stored step (0, the
-        base model) and its last, with n; for two runs, the pairs they decide differently at their last
-        steps (``disagree`` of ``shared``, else None). Runs without ``split`` scores are left out."""
-        found = {int(r): o for r in run_ids if (o := self._first_last_outcomes(int(r), split))}
-        directions = sorted({d for o in found.values() for d, _ in o["last"].values()})
-        rows = []
-        for direction in [*directions, "all"] if directions else []:
-            pair = self._disagreement(*found.values(), direction) if len(found) == 2 else (None, None)
-            cells = {rid: self._accuracy_cell(o, direction) for rid, o in found.items()}
-            rows.append({"direction": direction, "runs": cells, "disagree": pair[0], "shared": pair[1]})
-        return rows
+    def direction_accuracy(self, run_ids: list[int], split: str = "eval") -> list[DirectionAccuracy]:
+        return comparisons.direction_accuracy(self.db, run_ids, split)
 
     # ---- one pair under every run of a study (paper Fig. 8; read from storage, no model) ----------
     def study_pair(

@@ -27,6 +27,7 @@ from app.runs_compare import (
     run_names,
     shared_base,
 )
+from capo_lab.records import AccuracyCell, DirectionAccuracy
 
 
 def config(objective: dict, lr: float = 1e-6, seed: int = 0, name: str = "demo-cpu") -> dict:
@@ -62,23 +63,13 @@ def test_each_run_keeps_its_colour_whatever_else_is_selected() -> None:
     assert beside.name == "#3 capo α=2" and alone.name == "#3 capo"
 
 
-def cell(base: float, last: float, n: int = 4, last_step: int = 40) -> dict:
-    return {"n": n, "base": base, "last": last, "base_step": 0, "last_step": last_step}
+def cell(base: float, last: float, n: int = 4, last_step: int = 40) -> AccuracyCell:
+    return AccuracyCell(n, base, last, 0, last_step)
 
 
 ROWS = [
-    {
-        "direction": "en-de",
-        "runs": {3: cell(0.5, 0.75), 4: cell(0.5, 0.5, last_step=38)},
-        "disagree": 1,
-        "shared": 4,
-    },
-    {
-        "direction": "all",
-        "runs": {3: cell(0.5, 0.75, 8), 4: cell(0.5, 0.5, 8, 38)},
-        "disagree": 3,
-        "shared": 8,
-    },
+    DirectionAccuracy("en-de", {3: cell(0.5, 0.75), 4: cell(0.5, 0.5, last_step=38)}, disagree=1, shared=4),
+    DirectionAccuracy("all", {3: cell(0.5, 0.75, 8), 4: cell(0.5, 0.5, 8, 38)}, disagree=3, shared=8),
 ]
 NAMES = {3: "#3 capo α=2", 4: "#4 dpo"}
 
@@ -102,7 +93,7 @@ def test_the_accuracy_table_puts_base_then_each_runs_last_and_the_disagreements(
 
 
 def test_runs_with_different_bases_or_counts_show_each() -> None:
-    rows = [{"direction": "all", "runs": {3: cell(0.5, 0.75), 5: cell(0.25, 0.5, n=6)}, "disagree": None}]
+    rows = [DirectionAccuracy("all", {3: cell(0.5, 0.75), 5: cell(0.25, 0.5, n=6)}, None, None)]
     names = {3: "#3 capo", 5: "#5 capo"}
     assert not shared_base(rows) and shared_base(ROWS)
     assert accuracy_columns(rows, names)[2:4] == ["#3 capo base", "#5 capo base"]

@@ -13,6 +13,7 @@ from app.inspect_pairs import DISAGREE, compared_column
 from app.runs_compare import run_names
 from app.tab_inspect import open_pair, pair_table_view
 from app.tab_runs import figures, refreshed
+from capo_lab import comparisons
 from capo_lab.database import Database
 from capo_lab.lifecycle import run_job
 from capo_lab.service import LabService
@@ -57,20 +58,20 @@ def correct(service: LabService, run_id: int, step: int) -> dict[int, tuple[str,
 def test_direction_accuracy_counts_each_runs_pairs_and_their_disagreements(service, two_runs) -> None:
     capo, dpo = two_runs
     rows = service.direction_accuracy([capo, dpo])
-    assert [r["direction"] for r in rows][-1] == "all" and len(rows) == 7  # six DivEMT directions, then all
+    assert [r.direction for r in rows][-1] == "all" and len(rows) == 7  # six DivEMT directions, then all
     first = {rid: correct(service, rid, 0) for rid in two_runs}
     last = {rid: correct(service, rid, service.score_steps(rid)[-1]) for rid in two_runs}
     for row in rows:
-        keep = [p for p, (d, _) in last[capo].items() if row["direction"] in ("all", d)]
+        keep = [p for p, (d, _) in last[capo].items() if row.direction in ("all", d)]
         for rid in two_runs:
-            cell = row["runs"][rid]
-            assert cell["n"] == len(keep) and (cell["base_step"], cell["last_step"]) == (0, 2)
-            assert cell["base"] == pytest.approx(sum(first[rid][p][1] for p in keep) / len(keep))
-            assert cell["last"] == pytest.approx(sum(last[rid][p][1] for p in keep) / len(keep))
-        assert row["shared"] == len(keep)
-        assert row["disagree"] == sum(last[capo][p][1] != last[dpo][p][1] for p in keep)
-    assert rows[-1]["runs"][capo]["base"] == rows[-1]["runs"][dpo]["base"]  # step 0 is the same base model
-    (single,) = {r["disagree"] for r in service.direction_accuracy([capo])}
+            cell = row.runs[rid]
+            assert cell.n == len(keep) and (cell.base_step, cell.last_step) == (0, 2)
+            assert cell.base == pytest.approx(sum(first[rid][p][1] for p in keep) / len(keep))
+            assert cell.last == pytest.approx(sum(last[rid][p][1] for p in keep) / len(keep))
+        assert row.shared == len(keep)
+        assert row.disagree == sum(last[capo][p][1] != last[dpo][p][1] for p in keep)
+    assert rows[-1].runs[capo].base == rows[-1].runs[dpo].base  # step 0 is the same base model
+    (single,) = {r.disagree for r in service.direction_accuracy([capo])}
     assert single is None
 
 
@@ -110,7 +111,7 @@ def test_without_scores_the_comparison_says_so(service) -> None:
     summary, table, bars = figures(_NoRuns(), [], {})[:3]
     assert "No eval pair scores yet" in summary and table.empty
     assert bars.layout.title.text.replace("<br>", " ") == NO_SCORES
-    assert math.isnan(service._accuracy({}, "all")[1])
+    assert comparisons.accuracy({}, "all")[0] == 0 and math.isnan(comparisons.accuracy({}, "all")[1])
 
 
 class _NoRuns:

@@ -225,7 +225,7 @@ def test_the_figures_after_ticks_are_those_of_one_full_read(service):
     assert [as_json(o) for o in shown[1:]] == [as_json(o) for o in full[1:]]
     loss, margins = full[1 + COMPARISON_OUTPUTS], full[3 + COMPARISON_OUTPUTS]
     assert len(loss.data) == 4 and len(margins.data) == 2  # both runs' losses; the en-de margin panel
-    every_row = [Point(f"#{r}", m["step"], m["key"], m["value"]) for r in runs for m in service.metrics(r)]
+    every_row = [Point(f"#{r}", m.step, m.key, m.value) for r in runs for m in service.metrics(r)]
     objectives = {f"#{r}": "capo" for r in runs}
     looks = run_looks(full[0].configs)
     before = training_figures(lambda _keys: every_row, looks, choices[0], objectives, choices[1])
