@@ -162,8 +162,12 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
-    """Load a YAML preset and apply ``key.sub=value`` overrides (values parsed as YAML)."""
-    return config_from_dict(apply_overrides(read_config_file(path), overrides or []))
+    """Load a YAML preset (or an exported run's ``run_config.json``, whose ``config`` sits beside its
+    ``dataset``) and apply ``key.sub=value`` overrides (values parsed as YAML)."""
+    raw = read_config_file(path)
+    if set(raw) == {"config", "dataset"} and isinstance(raw["config"], dict):
+        raw = raw["config"]
+    return config_from_dict(apply_overrides(raw, overrides or []))
 
 
 def config_from_dict(raw: dict[str, Any]) -> RunConfig:

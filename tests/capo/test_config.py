@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -120,3 +121,12 @@ def test_the_config_imports_without_torch() -> None:
     code = "import sys, capo.config; assert 'torch' not in sys.modules, 'torch imported'"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_an_exported_run_config_loads_as_the_run_it_came_from(tmp_path: Path) -> None:
+    """``capo-lab export`` writes {"config": …, "dataset": …}: training from it reproduces the run's config."""
+    cfg = config_from_dict({"name": "exported", "objective": {"name": "simpo", "gamma": 0.7}})
+    exported = tmp_path / "run_config.json"
+    exported.write_text(json.dumps({"config": cfg.model_dump(mode="json"), "dataset": {"name": "paper8"}}))
+    assert load_config(exported) == cfg
+    assert load_config(exported, ["train.seed=3"]).train.seed == 3
