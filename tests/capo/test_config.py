@@ -124,7 +124,7 @@ def test_the_config_imports_without_torch() -> None:
 
 
 def test_an_exported_run_config_loads_as_the_run_it_came_from(tmp_path: Path) -> None:
-    """``capo-lab export`` writes {"config": …, "dataset": …}: training from it reproduces the run's config."""
+    """``capo-lab export`` writes {"config": …, "dataset": …}: training from it reproduces its config."""
     cfg = config_from_dict({"name": "exported", "objective": {"name": "simpo", "gamma": 0.7}})
     exported = tmp_path / "run_config.json"
     exported.write_text(json.dumps({"config": cfg.model_dump(mode="json"), "dataset": {"name": "paper8"}}))
