@@ -42,7 +42,7 @@ def parse_factor(text: str) -> tuple[str, list[Any]]:
     key, sep, values = text.partition("=")
     items = [v.strip() for v in values.split(",") if v.strip()]
     if not sep or not key.strip() or not items:
-        raise LabError(f"--vary {text!r} must look like key.sub=v1,v2,...")
+        raise LabError(f"varied setting {text!r} must look like key.sub=v1,v2,...")
     return key.strip(), [yaml.safe_load(v) for v in items]
 
 
@@ -89,7 +89,7 @@ def plan_study(
 ) -> StudyPlan:
     """Every run of the grid, validated; raises ``LabError`` naming the first bad key or value."""
     if not name.strip():
-        raise LabError("a study needs a non-empty --name")
+        raise LabError("a study needs a name")
     configs, seen = [], set()
     for combo in itertools.product(*factors.values()):
         settings = {k: v for k, v in zip(factors, combo, strict=True)}

@@ -30,12 +30,12 @@ from storage.records import RunStatus
 
 class DatasetNameTaken(ValueError):
     def __init__(self, name: str) -> None:
-        super().__init__(f"a dataset named {name!r} already exists; choose another --name")
+        super().__init__(f"a dataset named {name!r} already exists; choose another name")
 
 
 class StudyNameTaken(ValueError):
     def __init__(self, name: str) -> None:
-        super().__init__(f"a study named {name!r} already exists; choose another --name")
+        super().__init__(f"a study named {name!r} already exists; choose another name")
 
 
 class PairLike(Protocol):
