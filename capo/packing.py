@@ -79,12 +79,16 @@ def pair_tokens(pair: TokenizedPair) -> int:
     return len(pair.prompt_ids) + len(pair.chosen_ids) + len(pair.rejected_ids)
 
 
-def first_fit_rows(lengths: Sequence[int], capacity: int) -> list[list[int]]:
-    """Indices of ``lengths`` grouped into rows of at most ``capacity``: first fit, longest first."""
+def first_fit_rows(lengths: Sequence[int], capacity: int, per_row: int | None = None) -> list[list[int]]:
+    """Indices of ``lengths`` grouped into rows of at most ``capacity`` (and at most ``per_row`` items):
+    first fit, longest first."""
     rows: list[list[int]] = []
     room: list[int] = []
     for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
-        r = next((r for r, free in enumerate(room) if free >= lengths[i]), len(rows))
+        fits = (
+            r for r, free in enumerate(room) if free >= lengths[i] and len(rows[r]) < (per_row or capacity)
+        )
+        r = next(fits, len(rows))
         if r == len(rows):
             rows.append([])
             room.append(capacity)
@@ -152,8 +156,14 @@ def _targets(pairs: Sequence[TokenizedPair], starts: dict[int, tuple[int, int]])
     return [torch.tensor(v, dtype=torch.long) for v in (rows, cols, sources, sequence, counts)]
 
 
-def pack_pairs(pairs: Sequence[TokenizedPair], pad_id: int, max_row_tokens: int | None = None) -> PackedBatch:
-    """Whole pairs packed into rows of max(``max_row_tokens``, longest pair) tokens, first fit.
+def pack_pairs(
+    pairs: Sequence[TokenizedPair],
+    pad_id: int,
+    max_row_tokens: int | None = None,
+    pairs_per_row: int | None = None,
+) -> PackedBatch:
+    """Whole pairs packed into rows of max(``max_row_tokens``, longest pair) tokens, first fit, at most
+    ``pairs_per_row`` pairs a row (1: prompt sharing alone, one padded row per pair).
 
     Rows are cut to the fullest row; padding sits only at the end of a row.
     """
@@ -162,7 +172,7 @@ def pack_pairs(pairs: Sequence[TokenizedPair], pad_id: int, max_row_tokens: int 
     if any(not p.prompt_ids for p in pairs):
         raise ValueError("every pair needs a prompt token to predict its first response token from")
     lengths = [pair_tokens(p) for p in pairs]
-    rows = first_fit_rows(lengths, max(max_row_tokens or 0, max(lengths)))
+    rows = first_fit_rows(lengths, max(max_row_tokens or 0, max(lengths)), pairs_per_row)
     ids, positions, blocks, segments, starts = _layout(pairs, rows, pad_id)
     return PackedBatch(ids, positions, block_mask(blocks, segments), blocks, *_targets(pairs, starts))
 

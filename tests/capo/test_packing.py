@@ -161,6 +161,19 @@ def test_rows_hold_several_pairs_with_padding_only_at_the_end() -> None:
     assert block_sizes == [len(p.prompt_ids) + len(p.chosen_ids) + len(p.rejected_ids) for p in PAIRS]
 
 
+def test_one_pair_per_row_shares_the_prompt_without_packing() -> None:
+    batch = pack_pairs(PAIRS, PAD, pairs_per_row=1)
+    longest = max(len(p.prompt_ids) + len(p.chosen_ids) + len(p.rejected_ids) for p in PAIRS)
+    assert batch.input_ids.shape == (len(PAIRS), longest)  # one block a row, padded to the longest
+    assert [len(set(row) - {-1}) for row in batch.blocks.tolist()] == [1] * len(PAIRS)
+    model = lora_model("llama", "sdpa")
+    with torch.no_grad():
+        got = packed_response_logps(model, batch)
+        _, want = reference(model)
+    close(got.chosen, want.chosen)
+    close(got.rejected, want.rejected)
+
+
 @pytest.mark.parametrize("kind,impl", MODELS)
 def test_packed_logps_and_per_token_logps_equal_padded(kind, impl) -> None:
     model = lora_model(kind, impl)
