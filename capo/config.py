@@ -115,6 +115,10 @@ class TrainConfig(_Frozen):
         False  # recompute decoder activations in backward: less memory, ~30% more time
     )
     group_by_length: bool = True  # batches of similar length, shuffled (capo/batching.py)
+    # packed: [prompt | chosen | rejected] blocks packed into rows (capo/packing.py); prompt_shared: one
+    # block a row; padded: chosen and rejected as separate padded rows. Packed and prompt_shared fall
+    # back to padded, with a note, where the model's attention cannot take the block mask.
+    scoring: Literal["packed", "prompt_shared", "padded"] = "packed"
     trim_cpu_heap: bool = (
         True  # CPU + glibc: return freed activation memory between layers (capo/cpu_memory.py)
     )

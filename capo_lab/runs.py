@@ -32,7 +32,7 @@ def now() -> datetime:
 
 
 def base_fingerprint(cfg: RunConfig, dataset_id: int) -> str:
-    """What base-model scores depend on: the dataset, model, precision, template and batching.
+    """What base-model scores depend on: the dataset, model, precision, template, batching and row layout.
 
     Every run with the same fingerprint reuses the base scores the first one stored (TRL users
     ask for this: huggingface/trl#3985). The eval batch size is part of it because DPO's reference
@@ -45,6 +45,7 @@ def base_fingerprint(cfg: RunConfig, dataset_id: int) -> str:
         "separator": cfg.data.response_separator,
         "max_length": cfg.data.max_length,
         "eval_batch_size": cfg.train.eval_batch_size or cfg.train.batch_size,
+        "scoring": cfg.train.scoring,  # rows packed differently round differently in float32
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
