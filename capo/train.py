@@ -2,14 +2,15 @@
 
 One code path for the CLI and the worker. The policy is the base model with
 LoRA adapters; the base scores (the same model with adapters disabled) are
-computed once before training and cached for every objective: they are DPO's
+computed once before training, under the policy's precision (``train.bf16``
+autocast, capo/precision.py), and cached for every objective: they are DPO's
 reference and the baseline of ``rewards/accuracies_vs_base``. Evaluation runs at
 step 0, every ``eval_every`` steps and at the last step, on each split of
 ``train.eval_splits`` (eval, validation; the train split too at step 0 and the last step). Checkpoints every
 ``checkpoint_every`` steps, at the end, and when asked to stop.
 
 Data parallel: in a process group (``train.num_processes`` ranks, started by
-``capo_lab.launch``) every rank scores its share of each batch, DDP averages the
+``worker.launch``) every rank scores its share of each batch, DDP averages the
 LoRA gradients, and rank 0 alone logs the gathered results and checkpoints.
 """
 
@@ -34,6 +35,7 @@ from capo.distributed import World, barrier, current_world, gather_dicts, gather
 from capo.evaluation import PairScoreRow, aggregate, score_rows
 from capo.models import LoadedModel, add_lora, load_base_model, resolve_device
 from capo.objectives import ObjectiveSpec, PairLogps, compute_objective, get_objective
+from capo.precision import bf16_autocast, keep_4bit_layers_differentiable, paged_adamw
 from capo.scoring import (
     SequenceBatch,
     TokenizedPair,
@@ -116,10 +118,12 @@ class _PolicyLogps(torch.nn.Module):
 
 
 class _Scorer:
-    """Tokenised pairs, the policy, and cached reference log-probs."""
+    """Tokenised pairs, the policy, and cached reference log-probs, all scored under ``autocast``."""
 
-    def __init__(self, cfg: RunConfig, loaded: LoadedModel, spec: ObjectiveSpec, world: World) -> None:
-        self.cfg, self.loaded, self.spec, self.world = cfg, loaded, spec, world
+    def __init__(
+        self, cfg: RunConfig, loaded: LoadedModel, spec: ObjectiveSpec, world: World, autocast
+    ) -> None:
+        self.cfg, self.loaded, self.spec, self.world, self.autocast = cfg, loaded, spec, world, autocast
         self.model = loaded.model
         self.policy: torch.nn.Module = _PolicyLogps(loaded.model)
         if world.size > 1:
@@ -156,7 +160,8 @@ class _Scorer:
     def logps(self, pairs: Sequence[TokenizedPair]) -> PairLogps:
         """Policy log-probs (through DDP when data-parallel) and the cached reference ones."""
         batch = collate(pairs, self.loaded.tokenizer.pad_token_id).to(self.loaded.device)
-        chosen, rejected = self.policy(batch)
+        with self.autocast:
+            chosen, rejected = self.policy(batch)
         b = batch.num_pairs
         return self._with_reference(pairs, chosen, rejected, batch.n_tokens[:b], batch.n_tokens[b:])
 
@@ -179,7 +184,7 @@ class _Scorer:
         todo = sorted((p for p in pairs if p.pair_id not in self.reference), key=lambda p: p.length)
         todo = shard(todo, self.world)
         self.model.eval()
-        with self.model.disable_adapter():
+        with self.model.disable_adapter(), self.autocast:
             for start in range(0, len(todo), batch_size):
                 chunk = todo[start : start + batch_size]
                 batch = collate(chunk, self.loaded.tokenizer.pad_token_id).to(self.loaded.device)
@@ -199,7 +204,8 @@ class _Scorer:
         for start in range(0, len(pairs), batch_size):
             chunk = pairs[start : start + batch_size]
             batch = collate(chunk, self.loaded.tokenizer.pad_token_id).to(self.loaded.device)
-            out = response_logps(self.model, batch, per_token=True)  # not through DDP: no gradient
+            with self.autocast:
+                out = response_logps(self.model, batch, per_token=True)  # not through DDP: no gradient
             logps = self._with_reference(
                 chunk, out.chosen, out.rejected, out.chosen_tokens, out.rejected_tokens
             )
@@ -238,15 +244,16 @@ def _check_finite(loss: torch.Tensor, step: int, pairs: Sequence[TokenizedPair],
 
 
 def _optimizer(cfg: RunConfig, model: torch.nn.Module, device: torch.device, sink: MetricSink):
+    """torch AdamW, or bitsandbytes' paged AdamW where asked and it steps on ``device``."""
     params = [p for p in model.parameters() if p.requires_grad]
-    kwargs = {"lr": cfg.optim.lr, "weight_decay": cfg.optim.weight_decay}
+    lr, weight_decay = cfg.optim.lr, cfg.optim.weight_decay
     if cfg.optim.optimizer == "paged_adamw":
-        if device.type == "cuda":
-            import bitsandbytes as bnb
-
-            return bnb.optim.PagedAdamW(params, **kwargs)
-        sink.log_note("paged_adamw needs a CUDA GPU (bitsandbytes); this machine has none: using AdamW")
-    return torch.optim.AdamW(params, **kwargs)
+        optimizer, notes = paged_adamw(params, lr, weight_decay, device)
+        for note in notes:
+            sink.log_note(note)
+        if optimizer is not None:
+            return optimizer
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
 
 
 def train(
@@ -268,10 +275,10 @@ def train(
         sink = _SilentSink()
     device = resolve_device(cfg.train.device)
     loaded = loaded or load_base_model(cfg.model, inputs.model_cache_dir, device)
-    if cfg.train.bf16 and device.type != "cuda":
-        loaded.notes.append("bf16 autocast needs a CUDA GPU; this machine has none: training in float32")
-    for note in loaded.notes:
+    autocast, precision_notes = bf16_autocast(cfg.train.bf16, loaded.model, device)
+    for note in loaded.notes + precision_notes:
         sink.log_note(note)
+    keep_4bit_layers_differentiable(loaded.model)  # the step-0 evaluation must not break 4-bit backward
     loaded.model = add_lora(loaded.model, cfg.lora, cfg.train.seed)
     if cfg.train.gradient_checkpointing:
         loaded.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -279,7 +286,7 @@ def train(
         trim_heap_between_layers(loaded.model)
     check_template(loaded.tokenizer, cfg.data.chat_template, loaded.name)
     spec = get_objective(cfg.objective.name)
-    scorer = _Scorer(cfg, loaded, spec, world)
+    scorer = _Scorer(cfg, loaded, spec, world, autocast)
     train_set = scorer.tokenize(inputs.train_pairs)
     held_out = {
         "eval": scorer.tokenize(inputs.eval_pairs),
@@ -309,14 +316,12 @@ def train(
     step = (
         load_checkpoint(inputs.resume_from, loaded.model, optimizer, scheduler) if inputs.resume_from else 0
     )
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.train.bf16 and device.type == "cuda")
 
     def evaluate(at_step: int, with_train: bool) -> dict[str, float]:
         metrics: dict[str, float] = {}
         splits = {**held_out, "train": train_set} if with_train else held_out
         for split, pairs in splits.items():
-            with autocast:
-                rows = scorer.evaluate(pairs, eval_bs)
+            rows = scorer.evaluate(pairs, eval_bs)
             sink.log_pair_scores(at_step, split, rows)
             metrics.update(aggregate(rows, prefix=f"{split}_"))
         sink.log_metrics(at_step, metrics)
@@ -350,9 +355,8 @@ def train(
             weight = 1.0
             if not pairs:  # fewer pairs than ranks: score one with weight 0 so gradients still sync
                 pairs, weight = [train_set[indices[0]]], 0.0
-            with autocast:
-                logps = scorer.logps(pairs)
-                out = compute_objective(spec.name, logps, scorer.params)
+            logps = scorer.logps(pairs)  # under autocast; the loss is computed in float32
+            out = compute_objective(spec.name, logps, scorer.params)
             _check_finite(out.loss.detach(), step, pairs, world)
             (out.loss.sum() * (weight * world.size / n_step)).backward()
             if weight:

@@ -70,3 +70,24 @@ def test_dispatch_picks_the_fused_path_only_for_a_frozen_plain_linear(monkeypatc
         no_grad = head_token_logps(trainable_hidden, targets, head, None, 4)
     assert calls == ["checkpointed", "fused"]
     torch.testing.assert_close(no_grad, full_logits_logps(hidden, targets, head.weight, None))
+
+
+@pytest.mark.parametrize("trainable_head", [False, True])
+def test_bf16_autocast_leaves_the_head_and_log_softmax_in_float32(trainable_head) -> None:
+    hidden, weight, targets, upstream = (t.float() if t.is_floating_point() else t for t in make_inputs(2))
+    head = nn.Linear(6, 37, bias=False)
+    head.weight.data.copy_(weight)
+    head.weight.requires_grad_(trainable_head)
+    results = []
+    for enabled in (False, True):
+        h = hidden.clone().requires_grad_()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled):
+            got = head_token_logps(h, targets, head, 2.5, 4)
+            with torch.no_grad():
+                scored = head_token_logps(h, targets, head, 2.5, 4)
+        (got * upstream).sum().backward()
+        results.append((got.dtype, got.detach(), scored, h.grad))
+    (dtype, *plain), (bf16_dtype, *autocast) = results
+    assert dtype == bf16_dtype == torch.float32
+    for a, b in zip(plain, autocast, strict=True):
+        torch.testing.assert_close(b, a, rtol=0, atol=0)

@@ -1,11 +1,14 @@
-"""The training loop: resume equals an uninterrupted run, NaN guard, CPU fallbacks."""
+"""The training loop: resume equals an uninterrupted run, NaN guard, precision and its fallbacks."""
 
+import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import torch
 
+import capo.precision as precision
 import capo.train as train_module
 from capo.config import ModelConfig, config_from_dict
 from capo.models import load_base_model, tiny_random_llama
@@ -37,6 +40,7 @@ PAIRS = [
 class ListSink:
     metrics: dict[int, dict[str, float]] = field(default_factory=dict)
     scores: list[tuple[int, str, int]] = field(default_factory=list)
+    rows: list[tuple[int, str, list]] = field(default_factory=list)
     checkpoints: list[tuple[int, Path]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     base_scores: dict[int, tuple[float, float]] = field(default_factory=dict)
@@ -47,6 +51,7 @@ class ListSink:
 
     def log_pair_scores(self, step, split, rows):
         self.scores.append((step, split, len(rows)))
+        self.rows.append((step, split, list(rows)))
 
     def log_checkpoint(self, step, path):
         self.checkpoints.append((step, path))
@@ -131,29 +136,79 @@ def test_a_non_finite_loss_stops_the_run_naming_step_and_pairs(tmp_path: Path, m
         train(config(), inputs(tmp_path), ListSink())
 
 
-def test_gpu_only_options_fall_back_on_cpu_with_a_note(tmp_path: Path) -> None:
+def test_without_bitsandbytes_4bit_and_paged_adamw_fall_back_quoting_the_import_error(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "bitsandbytes", None)  # `import bitsandbytes` raises ImportError
     sink = ListSink()
     cfg = config_from_dict(
         {
             **config(max_steps=1).model_dump(),
+            "model": {"name_or_path": "tiny-random-llama", "load_in_4bit": True},
             "optim": {"optimizer": "paged_adamw"},
-            "train": {"bf16": True, "max_steps": 1, "batch_size": 4},
         }
     )
     train(cfg, inputs(tmp_path), sink)
-    assert any("paged_adamw needs a CUDA GPU" in n for n in sink.notes)
-    assert any("bf16 autocast needs a CUDA GPU" in n for n in sink.notes)
+    said = "ModuleNotFoundError: import of bitsandbytes halted; None in sys.modules"
+    assert f'load_in_4bit unavailable here: bitsandbytes said "{said}"; loading it unquantised' in sink.notes
+    assert f'paged_adamw unavailable here: bitsandbytes said "{said}"; using torch AdamW' in sink.notes
 
 
-def test_a_local_model_folder_loads_and_4bit_falls_back_on_cpu(tmp_path: Path) -> None:
+def test_a_local_model_folder_loads_4bit_on_cpu_and_unquantised_without_bitsandbytes(
+    tmp_path: Path, monkeypatch
+) -> None:
     tiny = tiny_random_llama()
     tiny.model.save_pretrained(tmp_path / "tiny")
     tiny.tokenizer.save_pretrained(tmp_path / "tiny")
-    loaded = load_base_model(
-        ModelConfig(name_or_path=str(tmp_path / "tiny"), load_in_4bit=True), tmp_path, torch.device("cpu")
+    cfg = ModelConfig(name_or_path=str(tmp_path / "tiny"), load_in_4bit=True)
+    quantised = load_base_model(cfg, tmp_path, torch.device("cpu"))
+    assert quantised.notes == []
+    assert type(quantised.model.model.layers[0].mlp.down_proj).__name__ == "Linear4bit"
+    torch.testing.assert_close(quantised.model.lm_head.weight, tiny.model.lm_head.weight)  # the head stays
+    monkeypatch.setitem(sys.modules, "bitsandbytes", None)
+    plain = load_base_model(cfg, tmp_path, torch.device("cpu"))
+    assert plain.notes and plain.notes[0].startswith("load_in_4bit unavailable here: bitsandbytes said")
+    torch.testing.assert_close(
+        plain.model.model.layers[0].mlp.down_proj.weight, tiny.model.model.layers[0].mlp.down_proj.weight
     )
-    assert any("load_in_4bit needs a CUDA GPU" in n for n in loaded.notes)
-    torch.testing.assert_close(loaded.model.lm_head.weight, tiny.model.lm_head.weight)
+
+
+def test_bf16_auto_follows_the_native_bf16_check_and_keeps_float64_out(monkeypatch) -> None:
+    model = tiny_random_llama().model
+    cpu = torch.device("cpu")
+    for native in (True, False):
+        monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda native=native: native)
+        autocast, notes = precision.bf16_autocast("auto", model, cpu)
+        assert isinstance(autocast, torch.autocast) is native and notes == []
+    autocast, notes = precision.bf16_autocast(True, model, cpu)  # asked for: on, native or not
+    assert isinstance(autocast, torch.autocast) and notes == []
+    autocast, notes = precision.bf16_autocast(True, model.to(torch.float64), cpu)
+    assert not isinstance(autocast, torch.autocast) and "float64" in notes[0]
+
+
+def test_native_bf16_on_cpu_means_bf16_matrix_units(monkeypatch) -> None:
+    cases = [
+        ({"avx512_bf16": True}, False),
+        ({"avx512_bf16": True, "amx_bf16": True}, True),
+        ({"bf16": True}, True),
+    ]
+    for flags, native in cases:  # AVX512-BF16 alone computed bf16 slower than float32 (capo/precision.py)
+        monkeypatch.setattr(torch.cpu, "get_capabilities", lambda flags=flags: flags)
+        assert precision.cpu_has_native_bf16() is native
+
+
+def test_dpo_first_evaluation_is_ln2_under_bf16_the_reference_scored_under_the_same_autocast(
+    tmp_path: Path,
+) -> None:
+    sink = ListSink()
+    cfg = config_from_dict(
+        {**config(max_steps=1, bf16=True).model_dump(), "objective": {"name": "dpo", "beta": 0.1}}
+    )
+    train(cfg, inputs(tmp_path), sink)
+    first = [row for step, _, rows in sink.rows if step == 0 for row in rows]
+    assert len(first) == 14  # 4 eval + 10 train pairs
+    assert all(row.loss == pytest.approx(math.log(2), abs=1e-6) for row in first)
+    assert all(row.logp_chosen == row.ref_logp_chosen for row in first)  # bf16 agrees to the bit
 
 
 def test_activation_checkpointing_gives_the_same_losses(tmp_path: Path) -> None:
