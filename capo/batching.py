@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -10,10 +9,6 @@ import torch
 MEGABATCH_BATCHES = (
     50  # batches sorted together when grouping by length (as transformers' LengthGroupedSampler)
 )
-
-
-def steps_per_epoch(n_pairs: int, batch_size: int, grad_accum: int) -> int:
-    return math.ceil(math.ceil(n_pairs / batch_size) / grad_accum)
 
 
 def _generator(seed: int, epoch: int) -> torch.Generator:

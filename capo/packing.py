@@ -263,10 +263,14 @@ def split_packed_token_logps(batch: PackedBatch, token_logps: Tensor) -> list[li
 
 
 def make_batch(
-    pairs: Sequence[TokenizedPair], pad_id: int, packed: bool, max_row_tokens: int | None = None
+    pairs: Sequence[TokenizedPair],
+    pad_id: int,
+    packed: bool,
+    max_row_tokens: int | None = None,
+    pairs_per_row: int | None = None,
 ) -> SequenceBatch | PackedBatch:
     """``pack_pairs`` when ``packed`` (from ``supports_packing``), else today's padded ``collate``."""
-    return pack_pairs(pairs, pad_id, max_row_tokens) if packed else collate(pairs, pad_id)
+    return pack_pairs(pairs, pad_id, max_row_tokens, pairs_per_row) if packed else collate(pairs, pad_id)
 
 
 def batch_response_logps(

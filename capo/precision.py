@@ -15,6 +15,8 @@ from contextlib import AbstractContextManager, nullcontext
 import torch
 from torch import nn
 
+from capo.config import RunConfig
+
 # torch's cpuinfo flags for bf16 matrix hardware: x86 AMX-BF16 tiles; Arm BF16 (BFMMLA) and SVE-BF16.
 # AVX512-BF16 alone is left out: it adds a bf16 dot product, not a matrix unit, and on the
 # development machine (Xeon, AVX512-BF16, AMX hidden by the hypervisor) oneDNN's bf16 matmul
@@ -128,3 +130,12 @@ def paged_adamw(
         if issubclass(w.category, UserWarning)
     ]
     return bnb.optim.PagedAdamW(params, lr=lr, weight_decay=weight_decay), notes
+
+
+def resolve_bf16(cfg: RunConfig) -> RunConfig:
+    """``cfg`` with ``train.bf16: auto`` decided for its device (``native_bf16``), so that what the run
+    records, and the base-score fingerprint, say what it really computed in."""
+    if cfg.train.bf16 != "auto":
+        return cfg
+    native = native_bf16(torch.device(cfg.train.device if cfg.train.device != "auto" else "cpu"))
+    return cfg.model_copy(update={"train": cfg.train.model_copy(update={"bf16": native})})

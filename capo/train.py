@@ -27,7 +27,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 from transformers import get_scheduler
 
-from capo.batching import epoch_order, length_grouped_order, steps_per_epoch
+from capo.batching import epoch_order, length_grouped_order
 from capo.checkpoints import load_checkpoint, save_checkpoint
 from capo.config import RunConfig
 from capo.cpu_memory import trim_heap_between_layers
@@ -35,13 +35,12 @@ from capo.distributed import World, barrier, current_world, gather_dicts, gather
 from capo.evaluation import PairScoreRow, aggregate, score_rows
 from capo.models import LoadedModel, add_lora, load_base_model, resolve_device
 from capo.objectives import ObjectiveSpec, PairLogps, compute_objective, get_objective
+from capo.packing import PackedBatch, batch_response_logps, batch_token_logps, make_batch, supports_packing
 from capo.precision import bf16_autocast, keep_4bit_layers_differentiable, paged_adamw
+from capo.schedule import planned_steps, steps_per_epoch
 from capo.scoring import (
     SequenceBatch,
     TokenizedPair,
-    collate,
-    response_logps,
-    split_token_logps,
     tokenize_pair,
 )
 from capo.templates import check_template
@@ -89,8 +88,7 @@ class NonFiniteLossError(RuntimeError):
 
 
 def total_steps(cfg: RunConfig, n_pairs: int) -> int:
-    per_epoch = steps_per_epoch(n_pairs, cfg.train.batch_size, cfg.train.grad_accum)
-    return cfg.train.max_steps or cfg.train.epochs * per_epoch
+    return planned_steps(cfg, n_pairs)
 
 
 class _SilentSink:
@@ -112,8 +110,8 @@ class _PolicyLogps(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, batch: SequenceBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        out = response_logps(self.model, batch)
+    def forward(self, batch: SequenceBatch | PackedBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        out = batch_response_logps(self.model, batch)
         return out.chosen, out.rejected
 
 
@@ -139,6 +137,13 @@ class _Scorer:
             )
         self.reference: dict[int, tuple[float, float]] = {}
         self.params = cfg.objective.model_dump()
+        self.packed, self.layout_note = _layout(cfg.train.scoring, loaded.model)
+
+    def batch(self, pairs: Sequence[TokenizedPair]) -> SequenceBatch | PackedBatch:
+        """The pairs as one batch on the device: packed blocks, one block a row, or padded rows."""
+        per_row = 1 if self.cfg.train.scoring == "prompt_shared" else None
+        pad_id = self.loaded.tokenizer.pad_token_id
+        return make_batch(pairs, pad_id, self.packed, pairs_per_row=per_row).to(self.loaded.device)
 
     def tokenize(self, pairs: Sequence[PairInput]) -> list[TokenizedPair]:
         data = self.cfg.data
@@ -159,7 +164,7 @@ class _Scorer:
 
     def logps(self, pairs: Sequence[TokenizedPair]) -> PairLogps:
         """Policy log-probs (through DDP when data-parallel) and the cached reference ones."""
-        batch = collate(pairs, self.loaded.tokenizer.pad_token_id).to(self.loaded.device)
+        batch = self.batch(pairs)
         with self.autocast:
             chosen, rejected = self.policy(batch)
         b = batch.num_pairs
@@ -187,8 +192,7 @@ class _Scorer:
         with self.model.disable_adapter(), self.autocast:
             for start in range(0, len(todo), batch_size):
                 chunk = todo[start : start + batch_size]
-                batch = collate(chunk, self.loaded.tokenizer.pad_token_id).to(self.loaded.device)
-                out = response_logps(self.model, batch)
+                out = batch_response_logps(self.model, self.batch(chunk))
                 for p, w, r in zip(chunk, out.chosen.tolist(), out.rejected.tolist(), strict=True):
                     self.reference[p.pair_id] = (w, r)
         self.reference = gather_dicts(self.reference, self.world)
@@ -203,14 +207,14 @@ class _Scorer:
         rows: list[PairScoreRow] = []
         for start in range(0, len(pairs), batch_size):
             chunk = pairs[start : start + batch_size]
-            batch = collate(chunk, self.loaded.tokenizer.pad_token_id).to(self.loaded.device)
+            batch = self.batch(chunk)
             with self.autocast:
-                out = response_logps(self.model, batch, per_token=True)  # not through DDP: no gradient
+                out = batch_response_logps(self.model, batch, per_token=True)  # not through DDP: no gradient
             logps = self._with_reference(
                 chunk, out.chosen, out.rejected, out.chosen_tokens, out.rejected_tokens
             )
             result = compute_objective(self.spec.name, logps, self.params)
-            per_token = split_token_logps(batch, out.token_logps.float())
+            per_token = batch_token_logps(batch, out.token_logps.float())
             b = len(chunk)
             rows.extend(
                 replace(
@@ -227,6 +231,15 @@ class _Scorer:
             p.pair_id: ([decode([t]) for t in p.chosen_ids], [decode([t]) for t in p.rejected_ids])
             for p in pairs
         }
+
+
+def _layout(scoring: str, model: torch.nn.Module) -> tuple[bool, str | None]:
+    """Whether batches are packed blocks (``train.scoring`` packed or prompt_shared, where the model's
+    attention takes the block mask), and the note to log when it cannot."""
+    if scoring == "padded":
+        return False, None
+    packable, reason = supports_packing(model)
+    return packable, None if packable else f"train.scoring {scoring}: {reason}"
 
 
 def _rows(pairs: Sequence[TokenizedPair], logps: PairLogps, out) -> list[PairScoreRow]:
@@ -287,6 +300,8 @@ def train(
     check_template(loaded.tokenizer, cfg.data.chat_template, loaded.name)
     spec = get_objective(cfg.objective.name)
     scorer = _Scorer(cfg, loaded, spec, world, autocast)
+    if scorer.layout_note:
+        sink.log_note(scorer.layout_note)
     train_set = scorer.tokenize(inputs.train_pairs)
     held_out = {
         "eval": scorer.tokenize(inputs.eval_pairs),

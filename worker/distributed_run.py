@@ -17,6 +17,7 @@ import torch.distributed as dist
 
 from capo.distributed import init_from_environment
 from capo.models import resolve_device
+from capo.precision import resolve_bf16
 from capo.train import train
 from capo_lab.database import Database
 from capo_lab.datasets import get_dataset
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     if device.type == "cuda":  # one GPU per rank
         local = f"cuda:{torch.cuda.current_device()}"
         cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"device": local})})
+    cfg = resolve_bf16(cfg)
     folder = run_dir(settings, args.run_id)
     inputs = run_inputs(db, settings, cfg, args.run_id, args.resume_from)
     try:

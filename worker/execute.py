@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from capo.config import RunConfig
+from capo.precision import resolve_bf16
 from capo.train import RunResult, train
 from capo_lab.database import Database
 from capo_lab.datasets import get_dataset
@@ -24,6 +25,7 @@ def train_run(
 ) -> RunResult:
     """Train a claimed run, from its latest checkpoint when it was resumed; metrics, scores and
     checkpoints go to the database as it trains."""
+    cfg = resolve_bf16(cfg)  # "auto" decided here, so the fingerprint says what was computed
     resume_from = None
     if get_run(db, run_id).resumed_from_step is not None:
         with db.read() as session:

@@ -14,8 +14,9 @@ from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 import capo.train as train_module
 from capo.config import LoraConfig, RunConfig, load_config
 from capo.models import add_lora, load_base_model, tiny_random_llama
+from capo.packing import batch_response_logps, make_batch
 from capo.precision import keep_4bit_layers_differentiable
-from capo.scoring import collate, response_logps, tokenize_pair
+from capo.scoring import tokenize_pair
 from capo.train import TrainInputs, train
 from tests.capo.test_train import PAIRS, ListSink
 
@@ -98,7 +99,7 @@ def stored_eval_scores(cfg: RunConfig, sink: ListSink, tokenizer):
     rows = [stored[p.pair_id] for p in pairs]
     policy = torch.tensor([[r.logp_chosen, r.logp_rejected] for r in rows])
     base = torch.tensor([[r.ref_logp_chosen, r.ref_logp_rejected] for r in rows])
-    return collate(pairs, tokenizer.pad_token_id), policy, base
+    return make_batch(pairs, tokenizer.pad_token_id, packed=True), policy, base  # the trainer's layout
 
 
 def test_saved_adapter_reloads_with_plain_peft_on_a_fresh_4bit_base_and_gives_the_stored_logps(run) -> None:
@@ -117,7 +118,7 @@ def test_saved_adapter_reloads_with_plain_peft_on_a_fresh_4bit_base_and_gives_th
             keep_4bit_layers_differentiable(base)
         model = PeftModel.from_pretrained(base, str(exported)).eval()
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-            out = response_logps(model, batch)
+            out = batch_response_logps(model, batch)
         return torch.stack([out.chosen, out.rejected], dim=1)
 
     # Plain PEFT: a no-grad eval forward on an AVX512-BF16 CPU takes bitsandbytes' CPU inference

@@ -44,6 +44,7 @@ def test_two_processes_match_one_with_the_same_global_batch(lab, objective) -> N
                     "eval_every": 2,
                     "device": "cpu",
                     "num_processes": n,
+                    "bf16": False,  # equal to 1e-5 needs float32 on both sides
                 },
             }
         )
