@@ -204,9 +204,14 @@ def sweep_chart(points: Sequence[SweepPoint], parameter: str) -> go.Figure:
 
 def bar_chart(categories: Sequence[str], series: dict[str, Sequence[float | None]], title: str) -> go.Figure:
     fig = go.Figure(
-        [go.Bar(x=list(categories), y=list(values), name=name) for name, values in series.items()]
+        [
+            go.Bar(x=[esc(c) for c in categories], y=list(values), name=esc(name))
+            for name, values in series.items()
+        ]
     )
-    fig.update_layout(title=title, barmode="group", height=320, margin={"l": 50, "r": 10, "t": 40, "b": 40})
+    fig.update_layout(
+        title=esc(title), barmode="group", height=320, margin={"l": 50, "r": 10, "t": 40, "b": 40}
+    )
     return fig
 
 

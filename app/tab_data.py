@@ -24,6 +24,7 @@ IMPORT_FIELDS = {
     "name": "Dataset name",
     "files": "Upload MTPE files or pick files from the data folders",
     "columns": "Column names",
+    "direction": "Direction of files without one",
     "per_direction": "Pairs per direction per split",
     "min_source_chars": "Keep sources longer than (chars)",
 }
@@ -36,9 +37,11 @@ def column_map(src: str | None, mt: str | None, pe: str | None) -> dict[str, str
     return {role: name.strip() for role, name in given.items() if name and name.strip()}
 
 
-def check_import(service, name, picks, files, columns, n, min_chars) -> None:
+def check_import(service, name, picks, files, columns, n, min_chars, direction=None) -> None:
     """FormProblems naming every field the import cannot go ahead with, in this tab's words."""
-    found = service.import_problems(name or "", picks, files, columns, int(n or 0), int(min_chars or 0))
+    found = service.import_problems(
+        name or "", picks, files, columns, int(n or 0), int(min_chars or 0), direction
+    )
     if found:
         raise FormProblems([(IMPORT_FIELDS.get(p.field, p.field), p.message) for p in found])
 
@@ -111,7 +114,7 @@ def importer(service):
         progress=gr.Progress(),  # noqa: B008  (Gradio injects it)
     ):
         columns = column_map(src, mt, pe)
-        check_import(service, name, picks or [], uploads or [], columns, n, min_chars)
+        check_import(service, name, picks or [], uploads or [], columns, n, min_chars, direction)
         progress(0.1, desc="reading and building pairs")
         result = service.import_dataset(
             name,

@@ -23,7 +23,6 @@ evaluation), all runs finished.
 from __future__ import annotations
 
 import argparse
-import functools
 import statistics
 import sys
 import tempfile
@@ -52,7 +51,6 @@ from app.tab_runs import (  # noqa: E402
     refreshed,
 )
 from capo.analysis.sweep import sweep_point  # noqa: E402
-from capo_lab import live_metrics  # noqa: E402
 from capo_lab.service import LabService  # noqa: E402
 from capo_lab.settings import Settings  # noqa: E402
 from storage import writes  # noqa: E402
@@ -77,8 +75,6 @@ def build_lab(home: Path, runs: int, rows: int) -> tuple[LabService, list[int], 
     """A lab of ``runs`` running runs with ``rows`` metric rows each; returns the service, the run ids
     and the last step logged."""
     service = LabService(Settings(home=home))
-    if not hasattr(service, "metrics_since"):  # until LabService delegates to capo_lab.live_metrics
-        service.metrics_since = functools.partial(live_metrics.metrics_since, service.db)
     logged, step = [], 0
     while len(logged) < rows:
         step += 1
@@ -99,9 +95,9 @@ def old_fetch(service, run_ids: list[int], cache: dict) -> tuple[dict, bool]:
     grew = False
     for rid, entry in cache.items():
         rows = service.metrics(rid, after_step=entry["after"])
-        entry["points"] = entry["points"] + [Point(f"#{rid}", r["step"], r["key"], r["value"]) for r in rows]
+        entry["points"] = entry["points"] + [Point(f"#{rid}", r.step, r.key, r.value) for r in rows]
         if rows:
-            entry["after"], grew = max(r["step"] for r in rows), True
+            entry["after"], grew = max(r.step for r in rows), True
     return cache, grew
 
 

@@ -19,7 +19,7 @@ rejected token that is the prompt's last token, not the chosen response's last.
 
 This needs an attention implementation that takes a custom 4-D mask (SDPA takes
 a boolean one, eager an additive one); ``supports_packing`` says when a model
-cannot, and the caller keeps the padded path (``make_batch`` chooses).
+cannot, and the trainer then keeps the padded path (``scoring_layout`` decides, with a note).
 """
 
 from __future__ import annotations
@@ -260,6 +260,15 @@ def packed_response_logps(
 def split_packed_token_logps(batch: PackedBatch, token_logps: Tensor) -> list[list[float]]:
     """Per-sequence lists of per-token log-probs (2B lists, chosen first), as ``split_token_logps``."""
     return split_by_sequence(batch.sequence, batch.n_tokens.shape[0], token_logps)
+
+
+def scoring_layout(scoring: str, model: nn.Module) -> tuple[bool, str | None]:
+    """Whether a run's batches are packed blocks (``train.scoring`` packed or prompt_shared, where the
+    model's attention takes the block mask), and the note to log when it cannot."""
+    if scoring == "padded":
+        return False, None
+    packable, reason = supports_packing(model)
+    return packable, None if packable else f"train.scoring {scoring}: {reason}"
 
 
 def make_batch(

@@ -133,9 +133,12 @@ def paged_adamw(
 
 
 def resolve_bf16(cfg: RunConfig) -> RunConfig:
-    """``cfg`` with ``train.bf16: auto`` decided for its device (``native_bf16``), so that what the run
-    records, and the base-score fingerprint, say what it really computed in."""
+    """``cfg`` with ``train.bf16: auto`` decided for the run's device (``native_bf16``), so that the
+    base-score fingerprint says which precision the base was scored in. ``train.device`` is already
+    resolved by then (``capo_lab.lifecycle``); ``auto`` there is decided here the same way."""
     if cfg.train.bf16 != "auto":
         return cfg
-    native = native_bf16(torch.device(cfg.train.device if cfg.train.device != "auto" else "cpu"))
+    from capo.models import resolve_device
+
+    native = native_bf16(resolve_device(cfg.train.device))
     return cfg.model_copy(update={"train": cfg.train.model_copy(update={"bf16": native})})

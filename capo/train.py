@@ -35,7 +35,7 @@ from capo.distributed import World, barrier, current_world, gather_dicts, gather
 from capo.evaluation import PairScoreRow, aggregate, score_rows
 from capo.models import LoadedModel, add_lora, load_base_model, resolve_device
 from capo.objectives import ObjectiveSpec, PairLogps, compute_objective, get_objective
-from capo.packing import PackedBatch, batch_response_logps, batch_token_logps, make_batch, supports_packing
+from capo.packing import PackedBatch, batch_response_logps, batch_token_logps, make_batch, scoring_layout
 from capo.precision import bf16_autocast, keep_4bit_layers_differentiable, paged_adamw
 from capo.schedule import planned_steps, steps_per_epoch
 from capo.scoring import (
@@ -87,10 +87,6 @@ class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the message names the step and the pairs."""
 
 
-def total_steps(cfg: RunConfig, n_pairs: int) -> int:
-    return planned_steps(cfg, n_pairs)
-
-
 class _SilentSink:
     """What ranks other than 0 log to: nothing (rank 0 logs the gathered results)."""
 
@@ -137,7 +133,7 @@ class _Scorer:
             )
         self.reference: dict[int, tuple[float, float]] = {}
         self.params = cfg.objective.model_dump()
-        self.packed, self.layout_note = _layout(cfg.train.scoring, loaded.model)
+        self.packed, self.layout_note = scoring_layout(cfg.train.scoring, loaded.model)
 
     def batch(self, pairs: Sequence[TokenizedPair]) -> SequenceBatch | PackedBatch:
         """The pairs as one batch on the device: packed blocks, one block a row, or padded rows."""
@@ -233,15 +229,6 @@ class _Scorer:
         }
 
 
-def _layout(scoring: str, model: torch.nn.Module) -> tuple[bool, str | None]:
-    """Whether batches are packed blocks (``train.scoring`` packed or prompt_shared, where the model's
-    attention takes the block mask), and the note to log when it cannot."""
-    if scoring == "padded":
-        return False, None
-    packable, reason = supports_packing(model)
-    return packable, None if packable else f"train.scoring {scoring}: {reason}"
-
-
 def _rows(pairs: Sequence[TokenizedPair], logps: PairLogps, out) -> list[PairScoreRow]:
     return score_rows(
         [p.pair_id for p in pairs], [p.direction for p in pairs], logps, out, [p.tie for p in pairs]
@@ -318,7 +305,7 @@ def train(
         if new:
             sink.log_base_scores(new)
 
-    total = total_steps(cfg, len(train_set))
+    total = planned_steps(cfg, len(train_set))
     lengths = [p.length for p in train_set]
     per_epoch = steps_per_epoch(len(train_set), cfg.train.batch_size, cfg.train.grad_accum)
     optimizer = _optimizer(cfg, loaded.model, device, sink)

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from capo.data import BuildOptions, BuildReport, DirectionStats, build_pairs, direction_stats
 from capo.data.generic import check_role
 from capo.data.readers import read_triples
+from capo.languages import parse_direction
 from capo_lab.database import Database
 from capo_lab.errors import LabError
 from capo_lab.settings import Settings
@@ -54,11 +55,17 @@ def import_problems(
     paths: Sequence[Path | str],
     columns: Mapping[str, str] | None = None,
     options: Mapping[str, int] | None = None,
+    default_direction: str | None = None,
 ) -> list[ImportProblem]:
     """Every problem with these import inputs found without reading the files: a blank or taken
-    name, nothing to import, a column mapping to unknown names, ``options`` (per_direction,
-    min_source_chars) out of range."""
+    name, nothing to import, a column mapping to unknown names, a default direction that is not one
+    (``en-de``), ``options`` (per_direction, min_source_chars) out of range."""
     problems = []
+    if default_direction and default_direction.strip():
+        try:
+            parse_direction(default_direction)
+        except ValueError as err:
+            problems.append(ImportProblem("direction", str(err)))
     if not name.strip():
         problems.append(ImportProblem("name", "a dataset needs a name"))
     else:
@@ -100,7 +107,7 @@ def import_dataset(
     transaction (all or nothing). Names are looked up with ``settings`` (default: the environment);
     ``columns`` maps tabular files' own column names (``capo.data.generic``). The import options are
     stored with the dataset, so that it can be rebuilt elsewhere."""
-    problems = import_problems(db, name, paths, columns)
+    problems = import_problems(db, name, paths, columns, default_direction=default_direction)
     if problems:
         raise ImportProblems(problems)
     name = name.strip()

@@ -1,5 +1,5 @@
-"""Live charts' reads: the metric rows the selected runs logged since the last read, in one statement,
-and whether any of those runs may still log more (queued or running)."""
+"""Live charts' reads: the metric rows the selected runs logged since the last read (one statement for
+all runs, after one for their statuses), and whether any of those runs may still log more."""
 
 from __future__ import annotations
 

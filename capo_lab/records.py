@@ -1,6 +1,7 @@
 """The frozen records the lab's services return, in one place for the front ends.
 
-Storage defines the stored ones; the UI and the CLI import them from here, never from ``storage``.
+Storage defines the stored ones; the UI imports them from here, never from ``storage``, and so do the
+CLI's commands, except the database operations (``capo-lab db``).
 """
 
 from capo.config import ConfigProblem

@@ -8,13 +8,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from capo.analysis.sweep import SweepPoint, sweep_point
 from capo.config import (
-    ConfigError,
     ConfigProblem,
     DataConfig,
     RunConfig,
-    config_from_dict,
     config_problems,
     load_config,
 )
@@ -147,11 +144,14 @@ class LabService:
         columns: Mapping[str, str] | None = None,
         per_direction: int = 100,
         min_source_chars: int = 50,
+        default_direction: str | None = None,
     ) -> list[datasets.ImportProblem]:
         """Every problem with these import inputs found before reading a file, each under a neutral
-        field name (``name``, ``files``, ``columns``, ``per_direction``, ``min_source_chars``)."""
+        field name (``name``, ``files``, ``columns``, ``direction``, ``per_direction``,
+        ``min_source_chars``)."""
         options = {"per_direction": int(per_direction), "min_source_chars": int(min_source_chars)}
-        found = datasets.import_problems(self.db, name, [*data_files, *uploads], columns, options)
+        paths = [*data_files, *uploads]
+        found = datasets.import_problems(self.db, name, paths, columns, options, default_direction)
         for path in data_files:
             try:
                 self._allowed(path)
@@ -217,12 +217,6 @@ class LabService:
             raise LabError(f"no preset named {name!r}")
         return load_config(path)
 
-    def validate(self, raw: dict[str, Any]) -> RunConfig:
-        try:
-            return config_from_dict(raw)
-        except ConfigError as err:
-            raise LabError(str(err)) from None
-
     def config_problems(self, raw: dict[str, Any]) -> list[ConfigProblem]:
         """Every invalid key of a raw run config at once (none when it is valid), and a dataset that
         does not exist; each under its config key (``train.batch_size``)."""
@@ -258,10 +252,6 @@ class LabService:
     def resume(self, run_id: int) -> int | None:
         return lifecycle.resume(self.db, run_id, self.enqueue)
 
-    def run_label(self, run_id: int) -> str:
-        run = runs.get_run(self.db, run_id)
-        return f"#{run.id} {run.name}"
-
     def metrics(self, run_id: int, after_step: int = -1) -> list[MetricRow]:
         """Metric rows with step > ``after_step``."""
         with self.db.read() as session:
@@ -283,16 +273,6 @@ class LabService:
             (s.direction, s.logp_chosen - s.logp_rejected)
             for s in runs.pair_scores(self.db, run_id, split, step)
         ]
-
-    def sweep_rows(self, run_ids: list[int], parameter: str = "alpha") -> list[SweepPoint]:
-        """Per run with that objective parameter: best and final accuracy (validation if scored)."""
-        points = []
-        for run_id in run_ids:
-            value = runs.get_run(self.db, run_id).config["objective"].get(parameter)
-            if value is not None:
-                rows = [(m.step, m.key, m.value) for m in self.metrics(run_id)]
-                points.append(sweep_point(float(value), rows))
-        return points
 
     def pair_table(self, run_id: int, step: int | str, split: str = "eval") -> list[PairRow]:
         return pairs.pair_table(self.db, run_id, step, split)

@@ -68,9 +68,12 @@ def list_datasets(session: Session) -> list[DatasetInfo]:
 
 
 def find_dataset(session: Session, name_or_id: str | int) -> DatasetInfo | None:
-    """A dataset by exact name, or by id when given an int or a string of digits."""
-    dataset = session.scalar(select(Dataset).where(Dataset.name == str(name_or_id)))
-    if dataset is None and str(name_or_id).isdigit():
+    """A dataset by id when given an int; by exact name, else by id, when given a string."""
+    if isinstance(name_or_id, int):
+        dataset = session.get(Dataset, name_or_id)
+    else:
+        dataset = session.scalar(select(Dataset).where(Dataset.name == name_or_id))
+    if dataset is None and isinstance(name_or_id, str) and name_or_id.isdigit():
         dataset = session.get(Dataset, int(name_or_id))
     if dataset is None:
         return None

@@ -1,4 +1,4 @@
-"""Every package's allowed imports (DESIGN.md, "1. Data flow"), checked on every import statement.
+"""Every package's allowed imports (README, "Allowed imports"), checked on every import statement.
 
 First-party packages are allow-listed: a package may import only the lab's packages named for it.
 Third-party libraries are deny-listed where a rule needs it (the trainer writes no SQL, storage

@@ -19,8 +19,8 @@ from capo.config import ConfigError, load_config
 from capo_lab import lifecycle, runs
 from capo_lab.cli.common import Output, fmt, open_database, print_table, stderr, stdout, user_errors
 from capo_lab.errors import LabError
+from capo_lab.records import RunStatus
 from capo_lab.settings import Settings
-from storage.records import RunStatus
 
 runs_app = typer.Typer(no_args_is_help=True, help="List and inspect training runs.")
 
