@@ -20,6 +20,8 @@ cast to it), and log-softmax in float32 (float64 for a float64 model). Under bf1
 autocast the decoder computes in bf16 while logits stay float32: autocast would round
 every logit to bf16 (±0.06 at |z| ≈ 16) and, a frozen float32 weight never being cached,
 re-cast the whole [V, H] weight for every chunk (measured on CPU: 3× the head's time).
+A model loaded in bf16 (``model.dtype: bfloat16``, as paper-cpu does) has a bf16 head: its
+logits are then bf16 products, and only the log-softmax is float32.
 """
 
 from __future__ import annotations
