@@ -30,7 +30,9 @@ class FormProblems(Exception):
     """Several invalid fields at once, each as (the label the user sees, what is wrong with it)."""
 
     def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
-        super().__init__("; ".join(f"{label}: {message}" for label, message in problems))
+        super().__init__(
+            "; ".join(f"{label}: {message}" if label else message for label, message in problems)
+        )
         self.problems = list(problems)
 
 

@@ -82,8 +82,10 @@ def _file_inputs(service) -> list[gr.components.Component]:
 def _build_inputs() -> list[gr.components.Component]:
     """The dataset's name and the build options."""
     name = gr.Textbox(label="Dataset name", placeholder="paper8")
-    per_direction = gr.Number(100, precision=0, minimum=1, label="Pairs per direction per split")
-    min_chars = gr.Number(50, precision=0, minimum=0, label="Keep sources longer than (chars)")
+    # No minimum= on these: Gradio would refuse an out-of-range value itself, with a red badge over every
+    # output and a traceback in the log; the import's own check reports it inline with the other fields.
+    per_direction = gr.Number(100, precision=0, label="Pairs per direction per split")
+    min_chars = gr.Number(50, precision=0, label="Keep sources longer than (chars)")
     seed = gr.Number(0, precision=0, label="Split seed")
     with gr.Row():
         keep_ties = gr.Checkbox(False, label="Keep ties (PE = MT)")

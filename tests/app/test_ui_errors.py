@@ -100,6 +100,19 @@ def test_import_without_name_or_files_names_both_fields_in_the_tabs_words(servic
     assert "--" not in status and service.datasets() == []
 
 
+def test_out_of_range_numbers_and_a_bad_direction_are_listed_with_the_other_fields(
+    service: LabService,
+) -> None:
+    """The number boxes carry no Gradio minimum: the import's own check reports them inline."""
+    args = import_args(None, name="", direction="english to german")
+    args[7] = -3  # pairs per direction per split
+    *outputs, status = importer(service)(*args)
+    assert outputs == [SKIP, SKIP, SKIP]
+    assert "**Pairs per direction per split**: must be at least 1" in status
+    assert "**Direction of files without one**" in status and "**Dataset name**" in status
+    assert service.datasets() == []
+
+
 def test_a_csv_with_its_own_column_names_imports_through_a_mapping(
     service: LabService, tmp_path: Path
 ) -> None:
