@@ -139,6 +139,11 @@ def importer(service):
     return do_import
 
 
+def demo_load():
+    """The enclosing Blocks' load event (a page opened or reloaded)."""
+    return gr.context.Context.root_block.load
+
+
 def build(service) -> None:
     with gr.Tab("Data", id="data") as tab:
         source_table = _sources_section(service)
@@ -164,15 +169,17 @@ def build(service) -> None:
             [import_result, datasets, chosen, import_status],
             api_name="import_dataset",
         )
-        tab.select(
-            lambda: [
+
+        def refresh():
+            return [
                 datasets_frame(service.datasets()),
                 gr.Dropdown(choices=dataset_choices(service)),
                 sources_frame(service.sources()),
-            ],
-            None,
-            [datasets, chosen, source_table],
-        )
+            ]
+
+        # On every page load too: Data is the first tab, so a fresh page never "selects" it, and the
+        # components would otherwise show the lists as they were when the app was built.
+        gr.on([tab.select, demo_load()], refresh, None, [datasets, chosen, source_table])
         _preview_section(service, chosen)
         _model_input_section(service, chosen)
 
