@@ -175,15 +175,13 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
 
 
 def config_from_dict(raw: dict[str, Any]) -> RunConfig:
-    from pydantic import ValidationError
-
+    """``RunConfig`` from plain data; ``ConfigError`` naming the first bad key as ``config_problems``
+    names keys (union tags dropped: ``objective.alpha``, not ``objective.capo.alpha``)."""
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as err:
         first = err.errors()[0]
-        # a union member's errors are located under its tag (objective.capo.alpha): drop the tag
-        key = ".".join(str(p) for p in first["loc"] if str(p) not in OBJECTIVE_CONFIGS)
-        raise ConfigError(f"{key or 'config'}: {first['msg']}") from None
+        raise ConfigError(f"{_config_key(first) or 'config'}: {first['msg']}") from None
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
