@@ -10,12 +10,16 @@ step moves lw along ∂z/∂lw and ll along ∂z/∂ll:
 RRM = |lw|/|ll| grows as the post-edit becomes *less* likely, so the RRM term alone
 always pushes toward the MT; it scales the β term's push on the post-edit down to
 β(1 − (α/β)/|ll|) and reverses it when |ll| < α/β. For any objective the flags are
-read from the per-pair gradients the objectives return: ``chosen_pushed_down`` when
-dL/dlw > 0, ``rejected_pushed_up`` when dL/dll < 0 (DPO, SimPO and DPO+NLL never do).
+decided in closed form from lw, ll and the objective's parameters (``regime``), never from
+the sign of a float gradient: σ(z) − 1 underflows to 0 in float32 once z > 16.6, so a
+saturated pair's gradient has no sign to read. DPO, SimPO and DPO+NLL always raise lw and
+lower ll (their dL/dlw < 0 < dL/dll for every pair), so they have no regime.
+``regime_from_gradients`` reads the flags from gradients, for checking the closed form.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -39,6 +43,13 @@ def capo_regime(lw: float, ll: float, alpha: float = 2.0, beta: float = 0.1) -> 
     return Regime(
         chosen_pushed_down=ll > -alpha / beta, rejected_pushed_up=ll * ll < (alpha / beta) * abs(lw)
     )
+
+
+def regime(objective: str, lw: float, ll: float, params: Mapping[str, float]) -> Regime:
+    """The pair's regime under ``objective`` with its parameters, in closed form."""
+    if objective != "capo":
+        return Regime(chosen_pushed_down=False, rejected_pushed_up=False)
+    return capo_regime(lw, ll, alpha=float(params["alpha"]), beta=float(params["beta"]))
 
 
 def explain(lw: float, ll: float, alpha: float, beta: float) -> list[str]:

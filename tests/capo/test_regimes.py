@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from capo.analysis.regimes import capo_regime, explain, regime_from_gradients
+from capo.analysis.regimes import Regime, capo_regime, explain, regime, regime_from_gradients
 from capo.objectives import PairLogps, capo_loss
 
 
@@ -53,3 +53,28 @@ def test_explanation_names_numbers_and_thresholds():
     assert lines[1].startswith("MT pushed up") and "25.0 vs (α/β)·|lw| = 800.0" in lines[1]
     assert lines[2] == "both: a step on this pair moves the model toward the MT"
     assert len(explain(-5.0, -40.0, 2.0, 0.1)) == 2
+
+
+def test_saturated_pairs_get_their_regime_from_the_closed_form_not_the_float_gradient():
+    # z = 0.1·(−40 + 2) + 2·(−40/−2) = −3.8 + 40 = 36.2: σ(z) − 1 underflows, both float32 gradients are 0
+    lw, ll = -40.0, -2.0
+    assert capo_gradients(lw, ll) == (0.0, 0.0)
+    assert regime_from_gradients(*capo_gradients(lw, ll)) == Regime(False, False)
+    # closed form: ll = −2 > −20 (post-edit pushed down); ll² = 4 < 20·40 = 800 (MT pushed up)
+    assert regime("capo", lw, ll, {"alpha": 2.0, "beta": 0.1}) == Regime(True, True)
+    assert regime("dpo", lw, ll, {"beta": 0.1}) == Regime(False, False)
+
+
+def test_closed_form_matches_the_gradient_sign_wherever_the_gradient_has_one():
+    torch.manual_seed(0)
+    lw = -torch.rand(2000, dtype=torch.float64) * 60 - 0.5
+    ll = -torch.rand(2000, dtype=torch.float64) * 60 - 0.5
+    out = capo_loss(PairLogps(lw, ll, torch.ones(2000), torch.ones(2000)))
+    gw = sum(out.grad_chosen.values())
+    gl = sum(out.grad_rejected.values())
+    for i in range(2000):
+        closed = regime("capo", lw[i].item(), ll[i].item(), {"alpha": 2.0, "beta": 0.1})
+        if gw[i] != 0:
+            assert closed.chosen_pushed_down == (gw[i].item() > 0)
+        if gl[i] != 0:
+            assert closed.rejected_pushed_up == (gl[i].item() < 0)
