@@ -216,19 +216,38 @@ def bar_chart(categories: Sequence[str], series: dict[str, Sequence[float | None
 
 
 NO_TRANSLATIONS = "no translations evaluated yet: use Evaluate translations"
-SIGNIFICANCE_NOTE = "* p < 0.05, ** p < 0.01: trained vs base, sacrebleu's paired bootstrap test (two-sided)"
+SIGNIFICANCE_NOTE = (
+    "Δ trained − base; * p < 0.05, ** p < 0.01: two-sided paired approximate randomization test"
+    " (no stars when Δ is 0)"
+)
 
 
-def significance_mark(p_value: float | None) -> str:
-    """``**`` for p < 0.01, ``*`` for p < 0.05, nothing otherwise or without a test."""
-    if p_value is None or not math.isfinite(p_value):
+def significance_mark(p_value: float | None, difference: float | None = None) -> str:
+    """``**`` for p < 0.01, ``*`` for p < 0.05; nothing otherwise, without a test or when nothing moved."""
+    if p_value is None or not math.isfinite(p_value) or difference == 0:
         return ""
     return "**" if p_value < 0.01 else "*" if p_value < 0.05 else ""
 
 
+def difference_text(difference: float) -> str:
+    """``Δ +4.53``; below two decimals one significant digit (``Δ +0.002``), never ``+0.00``; else ``Δ 0``."""
+    if difference == 0:
+        return "Δ 0"
+    return f"Δ {difference:+.2f}" if abs(difference) >= 0.005 else f"Δ {difference:+.1g}"
+
+
+def significance_label(bar: DirectionChrf) -> str:
+    """Above a trained bar: the difference from the base and its stars (``Δ +0.003 **``); the stars alone
+    cannot say whether anything moved (issue 19: ``**`` was drawn over two bars at chrF 0.00)."""
+    if bar.difference is None:
+        return ""
+    mark = significance_mark(bar.p_value, bar.difference)
+    return f"{difference_text(bar.difference)} {mark}".rstrip()
+
+
 def chrf_chart(bars: Sequence[DirectionChrf], title: str = "chrF per direction") -> go.Figure:
-    """chrF per direction (then "all"), base beside trained; marks above the trained bar give the paired
-    bootstrap's significance. Without bars, an empty figure whose title says how to get some."""
+    """chrF per direction (then "all"), base beside trained; above the trained bar, the difference from
+    the base and the paired test's significance. Without bars, an empty figure saying how to get some."""
     fig = go.Figure()
     if not bars:
         fig.update_layout(title=NO_TRANSLATIONS, height=340, xaxis_visible=False, yaxis_visible=False)
@@ -248,15 +267,20 @@ def chrf_chart(bars: Sequence[DirectionChrf], title: str = "chrF per direction")
     return fig
 
 
+def _hover(bar: DirectionChrf) -> str:
+    p = "p = " + (f"{bar.p_value:.4f}" if bar.p_value is not None else "n/a")
+    return p if bar.difference is None else f"Δ = {bar.difference:+.4g}, {p}"
+
+
 def _trained_bar(bars: Sequence[DirectionChrf]) -> go.Bar:
     return go.Bar(
         x=[b.direction for b in bars],
         y=[b.trained for b in bars],
         name="trained",
-        text=[significance_mark(b.p_value) for b in bars],
+        text=[significance_label(b) for b in bars],
         textposition="outside",
         cliponaxis=False,
-        hovertext=["p = " + (f"{b.p_value:.4f}" if b.p_value is not None else "n/a") for b in bars],
+        hovertext=[_hover(b) for b in bars],
     )
 
 

@@ -5,8 +5,8 @@ translates the split's source prompts (rendered with the run's prompt and chat
 template), stores every generation, scores them with sacrebleu against the
 post-edits, and stores the scores as metrics ``{split}_translation/<metric>[/<direction>]``:
 ``chrf``, ``bleu``, ``ter``, ``chrf_vs_mt`` (trained), ``base_…`` (base model), ``p_chrf``,
-``p_bleu``, ``p_ter`` (paired bootstrap), ``truncated``, ``base_truncated`` and
-``seconds_per_sentence``. It loads a model, so it runs in the CLI or on the worker,
+``p_bleu``, ``p_ter`` (two-sided paired test, ``capo.translation_quality``), ``truncated``,
+``base_truncated`` and ``seconds_per_sentence``. It loads a model, so it runs in the CLI or on the worker,
 never in the web process.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from capo_lab.database import Database
 from capo_lab.errors import LabError
@@ -239,12 +239,21 @@ class PairTranslations:
 
 @dataclass(frozen=True)
 class DirectionChrf:
-    """A bar of the per-direction chart: chrF base → trained and the paired bootstrap p-value."""
+    """A bar of the per-direction chart: chrF base → trained and the paired test's p-value."""
 
     direction: str
     base: float | None
     trained: float
     p_value: float | None
+
+    @property
+    def difference(self) -> float | None:
+        """trained − base in chrF points; 0 for equal scores (float noise aside); None without a base."""
+        from capo.translation_quality import TIE
+
+        if self.base is None:
+            return None
+        return 0.0 if abs(self.trained - self.base) <= TIE else self.trained - self.base
 
 
 def pair_translations(
@@ -298,8 +307,11 @@ def direction_chrf(db: Database, run_id: int, split: str = "eval") -> list[Direc
 
 
 def _bars(values: dict[str, float], directions: list[str]) -> list[DirectionChrf]:
-    bars = [
-        DirectionChrf(d, values.get(f"base_chrf/{d}"), values[f"chrf/{d}"], values.get(f"p_chrf/{d}"))
-        for d in directions
-    ]
-    return bars + [DirectionChrf("all", values.get("base_chrf"), values["chrf"], values.get("p_chrf"))]
+    return [_bar(values, d, f"/{d}") for d in directions] + [_bar(values, "all", "")]
+
+
+def _bar(values: dict[str, float], direction: str, suffix: str) -> DirectionChrf:
+    bar = DirectionChrf(direction, *(values.get(f"{k}{suffix}") for k in ("base_chrf", "chrf", "p_chrf")))
+    if bar.difference == 0 and bar.p_value is not None:
+        return replace(bar, p_value=1.0)  # equal scores; stored before issue 19, they may say p = 0.001
+    return bar

@@ -12,9 +12,11 @@ from app.charts import (
     bar_chart,
     chrf_chart,
     delta_distribution,
+    difference_text,
     direction_keys,
     downsample,
     line_chart,
+    significance_label,
     significance_mark,
     sweep_chart,
     sweep_or_why,
@@ -89,9 +91,25 @@ def test_significance_marks_follow_the_p_value() -> None:
     assert [significance_mark(p) for p in (0.001, 0.0099, 0.01, 0.049, 0.05, 0.5, None)] == [
         "**", "**", "*", "*", "", "", "",
     ]  # fmt: skip
+    assert significance_mark(0.001, difference=0.0) == "" and significance_mark(0.001, 0.003) == "**"
 
 
-def test_chrf_chart_draws_base_beside_trained_with_marks_over_the_trained_bars() -> None:
+def test_differences_below_two_decimals_still_show_their_size() -> None:
+    texts = [difference_text(d) for d in (4.531, -1.0, 0.003, -0.0004, 0.0)]
+    assert texts == ["Δ +4.53", "Δ -1.00", "Δ +0.003", "Δ -0.0004", "Δ 0"]
+
+
+def test_two_bars_at_zero_get_no_stars_whatever_the_stored_p_value() -> None:
+    """Issue 19: ``**`` was drawn over two bars at chrF 0.00 (sacrebleu's bootstrap said p = 0.001)."""
+    assert significance_label(DirectionChrf("en-ar", 0.0, 0.0, 0.001)) == "Δ 0"
+    assert significance_label(DirectionChrf("en-ar", 5.0, 5.0 + 1e-12, 0.001)) == "Δ 0"  # float noise
+    assert significance_label(DirectionChrf("en-ar", 0.001, 0.004, 0.004)) == "Δ +0.003 **"
+    assert significance_label(DirectionChrf("all", None, 30.0, None)) == ""
+    fig = chrf_chart([DirectionChrf("en-ar", 0.0, 0.0, 0.001), DirectionChrf("all", 0.0, 0.0, 1.0)])
+    assert list(fig.data[-1].text) == ["Δ 0", "Δ 0"] and "*" not in "".join(fig.data[-1].text)
+
+
+def test_chrf_chart_draws_base_beside_trained_with_the_difference_and_marks_over_the_trained_bars() -> None:
     bars = [
         DirectionChrf("en-de", 40.0, 45.0, 0.004),
         DirectionChrf("en-it", 50.0, 49.0, 0.3),
@@ -101,12 +119,13 @@ def test_chrf_chart_draws_base_beside_trained_with_marks_over_the_trained_bars()
     base, trained = fig.data
     assert (base.name, trained.name) == ("base", "trained")
     assert list(base.x) == ["en-de", "en-it", "all"] and list(base.y) == [40.0, 50.0, 45.0]
-    assert list(trained.y) == [45.0, 49.0, 47.0] and list(trained.text) == ["**", "", "*"]
-    assert list(trained.hovertext) == ["p = 0.0040", "p = 0.3000", "p = 0.0300"]
+    assert list(trained.y) == [45.0, 49.0, 47.0]
+    assert list(trained.text) == ["Δ +5.00 **", "Δ -1.00", "Δ +2.00 *"]
+    assert list(trained.hovertext) == ["Δ = +5, p = 0.0040", "Δ = -1, p = 0.3000", "Δ = +2, p = 0.0300"]
     assert fig.layout.title.text == "chrF · #1 smoke"
     note = fig.layout.annotations[0].text
-    assert "* p < 0.05" in note and "** p < 0.01" in note
-    assert "sacrebleu's paired bootstrap" in note
+    assert "* p < 0.05" in note and "** p < 0.01" in note and "Δ trained − base" in note
+    assert "paired approximate randomization" in note and "no stars when Δ is 0" in note
 
 
 def test_chrf_chart_without_base_draws_the_trained_bars_only() -> None:
