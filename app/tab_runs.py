@@ -2,7 +2,8 @@
 side; then live charts, one colour and one legend name (objective and differing settings) per run, each
 tick reading only the rows newer than the last one read (one statement for every selected run) and
 reading nothing once no selected run is queued or running; translation evaluations queued for the worker,
-their progress, and chrF base vs trained per direction."""
+their progress, and chrF base vs trained per direction. Deleting the selected runs needs a ticked
+confirmation (``LabService.delete_runs``)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from app.runs_compare import (
     run_names,
     shared_base,
 )
+from app.tab_studies import deletion_markdown
 from capo.analysis.sweep import ACCURACY, sweep_point
 from capo_lab.live_metrics import LiveUpdate, Seen, key_matcher
 
@@ -333,6 +335,26 @@ def wire_live(service, inputs: list, outputs: list, timer: gr.Timer):
     return redraw, choices
 
 
+def delete_view(service, run_ids: list, confirmed: bool) -> list:
+    """[status line, the run list afresh (none selected), the confirmation unticked] once the selected runs
+    are deleted; a user error when none is selected or the confirmation is not ticked."""
+    if not run_ids:
+        raise gr.Error("choose a run above first")
+    if not confirmed:
+        raise gr.Error("tick “I understand” to delete the selected runs")
+    done = service.delete_runs([int(r) for r in run_ids])
+    return [deletion_markdown(done), gr.update(choices=run_choices(service), value=[]), False]
+
+
+def build_delete(service, selected: gr.Dropdown) -> None:
+    with gr.Row():
+        sure = gr.Checkbox(False, label="I understand: the selected runs and their checkpoints go for good")
+        delete = gr.Button("Delete selected runs", variant="stop", elem_id="delete-runs", scale=0)
+    message = gr.Markdown(elem_id="delete-runs-message")
+    on_delete = shows_errors(lambda ids, ok: delete_view(service, ids, ok))
+    delete.click(on_delete, [selected, sure], [message, selected, sure])
+
+
 def build(service) -> None:
     with gr.Tab("Runs", id="runs") as tab:
         state = gr.State(None)  # this browser tab's LiveCharts
@@ -362,6 +384,7 @@ def build(service) -> None:
         outputs += [deltas, sweep, lr, throughput]
         timer = gr.Timer(REFRESH_SECONDS)
         build_evaluations(service, selected, timer)
+        build_delete(service, selected)
         inputs = [selected, state, live, which_accuracy, which_margin]
         redraw, choices = wire_live(service, inputs, outputs, timer)
         # Coming back to the tab or reloading the list reads the selection afresh: a selected run may have

@@ -1,5 +1,7 @@
 """Studies tab: a study's report (the same figures as ``capo-lab report --format html``), its runs with
-their status, and the runs not finished yet. Reads only ``LabService.studies`` and ``.study_report``."""
+their status, and the runs not finished yet; reads only ``LabService.studies`` and ``.study_report``.
+Deleting the study (``LabService.delete_study``: its runs and their checkpoints too) needs a ticked
+confirmation."""
 
 from __future__ import annotations
 
@@ -57,6 +59,34 @@ def report_view(service, study_id, step: str, split: str) -> list:
     return out
 
 
+def deletion_markdown(done) -> str:
+    """What a delete removed, in one line, then one line per folder that could not be removed."""
+    study = f"study {markdown_text(done.study)} and " if done.study is not None else ""
+    ids = ", ".join(f"#{r}" for r in done.run_ids) or "none"
+    text = f"Deleted {study}{len(done.run_ids)} run(s) ({ids}); {len(done.removed)} folder(s) removed."
+    return "\n\n".join([text, *(f"⚠️ Could not remove {markdown_text(left)}" for left in done.left)])
+
+
+def delete_view(service, study_id, confirmed: bool) -> list:
+    """[status line, the study list afresh (none picked), the confirmation unticked] once the study is
+    deleted; a user error when none is picked or the confirmation is not ticked."""
+    if study_id is None or study_id == "":
+        raise gr.Error("pick a study above first")
+    if not confirmed:
+        raise gr.Error("tick “I understand” to delete the study")
+    done = service.delete_study(int(study_id))
+    return [deletion_markdown(done), gr.update(choices=study_choices(service), value=None), False]
+
+
+def build_delete(service, study: gr.Dropdown) -> None:
+    with gr.Row():
+        sure = gr.Checkbox(False, label="I understand: the study, its runs and their checkpoints go for good")
+        delete = gr.Button("Delete study", variant="stop", elem_id="delete-study", scale=0)
+    message = gr.Markdown(elem_id="delete-study-message")
+    on_delete = shows_errors(lambda s, ok: delete_view(service, s, ok))
+    delete.click(on_delete, [study, sure], [message, study, sure])
+
+
 def build(service) -> None:
     with gr.Tab("Studies", id="studies") as tab:
         with gr.Row():
@@ -75,3 +105,4 @@ def build(service) -> None:
         for trigger in (show.click, study.change, split.change):
             trigger(view, [study, step, split], outputs)
         tab.select(lambda: gr.Dropdown(choices=study_choices(service)), None, study)
+        build_delete(service, study)

@@ -8,7 +8,8 @@ import csv
 import hashlib
 import json
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,10 +20,12 @@ from capo_lab.database import Database
 from capo_lab.datasets import dataset_fingerprint, get_dataset, train_pair_count
 from capo_lab.errors import LabError
 from capo_lab.settings import Settings
-from storage import queries, writes
+from storage import deletions, queries, writes
 from storage.records import PairRecord, PairScoreRecord, RunRecord, RunStatus
 
 if TYPE_CHECKING:  # the trainer imports torch and transformers: only commands that train load it
+    from sqlalchemy.orm import Session
+
     from capo.evaluation import PairScoreRow
     from capo.train import TrainInputs
 
@@ -100,17 +103,35 @@ def run_dir(settings: Settings, run_id: int) -> Path:
     return settings.home_dir / "runs" / str(run_id)
 
 
-def create_run(db: Database, cfg: RunConfig, study_id: int | None = None) -> int:
-    """A new run, ``queued``, with its planned total steps (the trainer's rule on the dataset's train
-    pairs), so progress and an ETA show from the start; ``capo_lab.lifecycle.submit`` creates runs."""
+@dataclass(frozen=True)
+class NewRun:
+    """A run checked and ready to store: its config, its dataset's id and its planned total steps."""
+
+    config: RunConfig
+    dataset_id: int
+    total_steps: int | None
+
+
+def new_run(db: Database, cfg: RunConfig) -> NewRun:
+    """Check that the run's dataset exists (``LabError`` naming it) and plan its total steps (the
+    trainer's rule on the dataset's train pairs), so progress and an ETA show from the start."""
     dataset = get_dataset(db, cfg.data.dataset)
-    total = planned_steps(cfg, train_pair_count(dataset, cfg.data.directions))
+    return NewRun(cfg, dataset.id, planned_steps(cfg, train_pair_count(dataset, cfg.data.directions)) or None)
+
+
+def add_run(session: Session, run: NewRun, study_id: int | None = None) -> int:
+    """Store a checked run as ``queued`` inside the caller's transaction; returns its id."""
+    config = run.config.model_dump(mode="json")
+    run_id = writes.add_run(session, run.config.name, config, run.dataset_id, RunStatus.QUEUED, study_id)
+    writes.update_run(session, run_id, total_steps=run.total_steps)
+    return run_id
+
+
+def create_run(db: Database, cfg: RunConfig, study_id: int | None = None) -> int:
+    """A new ``queued`` run (``new_run`` then ``add_run``); ``capo_lab.lifecycle.submit`` creates runs."""
+    checked = new_run(db, cfg)
     with db.write() as session:
-        run_id = writes.add_run(
-            session, cfg.name, cfg.model_dump(mode="json"), dataset.id, RunStatus.QUEUED, study_id
-        )
-        writes.update_run(session, run_id, total_steps=total or None)
-        return run_id
+        return add_run(session, checked, study_id)
 
 
 def get_run(db: Database, run_id: int | str) -> RunRecord:
@@ -260,3 +281,85 @@ def dataset_provenance(db: Database, run: RunRecord) -> dict[str, object] | None
         "counts": info.counts,
         "fingerprint": {"sha256": dataset_fingerprint(db, info.id)},
     }
+
+
+# ---- deletes: a run goes with every row of its own and its folder (checkpoints) ---------------------
+ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
+EVALUATION_ACTIVE = ("queued", "running")
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """What a delete removed: the runs (and the study, for a study), the folders removed from disk, and
+    the folders that could not be removed, each with the reason."""
+
+    run_ids: tuple[int, ...]
+    removed: tuple[str, ...]
+    left: tuple[str, ...] = ()
+    study: str | None = None
+
+
+def deletion_refusal(session: Session, run_ids: Collection[int]) -> str | None:
+    """Why these runs cannot be deleted now (one line), or None: a run missing, queued or running,
+    or with a translation evaluation still queued or running."""
+    statuses = queries.run_statuses(session, run_ids)
+    for run_id in run_ids:
+        if run_id not in statuses:
+            return f"no run {run_id}; see `capo-lab runs list`"
+        if statuses[run_id] in ACTIVE:
+            return f"run {run_id} is {statuses[run_id]}; cancel it first, then delete it once it has stopped"
+    for run_id in run_ids:
+        busy = [e for e in queries.evaluations(session, run_id) if e.status in EVALUATION_ACTIVE]
+        if busy:
+            job = busy[-1]
+            return f"run {run_id} has a translation evaluation {job.status} (job {job.id}); wait for it"
+    return None
+
+
+def check_deletable(db: Database, run_ids: Iterable[int | str], prefix: str = "") -> list[RunRecord]:
+    """The runs, or ``LabError`` (``prefix`` + one line) if one cannot be deleted now."""
+    found = [get_run(db, r) for r in run_ids]
+    with db.read() as session:
+        refusal = deletion_refusal(session, [r.id for r in found])
+    if refusal:
+        raise LabError(prefix + refusal)
+    return found
+
+
+def lock_for_deletion(session: Session, run_ids: Collection[int], prefix: str = "") -> None:
+    """Lock the runs in the caller's write transaction, so that no worker claims one before it is
+    deleted; ``LabError`` (the transaction then rolls back) if one cannot be deleted any more."""
+    locked = deletions.lock_runs(session, run_ids, unless=ACTIVE)
+    refusal = deletion_refusal(session, run_ids)
+    if not locked or refusal:
+        raise LabError(prefix + (refusal or "the runs changed meanwhile; try again"))
+
+
+def delete_runs(db: Database, settings: Settings, run_ids: Iterable[int | str]) -> Deletion:
+    """Delete finished runs with their metrics, pair scores, generations, evaluations, token pieces and
+    checkpoints, then their folders; refused, with nothing deleted, while one is queued or running."""
+    ids = [r.id for r in check_deletable(db, run_ids)]
+    with db.write() as session:
+        lock_for_deletion(session, ids)
+        paths = deletions.delete_runs(session, ids)
+    return Deletion(tuple(ids), *remove_folders(settings, ids, paths))
+
+
+def remove_folders(
+    settings: Settings, run_ids: Iterable[int], checkpoints: Iterable[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Remove the runs' folders, and any checkpoint folder (``checkpoints/step-…``) stored outside
+    them; returns (removed, not removable with the reason)."""
+    folders = [run_dir(settings, r) for r in run_ids]
+    for path in map(Path, checkpoints):
+        named = path.parent.name == "checkpoints" and path.name.startswith("step-")
+        if named and not any(path.is_relative_to(f) for f in folders):
+            folders.append(path)
+    removed, left = [], []
+    for folder in (f for f in folders if f.exists()):
+        try:
+            shutil.rmtree(folder)
+            removed.append(str(folder))
+        except OSError as err:
+            left.append(f"{folder}: {err.strerror or err}")
+    return tuple(removed), tuple(left)

@@ -81,6 +81,10 @@ class LabService:
         """The study's report (read from storage; statistics only, no model)."""
         return reports.study_report(self.db, study_id, str(step), split)
 
+    def delete_study(self, study_id: int | str) -> runs.Deletion:
+        """Delete the study with its runs, their rows and folders; refused while one is queued or running."""
+        return studies.delete_study(self.db, self.settings, study_id)
+
     # ---- translations (the worker generates; these only queue and read) ---------------------------
     def evaluate_translations(self, run_id: int, split: str = "eval", step: str = "last") -> int:
         """Queue an evaluation job (adapter and base) on the worker; returns its id."""
@@ -251,6 +255,11 @@ class LabService:
 
     def resume(self, run_id: int) -> int | None:
         return lifecycle.resume(self.db, run_id, self.enqueue)
+
+    def delete_runs(self, run_ids: list[int]) -> runs.Deletion:
+        """Delete the runs with their rows and folders (checkpoints), all or none: refused while one is
+        queued or running."""
+        return runs.delete_runs(self.db, self.settings, [int(r) for r in run_ids])
 
     def metrics(self, run_id: int, after_step: int = -1) -> list[MetricRow]:
         """Metric rows with step > ``after_step``."""

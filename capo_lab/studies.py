@@ -4,8 +4,10 @@ A factor is a config key with its values (``objective.name=capo,dpo``,
 ``objective.alpha=0.5,1,2``, ``train.seed=0,1,2``). The grid is their product.
 An ``objective.*`` parameter applies only to the objectives that have it (varying
 α with ``--objectives capo,dpo`` gives one DPO run per seed, not one per α).
-Every config is validated before anything is queued; a bad key or value is refused
-naming it. Run names say the settings that differ: ``study[capo, alpha=2, seed=0]``.
+Every factor and ``--set`` key must be a key of the config (an ``objective.*`` one a parameter of
+some objective of the grid), and every config is validated, before anything is stored; a bad key or
+value is refused naming it. The study and its runs are then stored in one transaction, so a refused
+study leaves nothing behind. Run names say the settings that differ: ``study[capo, alpha=2, seed=0]``.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from typing import Any
 
 import yaml
 
+from capo.config import CONFIG_SECTIONS, ConfigError, RunConfig, apply_overrides, config_from_dict
 from capo.config import OBJECTIVE_CONFIGS as OBJECTIVES
-from capo.config import ConfigError, RunConfig, apply_overrides, config_from_dict
 from capo_lab import runs
 from capo_lab.database import Database
 from capo_lab.errors import LabError
-from capo_lab.lifecycle import check_chat_template, submit
-from storage import queries, writes
+from capo_lab.lifecycle import check_chat_template, enqueue_all, submit
+from capo_lab.settings import Settings
+from storage import deletions, queries, writes
 from storage.records import RunStatus, StudyRecord
 
 SHORT_NAMES = {"objective.name": "", "train.seed": "seed"}
@@ -65,6 +68,61 @@ def study_factors(
     return factors
 
 
+def section_keys() -> dict[str, list[str]]:
+    """The keys of each config section (``objective``: those of every objective), and the top-level
+    keys under ``""``."""
+    keys = {s: sorted(type(getattr(RunConfig(), s)).model_fields) for s in CONFIG_SECTIONS}
+    keys["objective"] = sorted({k for c in OBJECTIVES.values() for k in c.model_fields})
+    return {"": sorted(RunConfig.model_fields), **keys}
+
+
+def grid_objectives(
+    raw: dict[str, Any], factors: dict[str, list[Any]], overrides: Sequence[str] = ()
+) -> list[str]:
+    """The objectives of the grid's runs: the ``objective.name`` factor's, else the last override's,
+    else the config's (else the default's)."""
+    if "objective.name" in factors:
+        return [str(v) for v in factors["objective.name"]]
+    named = [v.strip() for k, _, v in (o.partition("=") for o in overrides) if k.strip() == "objective.name"]
+    section = raw.get("objective") if isinstance(raw.get("objective"), dict) else {}
+    return [named[-1] if named else str(section.get("name", RunConfig().objective.name))]
+
+
+def key_problem(key: str, objectives: Sequence[str]) -> str | None:
+    """Why ``key`` (``train.seed``, ``objective.alpha``, ``name``) is not a key a run of the grid has,
+    in one line naming it and the keys there are; None when it is one."""
+    head, dot, rest = key.partition(".")
+    keys = section_keys()
+    if head not in keys[""]:
+        owners = [f"{s}.{head}" for s, names in keys.items() if s and head in names and not dot]
+        hint = f" (did you mean {' or '.join(owners)}?)" if owners else ""
+        return f"{key}: unknown key; top-level keys: {', '.join(keys[''])}{hint}"
+    if head not in keys:
+        return f"{key}: unknown key; {head} is a value, not a section" if dot else None
+    sub = rest.split(".")[0]
+    if dot and sub not in keys[head]:
+        return f"{head}.{sub}: unknown key; {head} keys: {', '.join(keys[head])}"
+    if head == "objective" and dot and sub != "name":
+        used = [o for o in dict.fromkeys(objectives) if o in OBJECTIVES]
+        owners = [o for o in OBJECTIVES if sub in OBJECTIVES[o].model_fields]
+        if used and not any(o in owners for o in used):
+            return (
+                f"{head}.{sub}: applies to no run of the grid; {sub} is a parameter of {', '.join(owners)}, "
+                f"not of {', '.join(used)}"
+            )
+    return None
+
+
+def check_keys(raw: dict[str, Any], factors: dict[str, list[Any]], overrides: Sequence[str] = ()) -> None:
+    """Refuse (``LabError``, one line) the first factor or override whose key no run of the grid has."""
+    objectives = grid_objectives(raw, factors, overrides)
+    keys = [*factors, *(o.partition("=")[0].strip() for o in overrides if "=" in o)]
+    for key in keys:
+        problem = key_problem(key, objectives)
+        if problem:
+            raise LabError(problem)
+
+
 def _applies(key: str, settings: dict[str, Any], raw: dict[str, Any]) -> bool:
     """An ``objective.<param>`` factor applies only where that objective has the parameter."""
     if not key.startswith("objective.") or key == "objective.name":
@@ -90,6 +148,7 @@ def plan_study(
     """Every run of the grid, validated; raises ``LabError`` naming the first bad key or value."""
     if not name.strip():
         raise LabError("a study needs a name")
+    check_keys(raw, factors, overrides)
     configs, seen = [], set()
     for combo in itertools.product(*factors.values()):
         settings = {k: v for k, v in zip(factors, combo, strict=True)}
@@ -116,6 +175,7 @@ def launch(
 ) -> tuple[int | None, list[int]]:
     """One run, or with ``vary`` (``key=v1,v2``) a study of one run per value named after the config."""
     if not vary:
+        check_keys(raw, {}, overrides)
         try:
             cfg = config_from_dict(apply_overrides(raw, list(overrides)))
         except ConfigError as err:
@@ -149,12 +209,17 @@ def launch_study(
 
 
 def submit_study(db: Database, plan: StudyPlan, enqueue: Callable[[int], None]) -> tuple[int, list[int]]:
-    """Create the study and its runs (queued), then enqueue them; returns (study id, run ids)."""
-    for cfg in plan.configs:
+    """Check every run (its chat template, its dataset), then create the study and its queued runs in
+    one transaction (a taken name rolls it back), then enqueue them; returns (study id, run ids).
+    A refused study leaves nothing behind, so the same command can be run again once fixed."""
+    for cfg in {(c.model.name_or_path, c.data.chat_template): c for c in plan.configs}.values():
         check_chat_template(cfg)
+    checked = [runs.new_run(db, cfg) for cfg in plan.configs]
     with db.write() as session:
         study_id = writes.add_study(session, plan.name, plan.factors)
-    return study_id, submit(db, plan.configs, enqueue, study_id)
+        run_ids = [runs.add_run(session, run, study_id) for run in checked]
+    enqueue_all(db, run_ids, enqueue)
+    return study_id, run_ids
 
 
 def get_study(db: Database, name_or_id: str | int) -> StudyRecord:
@@ -168,6 +233,24 @@ def get_study(db: Database, name_or_id: str | int) -> StudyRecord:
 def list_studies(db: Database) -> list[StudyRecord]:
     with db.read() as session:
         return queries.studies(session)
+
+
+def check_deletable(db: Database, name_or_id: str | int) -> StudyRecord:
+    """The study, or ``LabError`` (one line) while one of its runs is queued or running."""
+    study = get_study(db, name_or_id)
+    runs.check_deletable(db, study.run_ids, prefix=f"study {study.name!r}: ")
+    return study
+
+
+def delete_study(db: Database, settings: Settings, name_or_id: str | int) -> runs.Deletion:
+    """Delete the study with its runs (``runs.delete_runs``: every row of theirs, then their folders),
+    in one transaction; refused, with nothing deleted, while one of its runs is queued or running."""
+    study = check_deletable(db, name_or_id)
+    with db.write() as session:
+        run_ids = deletions.study_run_ids(session, study.id)
+        runs.lock_for_deletion(session, run_ids, prefix=f"study {study.name!r}: ")
+        paths = deletions.delete_study(session, study.id)
+    return runs.Deletion(tuple(run_ids), *runs.remove_folders(settings, run_ids, paths), study=study.name)
 
 
 # One pair under every run of a study (paper Fig. 8), read from storage only.

@@ -12,7 +12,7 @@ from capo_lab.cli.render import render_command
 from capo_lab.cli.report import report_command
 from capo_lab.cli.runs import export_command, pairs_command, runs_app, train_command
 from capo_lab.cli.serve import serve_command
-from capo_lab.cli.study import studies_command, study_command
+from capo_lab.cli.study import studies_app, study_command
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -32,7 +32,7 @@ app.command("serve")(serve_command)
 app.command("worker")(worker_command)
 app.command("submit")(submit_command)
 app.command("study")(study_command)
-app.command("studies")(studies_command)
+app.add_typer(studies_app, name="studies")
 app.command("report")(report_command)
 runs_app.command("cancel")(cancel_command)
 runs_app.command("resume")(resume_command)

@@ -153,6 +153,32 @@ def runs_show(
     print_table(["field", "value"], [[k, v] for k, v in data.items() if k != "traceback"])
 
 
+@runs_app.command("delete")
+@user_errors
+def runs_delete(
+    run: Annotated[str, typer.Argument(help="Run id")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking")] = False,
+) -> None:
+    """Delete a run with its metrics, pair scores, translations and checkpoints (its folder too).
+
+    A queued or running run is refused: cancel it first (``capo-lab runs cancel``)."""
+    db = open_database()
+    (record,) = runs.check_deletable(db, [run])
+    if not yes:
+        question = f"Delete run {record.id} ({record.name}, {record.status}) with its rows and checkpoints?"
+        typer.confirm(question, abort=True)
+    report_deletion(runs.delete_runs(db, Settings(), [record.id]))
+
+
+def report_deletion(done: runs.Deletion) -> None:
+    """One line saying what was deleted; a warning on stderr per folder that could not be removed."""
+    what = f"study {done.study!r} and " if done.study is not None else ""
+    ids = ", ".join(map(str, done.run_ids)) or "none"
+    say(f"deleted {what}{len(done.run_ids)} run(s) ({ids}); {len(done.removed)} folder(s) removed")
+    for left in done.left:
+        stderr.print(f"warning: could not remove {left}", markup=False, highlight=False)
+
+
 @user_errors
 def export_command(
     run: Annotated[str, typer.Argument(help="Run id")],

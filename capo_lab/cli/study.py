@@ -1,4 +1,4 @@
-"""``capo-lab study`` and ``capo-lab studies``: queue a grid of runs, list the studies."""
+"""``capo-lab study`` and ``capo-lab studies``: queue a grid of runs, list and delete the studies."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import typer
 
 from capo_lab import lifecycle, studies
 from capo_lab.cli.common import enqueue_run, open_database, print_table, stdout, user_errors
+from capo_lab.cli.runs import report_deletion
+from capo_lab.settings import Settings
 
 
 @user_errors
@@ -35,6 +37,17 @@ def study_command(
     )
 
 
+studies_app = typer.Typer(help="List (the default) and delete studies.")
+
+
+@studies_app.callback(invoke_without_command=True)
+def studies_main(ctx: typer.Context) -> None:
+    """Every study with its factors and runs; `capo-lab studies delete NAME` deletes one."""
+    if ctx.invoked_subcommand is None:
+        studies_command()
+
+
+@studies_app.command("list")
 @user_errors
 def studies_command() -> None:
     """Every study with its factors and runs."""
@@ -48,3 +61,21 @@ def studies_command() -> None:
         for s in studies.list_studies(open_database())
     ]
     print_table(["id", "name", "factors", "runs"], rows)
+
+
+@studies_app.command("delete")
+@user_errors
+def studies_delete(
+    study: Annotated[str, typer.Argument(help="Study name or id")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking")] = False,
+) -> None:
+    """Delete a study with its runs, their rows and checkpoints (their folders too).
+
+    Refused while one of its runs is queued or running: cancel those first."""
+    db = open_database()
+    record = studies.check_deletable(db, study)
+    if not yes:
+        count = len(record.run_ids)
+        question = f"Delete study {record.name!r} and its {count} run(s) with their rows and checkpoints?"
+        typer.confirm(question, abort=True)
+    report_deletion(studies.delete_study(db, Settings(), record.id))

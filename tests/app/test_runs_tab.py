@@ -19,19 +19,23 @@ from app.tab_runs import (
     MARGINS,
     accuracy_keys,
     chart_keys,
+    delete_view,
     evaluation_view,
     job_rows,
     metric_figures,
     refreshed,
+    shows_errors,
     sweep_figure,
     training_figures,
 )
 from capo_lab import live_metrics
+from capo_lab.runs import run_dir
 from capo_lab.service import LabService
 from capo_lab.settings import Settings
 from capo_lab.translations import DirectionChrf
 from storage import writes
 from storage.records import EvaluationRecord
+from tests.cli.test_delete_cli import rows_of, seed_run
 
 
 def test_each_choice_draws_its_own_keys_on_every_split():
@@ -255,3 +259,27 @@ def test_the_sweep_is_drawn_from_the_points_of_runs_with_different_alphas(servic
     assert list(fig.data[0].x) == [0.5, 2.0] and list(fig.data[1].y) == [0.7, 0.6]
     alone = sweep_figure({runs[0]: state.configs[runs[0]]}, points)
     assert alone.data == () and "not drawn" in alone.layout.title.text
+
+
+def test_delete_needs_the_confirmation_refuses_a_running_run_and_removes_rows_and_folder(service):
+    """Through ``LabService.delete_runs``: all or none of the selected runs go, with their checkpoints."""
+    done, running = seed_run(service.db, service.settings), seed_run(service.db, service.settings, "running")
+    delete = shows_errors(lambda ids, ok: delete_view(service, ids, ok))
+    with pytest.raises(gr.Error, match="tick “I understand”"):
+        delete([done], False)
+    with pytest.raises(gr.Error, match=f"run {running} is running; cancel it first"):
+        delete([done, running], True)
+    assert set(rows_of(service.db, done).values()) == {1} and run_dir(service.settings, done).exists()
+    message, choices, sure = delete([done], True)
+    assert message == f"Deleted 1 run(s) (#{done}); 1 folder(s) removed." and sure is False
+    assert [rid for _, rid in choices["choices"]] == [running] and choices["value"] == []
+    assert set(rows_of(service.db, done).values()) == {0} and not run_dir(service.settings, done).exists()
+    assert set(rows_of(service.db, running).values()) == {1}
+
+
+def test_the_tab_builds_with_its_delete_button(service):
+    from app import tab_runs
+
+    with gr.Blocks() as demo:
+        tab_runs.build(service)
+    assert {"delete-runs", "runs-select"} <= {getattr(b, "elem_id", None) for b in demo.blocks.values()}

@@ -7,11 +7,24 @@ import gradio as gr
 import pytest
 
 from app import tab_studies
-from app.tab_studies import NO_STUDY, RUN_COLUMNS, report_view, study_choices, summary_markdown
+from app.tab_studies import (
+    NO_STUDY,
+    RUN_COLUMNS,
+    delete_view,
+    report_view,
+    shows_errors,
+    study_choices,
+    summary_markdown,
+)
 from capo_lab.errors import LabError
 from capo_lab.report_figures import ITEM_KEYS
+from capo_lab.runs import run_dir
+from capo_lab.service import LabService
+from capo_lab.settings import Settings
+from storage import writes
 from storage.records import StudyRecord
 from tests.capo_lab.report_sample import run_name, sample_report
+from tests.cli.test_delete_cli import rows_of, seed_run
 
 
 class FakeService:
@@ -72,4 +85,28 @@ def test_the_tab_builds_with_its_plots() -> None:
     with gr.Blocks() as demo:
         tab_studies.build(FakeService())
     ids = {getattr(block, "elem_id", None) for block in demo.blocks.values()}
-    assert {"study-select", "study-runs", *(f"study-fig-{key}" for key in ITEM_KEYS)} <= ids
+    assert {"study-select", "study-runs", "delete-study", *(f"study-fig-{key}" for key in ITEM_KEYS)} <= ids
+
+
+def test_deleting_a_study_needs_the_confirmation_and_takes_its_runs_and_folders(lab_home) -> None:
+    """Through ``LabService.delete_study``: refused while a run is queued, then the study, its runs, their
+    rows and folders go; another study stays."""
+    service = LabService(Settings())
+    with service.db.write() as session:
+        study, other = writes.add_study(session, "<i>s</i>", {}), writes.add_study(session, "t", {})
+    runs = [seed_run(service.db, service.settings, status, study) for status in ("succeeded", "queued")]
+    delete = shows_errors(lambda s, ok: delete_view(service, s, ok))
+    with pytest.raises(gr.Error, match="pick a study"):
+        delete(None, True)
+    with pytest.raises(gr.Error, match="tick “I understand”"):
+        delete(study, False)
+    with pytest.raises(gr.Error, match=f"run {runs[1]} is queued; cancel it first"):
+        delete(study, True)
+    with service.db.write() as session:
+        writes.update_run(session, runs[1], status="cancelled")
+    message, choices, sure = delete(study, True)
+    assert message.startswith("Deleted study &lt;i&gt;s&lt;/i&gt; and 2 run(s)") and sure is False
+    assert choices["choices"] == [(f"#{other} t · 0 runs", other)] and choices["value"] is None
+    for run_id in runs:
+        assert set(rows_of(service.db, run_id).values()) == {0}
+        assert not run_dir(service.settings, run_id).exists()
