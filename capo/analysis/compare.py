@@ -1,30 +1,42 @@
 """A study's comparisons from pair-level scores (pure; the lab's report service feeds it).
 
 An *arm* is one setting of a study's factors other than the seed (``capo``,
-``capo, alpha=2``…); an arm's runs differ only in their training seed. A pair's
-*outcome* is the paper's reward-accuracy test, lw > ll. Δr = lw − ll; the base
-model's Δr₀ = lw₀ − ll₀ comes from the base scores every run stores.
+``capo, alpha=2``…); an arm's runs differ only in their training seed. The *base* arm is
+the untrained model: the step-0 scores every run starts from (paper Fig. 5's base bar).
+
+A pair's *outcome* under an endpoint (``ENDPOINTS``; TRL's key names, see
+``capo/evaluation.py``) is 1 when the trained model prefers the post-edit, else 0. A tie
+(post-edit and MT the same text, decided from text at import) is always 0, explicitly.
+
+The pair is the unit of inference (``capo.analysis.stats``): an arm's outcomes form a
+``[seeds, pairs]`` table, seeds are matched by value between arms (a seed one arm lacks is
+named, not silently dropped), and each pair enters through its seed mean.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from capo.analysis.regimes import regime_from_gradients
+from capo.analysis.regimes import regime
 from capo.analysis.stats import (
     Correlation,
     Interval,
-    bootstrap_ci,
-    mcnemar_exact,
-    paired_difference_ci,
+    holm,
+    minimum_detectable_effect,
+    paired_difference_interval,
     pearson,
+    proportion_interval,
+    sign_flip_test,
 )
 
 ALL = "all"
+BASE = "base"
+ENDPOINTS = ("accuracies", "accuracies_per_token", "accuracies_vs_base")
+PRIMARY, PER_DIRECTION = "primary (all directions)", "per direction"
 
 
 @dataclass(frozen=True)
@@ -33,14 +45,23 @@ class ScoredPair:
     direction: str
     lw: float
     ll: float
-    lw0: float | None
+    lw0: float | None  # the base model's (adapters disabled)
     ll0: float | None
-    dl_dlw: float
-    dl_dll: float
+    n_chosen: int = 1  # response tokens
+    n_rejected: int = 1
+    tie: bool = False  # chosen and rejected are the same text
 
-    @property
-    def correct(self) -> bool:
-        return self.lw > self.ll
+    def correct(self, endpoint: str = "accuracies") -> bool:
+        if self.tie:
+            return False
+        if endpoint == "accuracies":
+            return self.lw > self.ll
+        if endpoint == "accuracies_per_token":
+            return self.lw / self.n_chosen > self.ll / self.n_rejected
+        if endpoint == "accuracies_vs_base":
+            shift = self.base_shift
+            return shift is not None and shift > 0
+        raise ValueError(f"unknown endpoint {endpoint!r}; choose from {', '.join(ENDPOINTS)}")
 
     @property
     def delta(self) -> float:
@@ -50,16 +71,29 @@ class ScoredPair:
     def base_delta(self) -> float | None:
         return None if self.lw0 is None or self.ll0 is None else self.lw0 - self.ll0
 
+    @property
+    def base_shift(self) -> float | None:
+        """(lw − lw₀) − (ll − ll₀): how far training moved the margin from the base model's."""
+        base = self.base_delta
+        return None if base is None else self.delta - base
+
 
 @dataclass(frozen=True)
 class ArmScores:
-    """One run's pairs at the reported step."""
+    """One run's pairs at one step; ``seed`` None for the base arm (the same for every seed)."""
 
     arm: str
-    seed: int
+    seed: int | None
     run_id: int
     step: int
     pairs: tuple[ScoredPair, ...]
+    objective: str = "capo"
+    params: Mapping[str, float] = field(default_factory=lambda: {"alpha": 2.0, "beta": 0.1})
+
+
+def base_arm(step_zero: Sequence[ArmScores]) -> list[ArmScores]:
+    """The base arm from the runs' step-0 scores (identical across runs: one base model)."""
+    return [replace(step_zero[0], arm=BASE, seed=None)] if step_zero else []
 
 
 @dataclass(frozen=True)
@@ -74,22 +108,16 @@ class Comparison:
     arm_a: str
     arm_b: str
     direction: str
-    difference: Interval  # mean over (seed, pair) of correct_a − correct_b
-    only_a: int
+    difference: Interval  # mean over pairs of (seed-mean outcome A − seed-mean outcome B)
+    only_a: int  # pairs whose seed mean is higher under A
     only_b: int
-    p_value: float
+    p_value: float  # raw
     test: str
-
-
-@dataclass(frozen=True)
-class RegimeShare:
-    arm: str
-    direction: str
-    at: str  # "base" (step 0 of the same runs) or "trained"
-    chosen_down: float
-    rejected_up: float
-    toward_rejected: float
-    n: int
+    p_holm: float = 1.0  # Holm-adjusted within ``family``
+    family: str = PER_DIRECTION
+    mde: float = 0.0  # smallest |difference| detectable with 80 % power at α = 0.05
+    seeds: tuple[int, ...] = ()  # matched seeds used
+    unmatched: tuple[str, ...] = ()  # runs left out because the other arm lacks their seed
 
 
 def _by_direction(pairs: Sequence[ScoredPair]) -> dict[str, list[ScoredPair]]:
@@ -108,60 +136,124 @@ def arms_of(runs: Sequence[ArmScores]) -> list[str]:
     return list(dict.fromkeys(r.arm for r in runs))
 
 
-def _outcomes(runs: Sequence[ArmScores], arm: str, direction: str) -> list[list[float]]:
-    """Per seed (sorted), the 0/1 outcomes of the direction's pairs in pair-id order."""
-    seeds = sorted((r for r in runs if r.arm == arm), key=lambda r: r.seed)
-    return [
-        [float(p.correct) for p in sorted(_by_direction(r.pairs).get(direction, []), key=lambda p: p.pair_id)]
-        for r in seeds
-    ]
+def _outcomes(runs: Sequence[ArmScores], arm: str, direction: str, endpoint: str) -> dict:
+    """seed → {pair id → 0/1} of one arm's pairs in ``direction``."""
+    return {
+        r.seed: {p.pair_id: float(p.correct(endpoint)) for p in _by_direction(r.pairs).get(direction, [])}
+        for r in runs
+        if r.arm == arm
+    }
 
 
-def accuracy_table(runs: Sequence[ArmScores], resamples: int = 10_000) -> list[AccuracyCell]:
-    """Reward accuracy per arm and direction (and ``all``), with a 95 % bootstrap interval."""
+def _table(by_seed: dict, seeds: Sequence, pair_ids: Sequence[int]) -> np.ndarray:
+    return np.array([[by_seed[s][p] for p in pair_ids] for s in seeds])
+
+
+def _common_pairs(*tables: dict) -> list[int]:
+    sets = [set(pairs) for table in tables for pairs in table.values()]
+    return sorted(set.intersection(*sets)) if sets else []
+
+
+def accuracy_table(runs: Sequence[ArmScores], endpoint: str = "accuracies") -> list[AccuracyCell]:
+    """Accuracy per arm and direction (and ``all``): pairs scored under every seed of the arm."""
     cells = []
     for arm in arms_of(runs):
         for direction in directions_of(runs):
-            outcomes = _outcomes(runs, arm, direction)
-            if any(outcomes):
-                cells.append(AccuracyCell(arm, direction, bootstrap_ci(outcomes, resamples=resamples)))
+            by_seed = _outcomes(runs, arm, direction, endpoint)
+            pair_ids = _common_pairs(by_seed)
+            if pair_ids:
+                table = _table(by_seed, list(by_seed), pair_ids)
+                cells.append(AccuracyCell(arm, direction, proportion_interval(table)))
     return cells
 
 
-def compare(runs: Sequence[ArmScores], arm_a: str, arm_b: str, resamples: int = 10_000) -> list[Comparison]:
-    """arm_a − arm_b per direction on the same pairs (seed-matched): interval and exact McNemar p."""
-    rows = []
-    for direction in directions_of(runs):
-        a = [x for seed in _outcomes(runs, arm_a, direction) for x in seed]
-        b = [x for seed in _outcomes(runs, arm_b, direction) for x in seed]
-        if not a or len(a) != len(b):
-            continue
-        test = mcnemar_exact([x > 0 for x in a], [x > 0 for x in b])
-        diff = paired_difference_ci(a, b, resamples=resamples)
-        rows.append(
-            Comparison(arm_a, arm_b, direction, diff, test.only_a, test.only_b, test.p_value, test.test)
-        )
-    return rows
+def _matched(a: dict, b: dict, arm_a: str, arm_b: str) -> tuple[list, list, tuple[str, ...]]:
+    """Seeds of A and B matched by value; the base (seed None) matches every seed."""
+    if None in a and None in b:
+        return [None], [None], ()
+    if None in b:
+        return list(a), [None] * len(a), ()
+    if None in a:
+        return [None] * len(b), list(b), ()
+    common = sorted(set(a) & set(b))
+    unmatched = [f"{arm_a} seed {s}" for s in sorted(set(a) - set(b))]
+    unmatched += [f"{arm_b} seed {s}" for s in sorted(set(b) - set(a))]
+    return common, common, tuple(unmatched)
 
 
-def _shares(pairs: Sequence[ScoredPair]) -> tuple[float, float, float]:
-    regimes = [regime_from_gradients(p.dl_dlw, p.dl_dll) for p in pairs]
-    n = len(regimes)
-    return (
-        sum(r.chosen_pushed_down for r in regimes) / n,
-        sum(r.rejected_pushed_up for r in regimes) / n,
-        sum(r.toward_rejected for r in regimes) / n,
-    )
+def _compare_one(runs, arm_a: str, arm_b: str, direction: str, endpoint: str) -> Comparison | None:
+    a, b = _outcomes(runs, arm_a, direction, endpoint), _outcomes(runs, arm_b, direction, endpoint)
+    seeds_a, seeds_b, unmatched = _matched(a, b, arm_a, arm_b)
+    if not seeds_a:
+        return None
+    pair_ids = _common_pairs({s: a[s] for s in seeds_a}, {s: b[s] for s in seeds_b})
+    if not pair_ids:
+        return None
+    ta, tb = _table(a, seeds_a, pair_ids), _table(b, seeds_b, pair_ids)
+    test = sign_flip_test(ta, tb)
+    second_moment = float(np.mean((ta.mean(axis=0) - tb.mean(axis=0)) ** 2))
+    seeds = tuple(s for s in (seeds_a if seeds_a[0] is not None else seeds_b) if s is not None)
+    return Comparison(
+        arm_a, arm_b, direction, paired_difference_interval(ta, tb), test.only_a, test.only_b,
+        test.p_value, test.test, family=PRIMARY if direction == ALL else PER_DIRECTION,
+        mde=minimum_detectable_effect(len(pair_ids), second_moment), seeds=seeds, unmatched=unmatched,
+    )  # fmt: skip
+
+
+def compare(
+    runs: Sequence[ArmScores], arm_a: str, arm_b: str, endpoint: str = "accuracies"
+) -> list[Comparison]:
+    """arm_a − arm_b per direction on the same pairs, seeds matched (raw p-values only)."""
+    rows = (_compare_one(runs, arm_a, arm_b, d, endpoint) for d in directions_of(runs))
+    return [r for r in rows if r is not None]
+
+
+def compare_all(runs: Sequence[ArmScores], endpoint: str = "accuracies") -> list[Comparison]:
+    """Every pair of arms (the base last), each direction, with Holm-adjusted p-values.
+
+    Two families, each adjusted on its own: the primary endpoint (``all`` directions) of every
+    pair of arms, and the per-direction comparisons."""
+    arms = [a for a in arms_of(runs) if a != BASE] + [a for a in arms_of(runs) if a == BASE]
+    rows = [c for i, a in enumerate(arms) for b in arms[i + 1 :] for c in compare(runs, a, b, endpoint)]
+    adjusted = {}
+    for family in (PRIMARY, PER_DIRECTION):
+        members = [i for i, r in enumerate(rows) if r.family == family]
+        adjusted.update(zip(members, holm([rows[i].p_value for i in members]), strict=True))
+    return [replace(r, p_holm=adjusted[i]) for i, r in enumerate(rows)]
+
+
+@dataclass(frozen=True)
+class RegimeShare:
+    arm: str
+    direction: str
+    at: str  # "base" (step 0 of the same runs) or "trained"
+    chosen_down: float
+    rejected_up: float
+    toward_rejected: float
+    n: int
+
+
+def _regime_of(run: ArmScores, p: ScoredPair):
+    return regime(run.objective, p.lw, p.ll, run.params)
 
 
 def regime_table(base: Sequence[ArmScores], trained: Sequence[ArmScores]) -> list[RegimeShare]:
-    """Shares of pairs in each gradient regime, per arm and direction, at step 0 and at the reported step."""
+    """Shares of pairs in each gradient regime (closed form), per arm and direction, at step 0
+    and at the reported step; step 0 is read with each arm's own objective."""
     rows = []
     for at, runs in (("base", base), ("trained", trained)):
         for arm in arms_of(runs):
-            pairs = [p for r in runs if r.arm == arm for p in r.pairs]
-            for direction, group in sorted(_by_direction(pairs).items()):
-                rows.append(RegimeShare(arm, direction, at, *_shares(group), len(group)))
+            flags = [(p.direction, _regime_of(r, p)) for r in runs if r.arm == arm for p in r.pairs]
+            groups: dict[str, list] = defaultdict(list)
+            for direction, g in flags:
+                groups[direction].append(g)
+                groups[ALL].append(g)
+            for direction, gs in sorted(groups.items()):
+                n = len(gs)
+                rows.append(RegimeShare(
+                    arm, direction, at, sum(g.chosen_pushed_down for g in gs) / n,
+                    sum(g.rejected_pushed_up for g in gs) / n, sum(g.toward_rejected for g in gs) / n, n,
+                ))  # fmt: skip
     return rows
 
 
@@ -201,7 +293,7 @@ def shift_correlation(
 
 @dataclass(frozen=True)
 class RegimeAccuracy:
-    """Pairs in a regime at the start (step 0), and their reward accuracy then and at the reported step."""
+    """Pairs in a regime at the start (step 0), and their accuracy then and at the reported step."""
 
     arm: str
     direction: str
@@ -211,28 +303,32 @@ class RegimeAccuracy:
     accuracy_trained: float
 
 
-def _regime_name(p: ScoredPair) -> list[str]:
-    regime = regime_from_gradients(p.dl_dlw, p.dl_dll)
+def _regime_names(run: ArmScores, p: ScoredPair) -> list[str]:
+    r = _regime_of(run, p)
     flags = {
-        "chosen_down": regime.chosen_pushed_down,
-        "rejected_up": regime.rejected_pushed_up,
-        "toward_rejected": regime.toward_rejected,
+        "chosen_down": r.chosen_pushed_down,
+        "rejected_up": r.rejected_pushed_up,
+        "toward_rejected": r.toward_rejected,
     }
     return [name for name, on in flags.items() if on] or ["none"]
 
 
-def regime_accuracy(base: Sequence[ArmScores], trained: Sequence[ArmScores]) -> list[RegimeAccuracy]:
+def regime_accuracy(
+    base: Sequence[ArmScores], trained: Sequence[ArmScores], endpoint: str = "accuracies"
+) -> list[RegimeAccuracy]:
     """Accuracy change within each starting regime, per arm and direction (runs matched by run id)."""
-    start = {(r.run_id, p.pair_id): p for r in base for p in r.pairs}
+    start = {(r.run_id, p.pair_id): (r, p) for r in base for p in r.pairs}
     groups: dict[tuple[str, str, str], list[tuple[bool, bool]]] = defaultdict(list)
     for run in trained:
         for p in run.pairs:
-            before = start.get((run.run_id, p.pair_id))
-            if before is None:
+            found = start.get((run.run_id, p.pair_id))
+            if found is None:
                 continue
-            for name in _regime_name(before):
+            before_run, before = found
+            outcome = (before.correct(endpoint), p.correct(endpoint))
+            for name in _regime_names(before_run, before):
                 for direction in (p.direction, ALL):
-                    groups[(run.arm, direction, name)].append((before.correct, p.correct))
+                    groups[(run.arm, direction, name)].append(outcome)
     return [
         RegimeAccuracy(arm, d, name, len(v), sum(a for a, _ in v) / len(v), sum(b for _, b in v) / len(v))
         for (arm, d, name), v in sorted(groups.items())
