@@ -102,7 +102,7 @@ def accuracy_figure(report: StudyReport) -> go.Figure | str:
         mine = [c for c in cells if c.arm == arm]
         x = [esc(c.direction) for c in mine]
         fig.add_trace(_interval_bar(esc(arm), x, [c.interval for c in mine], colour[arm]))
-    title = f"Reward accuracy (lw > ll) per direction and arm, 95 % CI · {_where(report)}"
+    title = f"rewards/{esc(report.endpoint)} per direction and arm, 95 % CI · {_where(report)}"
     return _layout(fig, title, barmode="group", yaxis={"range": [0, 1], "title": "reward accuracy"})
 
 
@@ -114,12 +114,12 @@ def accuracy_all_figure(report: StudyReport) -> go.Figure | str:
     colour, fig = colours(report.arms), go.Figure()
     for c in cells:
         fig.add_trace(_interval_bar(esc(c.arm), [esc(c.arm)], [c.interval], colour[c.arm]))
-    title = f"Reward accuracy over all directions per arm, 95 % CI · {_where(report)}"
+    title = f"rewards/{esc(report.endpoint)} over all directions per arm, 95 % CI · {_where(report)}"
     return _layout(fig, title, yaxis={"range": [0, 1], "title": "reward accuracy"}, showlegend=False)
 
 
 def differences_figure(report: StudyReport) -> go.Figure | str:
-    """Arm A − arm B per direction on the same pairs, CI; text: McNemar p and the discordant counts."""
+    """Arm A − arm B per direction on the same pairs, CI; text: raw and Holm p, the discordant counts."""
     if not report.comparisons:
         return "a paired difference needs two arms scored on the same pairs"
     colour, fig = colours(report.arms), go.Figure()
@@ -131,7 +131,7 @@ def differences_figure(report: StudyReport) -> go.Figure | str:
                 y=[c.difference.estimate for c in rows],
                 error_y=_error_bars([c.difference for c in rows]),
                 mode="markers+text",
-                text=[f"p = {c.p_value:.3g}<br>{c.only_a} / {c.only_b}" for c in rows],
+                text=[f"p = {c.p_value:.3g} (Holm {c.p_holm:.3g})<br>{c.only_a} / {c.only_b}" for c in rows],
                 textposition="middle right",
                 name=f"{esc(a)} − {esc(b)}",
                 marker={"color": colour[a], "size": 9},
@@ -140,7 +140,7 @@ def differences_figure(report: StudyReport) -> go.Figure | str:
     fig.add_hline(y=0, line_dash="dot", line_color="grey")
     title = (
         f"Paired accuracy difference arm A − arm B per direction, 95 % CI · {_where(report)}"
-        "<br><sup>text: exact McNemar p; pairs only A gets right / only B gets right</sup>"
+        "<br><sup>text: sign-flip p, raw and Holm-adjusted; pairs better under A / under B</sup>"
     )
     return _layout(fig, title, yaxis={"range": [-1.05, 1.05], "title": "accuracy difference"})
 
@@ -350,13 +350,16 @@ SHIFT_ABOUT = (
 )
 ITEMS: list[tuple[str, str, str, Builder]] = [
     ("accuracy", "Reward accuracy per direction",
-     "Share of pairs with lw > ll at the reported step, per direction and arm, pooled over seeds, with a "
-     "95 % two-level bootstrap interval (paper Fig. 5).", accuracy_figure),
+     "Share of pairs the arm gets right on the report's endpoint (a tie counts as wrong) at the reported "
+     "step, per direction and arm, the base model included; each pair counts once, as its mean over "
+     "seeds; 95 % Clopper-Pearson interval on the effective number of pairs (paper Fig. 5).",
+     accuracy_figure),
     ("accuracy-all", "Reward accuracy over all directions",
      "The same over every direction, one bar per arm (paper Fig. 13).", accuracy_all_figure),
     ("differences", "Paired differences between arms",
-     "Arm A − arm B on the same pairs (seed-matched), with a bootstrap interval; the text gives the exact "
-     "McNemar p-value and how many pairs only A / only B gets right.", differences_figure),
+     "Arm A − arm B on the same pairs (seeds matched), with Tango's 95 % score interval; the text gives "
+     "the exact sign-flip p-value, raw and Holm-adjusted, and on how many pairs each arm is better.",
+     differences_figure),
     ("densities", "Δr densities",
      "Gaussian KDE of Δr = lw − ll per direction, for the base model (step 0) and each arm at the "
      "reported step (paper Fig. 1, 3, 6).", densities_figure),

@@ -12,7 +12,9 @@ from collections.abc import Iterable
 
 from plotly.offline import get_plotlyjs
 
+from capo.analysis.compare import ALL
 from capo_lab.report_figures import ReportItem, report_items
+from capo_lab.report_text import method_lines, verdict
 from capo_lab.reports import StudyReport
 
 STYLE = """
@@ -22,7 +24,11 @@ table.runs th, table.runs td { border: 1px solid #ddd; padding: 0.25rem 0.6rem; 
 p.note { color: #666; font-style: italic; }
 section { margin-top: 2.5rem; }
 """
-RUN_COLUMNS = ("id", "run", "arm", "seed", "status", "step")
+RUN_COLUMNS = ("id", "run", "arm", "seed", "status", "step", "step chosen on")
+COMPARISON_COLUMNS = (
+    "arm A", "arm B", "direction", "A − B", "95 % interval", "n pairs", "seeds", "only A / only B",
+    "p (raw)", "p (Holm)", "family", "verdict",
+)  # fmt: skip
 
 
 def esc(value: object) -> str:
@@ -34,8 +40,7 @@ def _header(report: StudyReport) -> str:
     directions = ", ".join(esc(d) for d in report.directions)
     return (
         f"<h1>Study report: {esc(report.study)}</h1>\n"
-        f"<p>Study #{report.study_id}, {esc(report.split)} split, step {esc(report.step)} of each run "
-        "(best: its highest reward accuracy on the split; last; or a number). "
+        f"<p>Study #{report.study_id}, {esc(report.split)} split, step {esc(report.step)} of each run. "
         f"Factors: {factors or 'none'}. Arms: {', '.join(esc(a) for a in report.arms)}. "
         f"Directions: {directions}.</p>"
     )
@@ -48,12 +53,36 @@ def _row(cells: Iterable[object], tag: str = "td") -> str:
 def _runs(report: StudyReport) -> str:
     rows = [_row(RUN_COLUMNS, "th")]
     for r in report.runs:
-        rows.append(_row((r.run_id, r.name, r.arm, r.seed, r.status, "—" if r.step is None else r.step)))
+        step = "—" if r.step is None else r.step
+        rows.append(_row((r.run_id, r.name, r.arm, r.seed, r.status, step, r.chosen_on or "—")))
     missing = ", ".join(esc(m) for m in report.missing) or "none: every run has finished"
     return (
         '<section id="runs"><h2>Runs</h2>\n<p>Every run of the study, its status and the step reported.</p>\n'
         f'<table class="runs">{"".join(rows)}</table>\n'
         f'<p id="missing">Not finished (left out of the figures): {missing}</p></section>'
+    )
+
+
+def _method(report: StudyReport) -> str:
+    items = "".join(f"<li>{esc(line)}</li>" for line in method_lines(report))
+    return f'<section id="method"><h2>Method</h2>\n<ul>{items}</ul></section>'
+
+
+def _comparisons(report: StudyReport) -> str:
+    ordered = sorted(report.comparisons, key=lambda c: c.direction != ALL)  # primary first
+    rows = [_row(COMPARISON_COLUMNS, "th")]
+    for c in ordered:
+        d = c.difference
+        rows.append(_row((
+            c.arm_a, c.arm_b, c.direction, f"{d.estimate:+.3f}", f"[{d.low:+.3f}, {d.high:+.3f}]", d.n,
+            ", ".join(map(str, c.seeds)) or "—", f"{c.only_a} / {c.only_b}", f"{c.p_value:.3g}",
+            f"{c.p_holm:.3g}", c.family, verdict(c),
+        )))  # fmt: skip
+    return (
+        '<section id="comparisons"><h2>Comparisons</h2>\n<p>Every pair of arms on the same pairs, the '
+        "primary endpoint (all directions) first. Significance is read on the Holm-adjusted p-value; a "
+        "non-significant row says the smallest difference the data could have detected (80 % power, "
+        f'alpha 0.05).</p>\n<table class="runs">{"".join(rows)}</table></section>'
     )
 
 
@@ -75,5 +104,6 @@ def render(report: StudyReport) -> str:
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>Study report: {esc(report.study)}</title>\n<style>{STYLE}</style>\n"
         f'<script type="text/javascript">{get_plotlyjs()}</script>\n</head>\n<body>\n'
-        f"{_header(report)}\n{_runs(report)}\n{sections}\n</body>\n</html>\n"
+        f"{_header(report)}\n{_method(report)}\n{_runs(report)}\n{_comparisons(report)}\n{sections}\n"
+        "</body>\n</html>\n"
     )

@@ -1,10 +1,17 @@
 """A study's report: every comparison a researcher asks of it, as one typed record.
 
 ``study_report`` reads the study's finished runs from storage, picks each run's
-step (``best``: its highest ``{split}_rewards/accuracies``; ``last``; or a number),
-and hands the pair-level scores to ``capo.analysis``. Unfinished runs are left out
-and named in ``missing``. JSON is ``dataclasses.asdict`` of the record; the HTML
-report (``capo_lab.report_html``) draws the same record.
+step, and hands the pair-level scores to ``capo.analysis``:
+
+- ``best`` picks each run's step by its highest validation accuracy on the endpoint,
+  among its trained steps (never step 0), and reports on another split (eval): a
+  step chosen on the split it is reported on would flatter it. ``last`` and a number
+  choose no step. Each run records the step used and the split it was chosen on.
+- The base model is an arm (``base``: the step-0 scores every run starts from).
+- The endpoint is one of ``ENDPOINTS``; the primary comparison is ``all`` directions.
+
+Unfinished runs are left out and named in ``missing``. JSON is ``dataclasses.asdict``
+of the record; the HTML report (``capo_lab.report_html``) draws the same record.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import numpy as np
 from sacrebleu.metrics import CHRF
 
 from capo.analysis.compare import (
+    ENDPOINTS,
     AccuracyCell,
     ArmScores,
     Comparison,
@@ -25,13 +33,14 @@ from capo.analysis.compare import (
     ShiftCorrelation,
     accuracy_table,
     arms_of,
-    compare,
+    base_arm,
+    compare_all,
     directions_of,
     regime_accuracy,
     regime_table,
     shift_correlation,
 )
-from capo.analysis.stats import kde
+from capo.analysis.stats import MIN_SEEDS_FOR_SEED_VARIANCE, kde
 from capo.analysis.sweep import SweepPoint, sweep_point
 from capo.data.stats import direction_stats
 from capo_lab import translations
@@ -43,6 +52,7 @@ from storage import queries
 from storage.records import PairRecord, RunRecord, RunStatus
 
 GRID_POINTS = 200
+SELECTION_SPLIT = "validation"
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,7 @@ class ReportRun:
     seed: int
     status: str
     step: int | None
+    chosen_on: str | None = None  # the split the step was chosen on (best); None when no choice
 
 
 @dataclass(frozen=True)
@@ -82,11 +93,47 @@ class AmbiguousPair:
 
 
 @dataclass(frozen=True)
+class ReportMethod:
+    """The report's method in plain words (the README states the same)."""
+
+    endpoint: str
+    primary: str
+    unit: str
+    interval: str
+    test: str
+    correction: str
+    detectable: str
+    selection: str
+
+
+def report_method(endpoint: str, step: str, split: str) -> ReportMethod:
+    selection = (
+        f"best: each run's step with the highest {SELECTION_SPLIT} {endpoint} among its trained steps, "
+        f"reported on {split}"
+        if step == "best"
+        else f"{step}: no step chosen on any split"
+    )
+    return ReportMethod(
+        endpoint=f"rewards/{endpoint} (a tie, post-edit = MT, counts as wrong)",
+        primary=f"{endpoint} over all directions, each pair of arms",
+        unit="the pair: each pair enters once, as the mean of its outcomes over the matched seeds",
+        interval="accuracy: Clopper-Pearson on the effective number of pairs; difference: Tango's score "
+        f"interval; both 95 %; seed-to-seed variance added with {MIN_SEEDS_FOR_SEED_VARIANCE} or more seeds",
+        test="exact two-sided sign-flip test on per-pair seed-mean differences (one seed: exact McNemar)",
+        correction="Holm, within the primary family (all directions) and within the per-direction family",
+        detectable="smallest difference with 80 % power at alpha 0.05, from n and the observed discordance",
+        selection=selection,
+    )
+
+
+@dataclass(frozen=True)
 class StudyReport:
     study_id: int
     study: str
     split: str
     step: str
+    endpoint: str
+    method: ReportMethod
     factors: dict[str, list]
     runs: list[ReportRun]
     missing: list[str]
@@ -118,51 +165,81 @@ def arm_label(config: dict, factors: dict[str, list]) -> str:
     return ", ".join(parts) or config["objective"]["name"]
 
 
-def _scored(rows) -> tuple[ScoredPair, ...]:
+def _scored(rows, ties: dict[int, bool]) -> tuple[ScoredPair, ...]:
     return tuple(
         ScoredPair(
             s.pair_id, s.direction, s.logp_chosen, s.logp_rejected, s.ref_logp_chosen, s.ref_logp_rejected,
-            sum(s.grad_chosen.values()), sum(s.grad_rejected.values()),
+            s.n_tokens_chosen, s.n_tokens_rejected, ties.get(s.pair_id, False),
         )
         for s in rows
     )  # fmt: skip
 
 
-def _pick_step(session, run: RunRecord, split: str, step: str) -> int | None:
+def _best_step(session, run: RunRecord, steps: list[int], endpoint: str) -> int | None:
+    """The trained step with the highest validation accuracy on ``endpoint`` (earliest on a tie)."""
+    key = f"{SELECTION_SPLIT}_rewards/{endpoint}"
+    curve = {m.step: m.value for m in queries.metrics(session, run.id) if m.key == key}
+    trained = [s for s in steps if s > 0 and s in curve]
+    if not trained:
+        return None
+    return max(trained, key=lambda s: (curve[s], -s))
+
+
+def _pick_step(session, run: RunRecord, split: str, step: str, endpoint: str) -> int | None:
+    """The run's reported step; None when it has no trained step scored on ``split``."""
     steps = queries.score_steps(session, run.id, split)
-    if not steps:
+    if not any(s > 0 for s in steps):
         return None
     if step == "last":
         return steps[-1]
     if step == "best":
-        key = f"{split}_rewards/accuracies"
-        curve = {m.step: m.value for m in queries.metrics(session, run.id) if m.key == key}
-        return max(steps, key=lambda s: (curve.get(s, -1.0), -s))
-    if not step.isdigit() or int(step) not in steps:
-        raise LabError(
-            f"run {run.id} has no {split} scores at step {step}; it has {', '.join(map(str, steps))}"
-        )
+        return _best_step(session, run, steps, endpoint)
+    if not step.isdigit() or int(step) not in steps or int(step) == 0:
+        trained = ", ".join(str(s) for s in steps if s > 0)
+        raise LabError(f"run {run.id} has no trained {split} scores at step {step}; it has {trained}")
     return int(step)
 
 
-def _collect(db: Database, run_ids, factors, split, step):
-    """(report runs, base scores at step 0, scores at the chosen step, run records) of finished runs."""
+def _check_step_choice(step: str, split: str, runs: list[RunRecord]) -> None:
+    if step != "best":
+        return
+    if split == SELECTION_SPLIT:
+        raise LabError(
+            f"--step best chooses steps on the {SELECTION_SPLIT} split, so it cannot report on it; "
+            "report on eval, or use --step last"
+        )
+    lacking = [r.name for r in runs if SELECTION_SPLIT not in r.config["train"].get("eval_splits", ())]
+    if lacking:
+        raise LabError(
+            f"--step best needs a {SELECTION_SPLIT} split to choose steps on, and "
+            f"{', '.join(lacking)} scored none (train.eval_splits); use --step last"
+        )
+
+
+def _arm_scores(session, run: RunRecord, arm: str, split: str, at: int, ties) -> ArmScores:
+    objective = dict(run.config["objective"])
+    name = objective.pop("name")
+    rows = queries.pair_scores(session, run.id, split, at)
+    return ArmScores(arm, int(run.config["train"]["seed"]), run.id, at, _scored(rows, ties), name, objective)
+
+
+def _collect(db: Database, run_ids, factors, split, step, endpoint, ties):
+    """(report runs, step-0 scores, scores at the chosen step, run records) of finished runs."""
     report_runs, base, trained, records = [], [], [], []
     with db.read() as session:
-        for run_id in run_ids:
-            run = queries.get_run(session, run_id)
+        runs = [queries.get_run(session, run_id) for run_id in run_ids]
+        _check_step_choice(step, split, [r for r in runs if r.status == RunStatus.SUCCEEDED])
+        for run in runs:
             arm, seed = arm_label(run.config, factors), int(run.config["train"]["seed"])
-            at = _pick_step(session, run, split, step) if run.status == RunStatus.SUCCEEDED else None
-            report_runs.append(ReportRun(run.id, run.name, arm, seed, run.status, at))
+            done = run.status == RunStatus.SUCCEEDED
+            at = _pick_step(session, run, split, step, endpoint) if done else None
+            chosen_on = SELECTION_SPLIT if step == "best" and at is not None else None
+            report_runs.append(ReportRun(run.id, run.name, arm, seed, run.status, at, chosen_on))
             if at is None:
                 continue
             records.append(run)
-            base.append(
-                ArmScores(arm, seed, run.id, 0, _scored(queries.pair_scores(session, run.id, split, 0)))
-            )
-            trained.append(
-                ArmScores(arm, seed, run.id, at, _scored(queries.pair_scores(session, run.id, split, at)))
-            )
+            base.append(_arm_scores(session, run, arm, split, 0, ties))
+            trained.append(_arm_scores(session, run, arm, split, at, ties))
     return report_runs, base, trained, records
 
 
@@ -180,11 +257,6 @@ def _densities(base: list[ArmScores], trained: list[ArmScores]) -> list[Density]
         grid = np.linspace(min(span) - 5, max(span) + 5, GRID_POINTS).tolist()
         out.append(Density(direction, label, grid, kde(values, grid)))
     return out
-
-
-def _comparisons(trained: list[ArmScores], resamples: int) -> list[Comparison]:
-    arms = arms_of(trained)
-    return [c for i, a in enumerate(arms) for b in arms[i + 1 :] for c in compare(trained, a, b, resamples)]
 
 
 def _shifts(trained: list[ArmScores], bleu: dict[str, float]) -> list[ShiftCorrelation]:
@@ -242,24 +314,49 @@ def _sweep(db: Database, records: list[RunRecord], factors: dict) -> list[SweepP
         ]
 
 
+def _check_comparable(name: str, report_runs: list[ReportRun], trained: list[ArmScores]) -> None:
+    waiting = ", ".join(r.name for r in report_runs if r.step is None) or "none"
+    if len(trained) < 2:
+        raise LabError(
+            f"study {name!r} has {len(trained)} finished run(s) with trained scores; a report compares "
+            f"at least two; waiting for: {waiting}"
+        )
+    pair_sets = {r.arm: {p.pair_id for p in r.pairs} for r in trained}
+    arms = list(pair_sets)
+    for i, a in enumerate(arms):
+        for b in arms[i + 1 :]:
+            if not pair_sets[a] & pair_sets[b]:
+                raise LabError(f"arms {a!r} and {b!r} share no scored pairs; they cannot be compared")
+
+
 def study_report(
-    db: Database, study: str | int, step: str = "best", split: str = "eval", resamples: int = 10_000
+    db: Database, study: str | int, step: str = "best", split: str = "eval", endpoint: str = "accuracies"
 ) -> StudyReport:
     """The report of ``study`` at ``step`` on ``split``; runs not yet finished are named in ``missing``."""
+    if endpoint not in ENDPOINTS:
+        raise LabError(f"endpoint {endpoint!r} is not one of {', '.join(ENDPOINTS)}")
     record = get_study(db, study)
-    report_runs, base, trained, records = _collect(db, record.run_ids, record.factors, split, step)
+    with db.read() as session:
+        first = queries.get_run(session, record.run_ids[0]) if record.run_ids else None
+    if first is None:
+        raise LabError(f"study {record.name!r} has no runs")
+    pairs = dataset_pairs(db, first.config["data"]["dataset"], split=split)
+    ties = {p.pair_id: p.tie for p in pairs}
+    report_runs, base, trained, records = _collect(
+        db, record.run_ids, record.factors, split, step, endpoint, ties
+    )
     missing = [r.name for r in report_runs if r.step is None]
-    if not trained:
-        raise LabError(f"study {record.name!r} has no finished run yet; waiting for: {', '.join(missing)}")
-    dataset = records[0].config["data"]["dataset"]
-    pairs = dataset_pairs(db, dataset, split=split)
+    _check_comparable(record.name, report_runs, trained)
+    # the base arm: its vs-base accuracy is 0 by definition, so it is no arm for that endpoint
+    arms = trained + (base_arm(base) if endpoint != "accuracies_vs_base" else [])
     bleu = {s.direction: s.bleu for s in direction_stats(pairs) if s.bleu is not None}
     return StudyReport(
-        study_id=record.id, study=record.name, split=split, step=step, factors=record.factors,
-        runs=report_runs, missing=missing, arms=arms_of(trained), directions=directions_of(trained),
-        accuracy=accuracy_table(trained, resamples), comparisons=_comparisons(trained, resamples),
+        study_id=record.id, study=record.name, split=split, step=step, endpoint=endpoint,
+        method=report_method(endpoint, step, split), factors=record.factors,
+        runs=report_runs, missing=missing, arms=arms_of(arms), directions=directions_of(trained),
+        accuracy=accuracy_table(arms, endpoint), comparisons=compare_all(arms, endpoint),
         densities=_densities(base, trained), bleu_mt_vs_pe=bleu, shift=_shifts(trained, bleu),
-        regimes=regime_table(base, trained), regime_accuracy=regime_accuracy(base, trained),
+        regimes=regime_table(base, trained), regime_accuracy=regime_accuracy(base, trained, endpoint),
         sweep=_sweep(db, records, record.factors), loss_curves=_curves(db, records),
         translations={r.name: translations.direction_chrf(db, r.id, split) for r in records},
         ambiguity=_ambiguity(pairs, base, trained),

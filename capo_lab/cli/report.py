@@ -13,27 +13,44 @@ import typer
 from capo_lab.cli.common import HeldOutSplit, open_database, stdout, user_errors
 
 
+class Endpoint(StrEnum):
+    accuracies = "accuracies"
+    accuracies_per_token = "accuracies_per_token"
+    accuracies_vs_base = "accuracies_vs_base"
+
+
 class ReportFormat(StrEnum):
     json = "json"
     html = "html"
+    text = "text"
 
 
 @user_errors
 def report_command(
     study: Annotated[str, typer.Argument(help="Study name or id")],
-    step: Annotated[str, typer.Option(help="best (highest accuracy), last, or a step")] = "best",
+    step: Annotated[
+        str, typer.Option(help="best (chosen on validation, reported on eval), last, or a step")
+    ] = "best",
     split: Annotated[HeldOutSplit, typer.Option(help="eval or validation")] = HeldOutSplit.eval,
+    endpoint: Annotated[
+        Endpoint, typer.Option(help="lw > ll; per token (SimPO's reward); or the shift against the base")
+    ] = Endpoint.accuracies,
     output_format: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.json,
     out: Annotated[Path | None, typer.Option(help="Write here instead of standard output")] = None,
 ) -> None:
-    """Accuracy per direction with intervals, paired tests, Δr densities, BLEU-shift correlation, regimes."""
+    """Accuracy per arm (the base model included) and direction with intervals, paired tests with Holm's
+    correction and the smallest detectable difference, Δr densities, BLEU-shift correlation, regimes."""
     from capo_lab.reports import study_report  # numpy, scipy, sacrebleu: only when reporting
 
-    report = study_report(open_database(), study, step, split.value)
+    report = study_report(open_database(), study, step, split.value, endpoint.value)
     if output_format is ReportFormat.html:
         from capo_lab.report_html import render
 
         text = render(report)
+    elif output_format is ReportFormat.text:
+        from capo_lab.report_text import render_text
+
+        text = render_text(report)
     else:
         text = json.dumps(asdict(report), ensure_ascii=False, default=str)
     if out is None:

@@ -98,7 +98,7 @@ def test_evaluation_view_watches_while_a_job_is_queued_or_running():
     active, table, chart = evaluation_view(running, ["1", "2"], "validation")
     assert active is True and list(table["run"]) == ["#1", "#2"]
     assert running.chrf_asked == [(1, "validation")]  # the chart is the first selected run's
-    assert list(chart.data[-1].text) == ["**"] and "run #1" in chart.layout.title.text
+    assert list(chart.data[-1].text) == ["Δ +4.00 **"] and "run #1" in chart.layout.title.text
 
     finished = FakeService({1: [job(2, 1, "succeeded", 8, 8)], 2: [job(1, 2, "failed", error="x")]}, {})
     active, table, chart = evaluation_view(finished, [1, 2], "eval")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from capo.analysis.compare import AccuracyCell, Comparison, RegimeAccuracy, RegimeShare, ShiftCorrelation
 from capo.analysis.stats import Correlation, Interval
-from capo_lab.reports import AmbiguousPair, Curve, Density, ReportRun, StudyReport
+from capo_lab.reports import AmbiguousPair, Curve, Density, ReportRun, StudyReport, report_method
 
 STUDY = "<b>cmp</b>"
 ARMS = ["capo", "dpo"]
@@ -36,7 +36,20 @@ def _comparisons() -> list[Comparison]:
     rows = [("en-de", 0.5, 3, 1, 0.625), ("en-it", 0.0, 1, 1, 1.0), ("en-nl", 0.25, 2, 1, 1.0)]
     rows.append(("all", 0.25, 6, 3, 0.508))
     return [
-        Comparison("capo", "dpo", d, Interval(e, e - 0.25, e + 0.25, 8), a, b, p, "exact McNemar")
+        Comparison(
+            "capo",
+            "dpo",
+            d,
+            Interval(e, e - 0.25, e + 0.25, 8),
+            a,
+            b,
+            p,
+            "exact sign-flip",
+            p_holm=min(1.0, p * (1 if d == "all" else 3)),
+            family="primary" if d == "all" else "per direction",
+            mde=0.3,
+            seeds=(0, 1),
+        )
         for d, e, a, b, p in rows
     ]
 
@@ -82,7 +95,8 @@ def sample_report() -> StudyReport:
         "capo", "dpo", tuple(DIRECTIONS), (30.0, 50.0, 70.0), (0.5, 1.0, 2.0), Correlation(0.98, 0.12, 3)
     )
     return StudyReport(
-        study_id=1, study=STUDY, split="eval", step="best",
+        study_id=1, study=STUDY, split="eval", step="best", endpoint="accuracies",
+        method=report_method("accuracies", "best", "eval"),
         factors={"objective.name": ["capo", "dpo"], "train.seed": [0, 1]},
         runs=_runs(), missing=[run_name("dpo", 1)], arms=list(ARMS), directions=[*DIRECTIONS, "all"],
         accuracy=[AccuracyCell(a, d, Interval(*v, 8)) for (a, d), v in ACCURACY.items()],

@@ -56,14 +56,16 @@ def test_accuracy_over_all_directions_is_one_bar_per_arm(report) -> None:
     assert list(fig.layout.yaxis.range) == [0, 1] and "all directions" in fig.layout.title.text
 
 
-def test_paired_differences_carry_the_mcnemar_p_and_the_discordant_counts(report) -> None:
+def test_paired_differences_carry_raw_and_holm_p_and_the_discordant_counts(report) -> None:
     fig = rf.differences_figure(report)
     (trace,) = fig.data
     assert trace.name == "capo − dpo"
     assert list(trace.x) == [*DIRECTIONS, "all"]
     assert list(trace.y) == [0.5, 0.0, 0.25, 0.25]
-    assert trace.text[0] == "p = 0.625<br>3 / 1" and trace.text[3] == "p = 0.508<br>6 / 3"
-    assert "McNemar" in fig.layout.title.text
+    # en-de: raw 0.625, Holm ×3 in the per-direction family → 1; all: the primary family of one
+    assert trace.text[0] == "p = 0.625 (Holm 1)<br>3 / 1"
+    assert trace.text[3] == "p = 0.508 (Holm 0.508)<br>6 / 3"
+    assert "Holm" in fig.layout.title.text
     assert rf.differences_figure(replace(report, comparisons=[])) == (
         "a paired difference needs two arms scored on the same pairs"
     )

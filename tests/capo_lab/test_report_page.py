@@ -62,3 +62,20 @@ def test_user_text_is_escaped_and_shown_literally() -> None:
     assert run_name("capo", 0) in text
     assert f"Not finished (left out of the figures): {run_name('dpo', 1)}" in text
     assert "No figure: the study does not vary objective.alpha." in text
+
+
+def test_page_states_the_method_and_each_comparison_with_its_detectable_difference() -> None:
+    from capo_lab.report_text import comparison_line, render_text
+
+    report = sample_report()
+    text = "".join(parse(render(report)).text)
+    assert "unit: the pair" in text and "correction: Holm" in text and "selection: best" in text
+    assert "endpoint: rewards/accuracies (a tie, post-edit = MT, counts as wrong)" in text
+    # the sample's rows: none significant after Holm, each says what it could not detect (mde 0.3)
+    assert text.count("could not detect differences smaller than 0.300") == len(report.comparisons)
+    all_row = next(c for c in report.comparisons if c.direction == "all")
+    line = comparison_line(all_row)
+    assert line.startswith("capo − dpo, all directions: +0.250 [+0.000, +0.500], n = 8 pairs (seeds 0, 1)")
+    assert "p = 0.508, Holm 0.508 (primary)" in line
+    plain = render_text(report)
+    assert plain.index("Primary comparisons") < plain.index(line) < plain.index("Per-direction comparisons")
