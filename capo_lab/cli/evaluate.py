@@ -49,7 +49,12 @@ def evaluate_command(
 
 
 def _pair(base: float | None, trained: float) -> str:
-    return f"{fmt(base)} → {fmt(trained)}" if base is not None else fmt(trained)
+    """``40.00 → 44.00 (+4.00)``; a difference below the printed precision keeps one significant digit."""
+    if base is None:
+        return fmt(trained)
+    diff = trained - base
+    shown = "0" if diff == 0 else f"{diff:+.2f}" if abs(diff) >= 0.005 else f"{diff:+.1g}"
+    return f"{fmt(base)} → {fmt(trained)} ({shown})"
 
 
 def print_report(report: TranslationReport) -> None:
@@ -63,7 +68,7 @@ def print_report(report: TranslationReport) -> None:
         for q in report.quality
     ]  # fmt: skip
     headers = ["direction", "n", "chrF", "p", "BLEU", "p", "tok", "TER", "p", "chrF vs MT"]
-    title = f"run {report.run_id}, step {report.step}, {report.split}: base → trained (paired bootstrap p)"
+    title = f"run {report.run_id}, step {report.step}, {report.split}: base → trained (Δ), paired randomization p"
     print_table(headers, rows, title=title)
     truncated = ", ".join(f"{n} truncated ({model})" for model, n in report.truncated.items())
     stdout.print(

@@ -96,3 +96,12 @@ def test_generate_at_end_and_a_queued_job_record_progress(lab_home: Path, shared
     with db.read() as session:
         job = queries.get_evaluation(session, job_id)
     assert (job.status, job.done, job.total) == ("succeeded", 6, 6)
+
+
+def test_the_table_shows_each_difference_even_below_the_printed_precision() -> None:
+    from capo_lab.cli.evaluate import _pair
+
+    assert _pair(40.0, 44.0) == "40.00 → 44.00 (+4.00)"
+    assert _pair(0.0, 0.0017) == "0.00 → 0.00 (+0.002)"  # "0.00 → 0.00" alone hid a real difference
+    assert _pair(12.5, 12.5) == "12.50 → 12.50 (0)"
+    assert _pair(None, 3.0) == "3.00"
