@@ -69,7 +69,13 @@ def make_pairs(path: Path, n: int) -> None:
     path.write_text(
         json.dumps(
             [
-                {"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected, "direction": p.direction}
+                {
+                    "prompt": p.prompt,
+                    "chosen": p.chosen,
+                    "rejected": p.rejected,
+                    "direction": p.direction,
+                    "tie": p.tie,
+                }
                 for p in train
             ],
             ensure_ascii=False,

@@ -9,20 +9,29 @@ response log-probs; lw₀, ll₀: the base model's, adapters disabled; |y|: toke
   accuracy against the base (TRL's ``rewards/accuracies`` for DPO) and the shift of
   the paper's Fig. 1 and 3. It is 0 at step 0, where the policy is the base.
 
-Every comparison is strict, so a tie (chosen and rejected the same text) always
-counts as wrong; ``rewards/tie_fraction`` says how many pairs are ties, which caps
-every accuracy at 1 − tie_fraction.
+A tie (chosen and rejected the same text, ``capo.data.triples.is_tie``, stored with the
+pair) counts as wrong in every accuracy by its flag (``not tie and lw > ll``), never
+through the comparison: a tie's lw − ll is float noise of either sign (±1e-4), not 0.
+``rewards/tie_fraction`` says how many pairs are ties, which caps every accuracy at
+1 − tie_fraction. ``rewards/truncated_identical_fraction`` says how many pairs have
+different texts but the same response tokens after truncation to ``max_length``: not
+ties, so their accuracies are counted, but decided by float noise.
+
+``regime/…``: shares of pairs a step pushes against the preference, decided in closed
+form from lw, ll and the objective's parameters (``capo.analysis.regimes.regime``), never
+from the sign of a float gradient (a saturated pair's float32 gradient is 0).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from capo.analysis.regimes import regime_from_gradients
+from capo.analysis.regimes import regime
 from capo.objectives import ObjectiveOutput, PairLogps, relative_reward_margin
 
 
@@ -41,7 +50,8 @@ class PairScoreRow:
     reward_margin: float
     grad_chosen: dict[str, float]
     grad_rejected: dict[str, float]
-    tie: bool = False
+    tie: bool = False  # chosen equals rejected as text (``capo.data.triples.is_tie``)
+    truncated_identical: bool = False  # different texts, the same response tokens after truncation
     chosen_token_logps: tuple[float, ...] = ()  # per response token, at evaluations (for heat maps)
     rejected_token_logps: tuple[float, ...] = ()
 
@@ -52,8 +62,10 @@ def score_rows(
     logps: PairLogps,
     out: ObjectiveOutput,
     ties: Sequence[bool] | None = None,
+    truncated_identical: Sequence[bool] | None = None,
 ) -> list[PairScoreRow]:
-    """One row per pair, detached to Python floats; ``ties`` marks pairs whose two responses are equal."""
+    """One row per pair, detached to Python floats; ``ties`` marks pairs whose two responses are the
+    same text, ``truncated_identical`` pairs whose responses differ only past ``max_length``."""
     rrm = relative_reward_margin(logps.chosen, logps.rejected)
 
     def col(t: torch.Tensor | None) -> list:
@@ -90,6 +102,7 @@ def score_rows(
             {k: v[i] for k, v in gw.items()},
             {k: v[i] for k, v in gl.items()},
             bool(ties[i]) if ties is not None else False,
+            bool(truncated_identical[i]) if truncated_identical is not None else False,
         )
         for i, (pid, d) in enumerate(zip(pair_ids, directions, strict=True))
     ]
@@ -103,26 +116,31 @@ def base_shift(row: PairScoreRow) -> float | None:
 
 
 def _accuracies(rows: Sequence[PairScoreRow]) -> dict[str, float]:
+    """A tie is wrong by its flag: its lw − ll is float noise whose sign means nothing."""
     n = len(rows)
     shifts = [base_shift(r) for r in rows]
     metrics = {
-        "rewards/accuracies": sum(r.logp_chosen > r.logp_rejected for r in rows) / n,
+        "rewards/accuracies": sum(not r.tie and r.logp_chosen > r.logp_rejected for r in rows) / n,
         "rewards/accuracies_per_token": sum(
-            r.logp_chosen / r.n_tokens_chosen > r.logp_rejected / r.n_tokens_rejected for r in rows
+            not r.tie and r.logp_chosen / r.n_tokens_chosen > r.logp_rejected / r.n_tokens_rejected
+            for r in rows
         )
         / n,
         "rewards/tie_fraction": sum(r.tie for r in rows) / n,
+        "rewards/truncated_identical_fraction": sum(r.truncated_identical for r in rows) / n,
     }
     if all(s is not None for s in shifts):
-        metrics["rewards/accuracies_vs_base"] = sum(s > 0 for s in shifts) / n  # type: ignore[operator]
+        metrics["rewards/accuracies_vs_base"] = (
+            sum(not r.tie and s > 0 for r, s in zip(rows, shifts, strict=True)) / n  # type: ignore[operator]
+        )
     return metrics
 
 
-def _regime_shares(rows: Sequence[PairScoreRow]) -> dict[str, float]:
-    """Shares of pairs a step pushes against the preference (``capo/analysis/regimes.py``)."""
-    regimes = [
-        regime_from_gradients(sum(r.grad_chosen.values()), sum(r.grad_rejected.values())) for r in rows
-    ]
+def _regime_shares(
+    rows: Sequence[PairScoreRow], objective: str, params: Mapping[str, Any]
+) -> dict[str, float]:
+    """Shares of pairs a step pushes against the preference, in closed form from lw and ll."""
+    regimes = [regime(objective, r.logp_chosen, r.logp_rejected, params) for r in rows]
     n = len(rows)
     return {
         "regime/chosen_down": sum(g.chosen_pushed_down for g in regimes) / n,
@@ -131,12 +149,12 @@ def _regime_shares(rows: Sequence[PairScoreRow]) -> dict[str, float]:
     }
 
 
-def _means(rows: Sequence[PairScoreRow]) -> dict[str, float]:
+def _means(rows: Sequence[PairScoreRow], objective: str, params: Mapping[str, Any]) -> dict[str, float]:
     n = len(rows)
     return {
         "loss": sum(r.loss for r in rows) / n,
         **_accuracies(rows),
-        **_regime_shares(rows),
+        **_regime_shares(rows, objective, params),
         "rewards/margins": sum(r.reward_margin for r in rows) / n,
         "logps/chosen": sum(r.logp_chosen for r in rows) / n,
         "logps/rejected": sum(r.logp_rejected for r in rows) / n,
@@ -144,14 +162,19 @@ def _means(rows: Sequence[PairScoreRow]) -> dict[str, float]:
     }
 
 
-def aggregate(rows: Sequence[PairScoreRow], prefix: str = "") -> dict[str, float]:
-    """Means overall and per direction: ``{prefix}loss``, ``{prefix}rewards/accuracies/en-de``…"""
+def aggregate(
+    rows: Sequence[PairScoreRow], objective: str, params: Mapping[str, Any], prefix: str = ""
+) -> dict[str, float]:
+    """Means overall and per direction: ``{prefix}loss``, ``{prefix}rewards/accuracies/en-de``…
+
+    ``objective`` and ``params`` (the objective's name and parameters, e.g. ``{"beta": 0.1,
+    "alpha": 2.0}``) decide the regimes in closed form."""
     if not rows:
         return {}
-    metrics = {prefix + k: v for k, v in _means(rows).items()}
+    metrics = {prefix + k: v for k, v in _means(rows, objective, params).items()}
     by_direction: dict[str, list[PairScoreRow]] = defaultdict(list)
     for row in rows:
         by_direction[row.direction].append(row)
     for direction, group in sorted(by_direction.items()):
-        metrics.update({f"{prefix}{k}/{direction}": v for k, v in _means(group).items()})
+        metrics.update({f"{prefix}{k}/{direction}": v for k, v in _means(group, objective, params).items()})
     return metrics

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from capo.data.triples import is_tie
 from capo.head_logps import head_token_logps
 from capo.templates import render_pair
 
@@ -34,11 +35,14 @@ class TokenizedPair:
     chosen_ids: tuple[int, ...]
     rejected_ids: tuple[int, ...]
     truncated: bool = False
+    tie: bool = False  # the pair's texts are equal (``capo.data.triples.is_tie``), copied from the pair
 
     @property
-    def tie(self) -> bool:
-        """Chosen and rejected are the same text: the pair states no preference."""
-        return self.chosen_ids == self.rejected_ids
+    def truncated_identical(self) -> bool:
+        """Different texts, the same response token ids (in practice: the same first tokens, the
+        rest cut by ``max_length``): not a tie, yet the model cannot tell chosen from rejected, so
+        lw − ll is float noise."""
+        return self.chosen_ids == self.rejected_ids and not self.tie
 
     @property
     def length(self) -> int:
@@ -93,11 +97,14 @@ def tokenize_pair(
     max_length: int,
     separator: str = " ",
     chat_template: str = "none",
+    tie: bool | None = None,
 ) -> TokenizedPair:
     """The pair rendered by ``capo.templates.render_pair`` (BOS once; responses end with EOS).
 
     When prompt + longest response exceeds ``max_length``, the prompt keeps its last
-    ``max_length // 2`` tokens and the responses are cut to fit.
+    ``max_length // 2`` tokens and the responses are cut to fit. ``tie`` is the pair's stored
+    tie; None decides it from ``chosen`` and ``rejected`` with the same rule (``is_tie``), never
+    from the token ids.
     """
     rendered = render_pair(tokenizer, prompt, chosen, rejected, chat_template, separator)
     prompt_ids = list(rendered.prompt.ids)
@@ -109,7 +116,13 @@ def tokenize_pair(
         room = max(1, max_length - len(prompt_ids))
         responses = [r[:room] for r in responses]
     return TokenizedPair(
-        pair_id, direction, tuple(prompt_ids), tuple(responses[0]), tuple(responses[1]), truncated
+        pair_id,
+        direction,
+        tuple(prompt_ids),
+        tuple(responses[0]),
+        tuple(responses[1]),
+        truncated,
+        is_tie(chosen, rejected) if tie is None else tie,
     )
 
 

@@ -52,6 +52,7 @@ class PairInput(Protocol):
     prompt: str
     chosen: str
     rejected: str
+    tie: bool  # chosen equals rejected as text, decided with the pair (``capo.data.triples.is_tie``)
 
 
 class MetricSink(Protocol):
@@ -154,6 +155,7 @@ class _Scorer:
                 data.max_length,
                 data.response_separator,
                 data.chat_template,
+                tie=p.tie,
             )
             for p in pairs
         ]
@@ -231,7 +233,12 @@ class _Scorer:
 
 def _rows(pairs: Sequence[TokenizedPair], logps: PairLogps, out) -> list[PairScoreRow]:
     return score_rows(
-        [p.pair_id for p in pairs], [p.direction for p in pairs], logps, out, [p.tie for p in pairs]
+        [p.pair_id for p in pairs],
+        [p.direction for p in pairs],
+        logps,
+        out,
+        ties=[p.tie for p in pairs],
+        truncated_identical=[p.truncated_identical for p in pairs],
     )
 
 
@@ -295,9 +302,17 @@ def train(
         "validation": scorer.tokenize(inputs.validation_pairs),
     }
     held_out = {split: held_out[split] for split in cfg.train.eval_splits}
-    truncated = sum(p.truncated for p in train_set + [p for pairs in held_out.values() for p in pairs])
+    every_pair = train_set + [p for pairs in held_out.values() for p in pairs]
+    truncated = sum(p.truncated for p in every_pair)
     if truncated:
         sink.log_note(f"{truncated} pair(s) longer than max_length={cfg.data.max_length} were truncated")
+    identical = sum(p.truncated_identical for p in every_pair)
+    if identical:
+        sink.log_note(
+            f"{identical} pair(s) have different texts but the same response tokens within "
+            f"max_length={cfg.data.max_length}: not ties, but their accuracy is float noise "
+            "(rewards/truncated_identical_fraction)"
+        )
     eval_bs = cfg.train.eval_batch_size or cfg.train.batch_size
     scorer.reference.update(inputs.base_scores)
     for split in (train_set, *held_out.values()):  # batched exactly as evaluate() batches them
@@ -325,7 +340,7 @@ def train(
         for split, pairs in splits.items():
             rows = scorer.evaluate(pairs, eval_bs)
             sink.log_pair_scores(at_step, split, rows)
-            metrics.update(aggregate(rows, prefix=f"{split}_"))
+            metrics.update(aggregate(rows, spec.name, scorer.params, prefix=f"{split}_"))
         sink.log_metrics(at_step, metrics)
         return metrics
 
@@ -378,7 +393,7 @@ def train(
         sink.log_metrics(
             step,
             {
-                **aggregate(rows),
+                **aggregate(rows, spec.name, scorer.params),
                 "learning_rate": lr,
                 "grad_norm": float(grad_norm),
                 "epoch": step / per_epoch,

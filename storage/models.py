@@ -64,6 +64,8 @@ class Pair(Base):
     source_text: Mapped[str] = mapped_column(Text)
     hter: Mapped[float | None] = mapped_column(Float, nullable=True)
     origin: Mapped[str] = mapped_column(String(500))
+    # chosen equals rejected as text (no preference), decided once by the data builder's rule
+    tie: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     dataset: Mapped[Dataset] = relationship(back_populates="pairs")
 

@@ -114,6 +114,7 @@ def _pair_record(p: Pair) -> PairRecord:
         source_text=p.source_text,
         hter=p.hter,
         origin=p.origin,
+        tie=bool(p.tie),
     )
 
 

@@ -37,6 +37,7 @@ class PairRecord:
     source_text: str
     hter: float | None
     origin: str
+    tie: bool  # chosen equals rejected as text: the pair states no preference
 
     def as_dict(self) -> dict[str, Any]:
         row = asdict(self)

@@ -47,6 +47,7 @@ class PairLike(Protocol):
     source_text: str
     hter: float | None
     origin: str
+    tie: bool
 
 
 def add_dataset(
@@ -75,6 +76,7 @@ def add_dataset(
             "source_text": p.source_text,
             "hter": p.hter,
             "origin": p.origin,
+            "tie": p.tie,
         }
         for position, p in enumerate(pairs)
     ]

@@ -4,7 +4,8 @@ Rules, each a parameter of ``BuildOptions``:
   * prompt = the paper's template with full language names;
     chosen = post-edit (y_w), rejected = raw MT (y_l);
   * keep sources longer than ``min_source_chars`` characters (paper: 50);
-  * drop pairs whose post-edit equals the MT (no preference) unless ``keep_ties``;
+  * drop ties, pairs whose post-edit equals the MT (no preference; ``is_tie``) unless
+    ``keep_ties``; a kept tie carries ``PreferencePair.tie``;
   * drop exact duplicates (direction, source, MT, post-edit);
   * per direction, ``per_direction`` pairs in each of train / eval / validation,
     split by source sentence so that no source appears in two splits.
@@ -16,7 +17,7 @@ import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from capo.data.triples import SPLITS, DataError, MTPETriple, PreferencePair
+from capo.data.triples import SPLITS, DataError, MTPETriple, PreferencePair, is_tie
 from capo.languages import language_name, parse_direction
 
 PAPER_TEMPLATE = "Translate this text from {src_lang} to {tgt_lang}:\n{src_lang}: {src}\n{tgt_lang}:"
@@ -102,7 +103,7 @@ def _drop_reason(t: MTPETriple, options: BuildOptions, seen: set) -> str | None:
         return "empty text"
     if len(t.source) <= options.min_source_chars:
         return f"source of {options.min_source_chars} characters or fewer"
-    if not options.keep_ties and " ".join(t.post_edit.split()) == " ".join(t.mt.split()):
+    if not options.keep_ties and is_tie(t.post_edit, t.mt):
         return "post-edit equals MT"
     if (t.direction, t.source, t.mt, t.post_edit) in seen:
         return "duplicate"

@@ -1,7 +1,8 @@
 """Per-direction statistics of preference pairs (feeds the paper's Fig. 7 analysis).
 
 A tie is a pair whose chosen response (post-edit) equals the rejected one (MT) once runs of
-whitespace are collapsed, the comparison the builder uses to drop ties unless ``keep_ties``.
+whitespace are collapsed: ``capo.data.triples.is_tie``, the one rule the builder, the stored
+``pairs.tie`` and the trainer use too.
 
 BLEU and chrF score the rejected response (raw MT) against the chosen one
 (post-edit) with sacrebleu; BLEU tokenises Chinese with sacrebleu's ``zh``
@@ -16,6 +17,7 @@ from dataclasses import asdict, dataclass
 from statistics import fmean
 from typing import Protocol
 
+from capo.data.triples import is_tie
 from capo.languages import parse_direction
 
 _BLEU_TOKENIZERS = {"zh": "zh", "ja": "char", "ko": "char", "th": "char"}
@@ -45,11 +47,6 @@ class DirectionStats:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
-
-
-def is_tie(chosen: str, rejected: str) -> bool:
-    """True when the post-edit equals the MT after whitespace normalisation."""
-    return " ".join(chosen.split()) == " ".join(rejected.split())
 
 
 def bleu_tokenizer(direction: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class DataError(ValueError):
@@ -34,9 +34,22 @@ class MTPETriple:
 SPLITS: tuple[str, ...] = ("train", "eval", "validation")
 
 
+def is_tie(chosen: str, rejected: str) -> bool:
+    """True when the pair states no preference: post-edit and MT are equal once every run of
+    whitespace is collapsed to one space (and leading and trailing whitespace dropped).
+
+    The one rule for a tie: the builder's ``keep_ties`` filter, ``PreferencePair.tie``, the
+    statistics and the trainer (through the stored ``pairs.tie``) all use it. Migration 0011
+    backfills ``pairs.tie`` with a frozen copy of it (storage may not import ``capo``)."""
+    return " ".join(chosen.split()) == " ".join(rejected.split())
+
+
 @dataclass(frozen=True)
 class PreferencePair:
-    """A preference pair: chosen = post-edit (y_w), rejected = raw MT (y_l)."""
+    """A preference pair: chosen = post-edit (y_w), rejected = raw MT (y_l).
+
+    ``tie`` is decided from the text by ``is_tie`` when the pair is made, so it cannot
+    disagree with ``chosen`` and ``rejected``; it is stored with the pair."""
 
     direction: str
     split: str
@@ -46,6 +59,10 @@ class PreferencePair:
     source_text: str
     origin: str
     hter: float | None = None
+    tie: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tie", is_tie(self.chosen, self.rejected))
 
 
 def decode_text(data: bytes, source: str) -> str:

@@ -68,7 +68,9 @@ def print_report(report: TranslationReport) -> None:
         for q in report.quality
     ]  # fmt: skip
     headers = ["direction", "n", "chrF", "p", "BLEU", "p", "tok", "TER", "p", "chrF vs MT"]
-    title = f"run {report.run_id}, step {report.step}, {report.split}: base → trained (Δ), paired randomization p"
+    title = (
+        f"run {report.run_id}, step {report.step}, {report.split}: base → trained (Δ), paired randomization p"
+    )
     print_table(headers, rows, title=title)
     truncated = ", ".join(f"{n} truncated ({model})" for model, n in report.truncated.items())
     stdout.print(

@@ -86,3 +86,29 @@ def test_long_pairs_are_truncated_to_max_length(tiny) -> None:
     assert pair.truncated
     assert len(pair.prompt_ids) == 30
     assert len(pair.prompt_ids) + len(pair.chosen_ids) <= 60
+
+
+def test_a_pair_identical_only_after_truncation_is_not_a_tie(tiny) -> None:
+    # max_length 40: the prompt keeps its last 40 // 2 = 20 tokens, each response its first
+    # 40 − 20 = 20 (one byte a token): " Die Katze sass auf " for both, though the texts differ.
+    pair = tokenize_pair(
+        tiny.tokenizer,
+        0,
+        "en-de",
+        "Translate: the cat sat on the mat today.",
+        "Die Katze sass auf der Matte.",
+        "Die Katze sass auf dem Sofa.",
+        max_length=40,
+    )
+    assert pair.truncated and len(pair.chosen_ids) == 20
+    assert pair.chosen_ids == pair.rejected_ids
+    assert not pair.tie and pair.truncated_identical
+
+
+def test_a_tie_is_decided_from_the_text_and_a_stored_tie_is_copied(tiny) -> None:
+    # "Das  Haus ist rot." and " Das Haus ist rot. " collapse to the same words: a tie, though
+    # their tokens differ (one byte a token, and the double space is a token of its own).
+    pair = tokenize_pair(tiny.tokenizer, 0, "en-de", "P", "Das  Haus ist rot.", " Das Haus ist rot. ", 64)
+    assert pair.tie and not pair.truncated_identical and pair.chosen_ids != pair.rejected_ids
+    copied = tokenize_pair(tiny.tokenizer, 0, "en-de", "P", "a", "b", 64, tie=True)
+    assert copied.tie  # the pair's stored flag, not recomputed from text or ids

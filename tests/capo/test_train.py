@@ -22,6 +22,7 @@ class Pair:
     prompt: str
     chosen: str
     rejected: str
+    tie: bool = False
 
 
 PAIRS = [
@@ -69,11 +70,11 @@ class ListSink:
         self.base_scores.update(scores)
 
 
-def config(**train):
+def config(max_length: int = 128, **train):
     return config_from_dict(
         {
             "model": {"name_or_path": "tiny-random-llama"},
-            "data": {"max_length": 128},
+            "data": {"max_length": max_length},
             "objective": {"name": "capo"},
             "optim": {"lr": 1e-3, "warmup_ratio": 0.0},
             "train": {"batch_size": 2, "max_steps": 6, "eval_every": 100, "checkpoint_every": 3, **train},
@@ -117,9 +118,40 @@ def test_validation_split_is_scored_with_its_own_prefix_when_asked(tmp_path: Pat
         (2, "eval", 2), (2, "validation", 2), (2, "train", 6),
     ]  # fmt: skip
     at_end = sink.metrics[2]
-    for key in ("accuracies", "accuracies_per_token", "accuracies_vs_base", "tie_fraction"):
+    for key in (
+        "accuracies",
+        "accuracies_per_token",
+        "accuracies_vs_base",
+        "tie_fraction",
+        "truncated_identical_fraction",
+    ):
         assert f"validation_rewards/{key}" in at_end and f"validation_rewards/{key}/en-de" in at_end
     assert sink.metrics[0]["validation_rewards/accuracies_vs_base"] == 0.0  # the policy is the base at step 0
+
+
+def test_pairs_identical_only_after_truncation_are_noted_and_counted_but_are_not_ties(tmp_path: Path) -> None:
+    # max_length 40: prompts keep their last 20 tokens, responses their first 20 (one byte a token).
+    # Pair 20: " Die Katze sass auf " for both responses, texts differ ⇒ truncated-identical, not a tie.
+    # Pair 21: the stored tie (the same words, spaced differently) ⇒ a tie, its tokens differ.
+    prompt = "Translate: the cat sat on the mat today."
+    held_out = [
+        Pair(20, "en-de", prompt, "Die Katze sass auf der Matte.", "Die Katze sass auf dem Sofa."),
+        Pair(21, "en-de", prompt, "Die  Katze.", "Die Katze.", tie=True),
+    ]
+    sink = ListSink()
+    run_inputs = TrainInputs(PAIRS[:2], held_out, tmp_path / "run", tmp_path / "models")
+    train(config(max_length=40, max_steps=1), run_inputs, sink)
+    assert any(
+        n.startswith("1 pair(s) have different texts but the same response tokens") for n in sink.notes
+    )
+    step0 = sink.metrics[0]
+    assert step0["eval_rewards/truncated_identical_fraction"] == 0.5  # 1 of 2
+    assert step0["eval_rewards/tie_fraction"] == 0.5  # 1 of 2
+    assert step0["train_rewards/truncated_identical_fraction"] == 0.0
+    rows = {r.pair_id: r for step, split, rs in sink.rows if (step, split) == (0, "eval") for r in rs}
+    assert (rows[20].tie, rows[20].truncated_identical) == (False, True)
+    assert (rows[21].tie, rows[21].truncated_identical) == (True, False)
+    assert not (rows[21].logp_chosen == rows[21].logp_rejected)  # a tie's scores differ: only its flag counts
 
 
 def test_a_non_finite_loss_stops_the_run_naming_step_and_pairs(tmp_path: Path, monkeypatch) -> None:

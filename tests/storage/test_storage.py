@@ -5,7 +5,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from capo.data.triples import PreferencePair
+from capo.data.triples import PreferencePair, is_tie
 from capo_lab.database import Database
 from storage import queries
 from storage.engine import make_engine
@@ -76,6 +76,68 @@ def test_earlier_sweeps_become_studies_and_no_row_of_a_run_is_lost(tmp_path: Pat
     assert [study for _, study in runs] == [studies[0][0], studies[0][0], None]
     assert kept == [1, 1]  # rebuilding the runs table must not cascade-delete what references it
     assert foreign_keys == 1
+
+
+# (chosen, rejected): collapsing runs of whitespace (str.split: tabs, newlines, U+00A0, U+3000)
+# makes the first four ties; case, punctuation and an inner space that splits a word do not.
+TIE_CASES = [
+    ("Das Haus ist rot.", "Das Haus ist rot."),
+    ("Das  Haus\tist\nrot.", " Das Haus ist rot. "),
+    ("Das\u00a0Haus", "Das Haus"),
+    ("你好\u3000世界", "你好 世界"),
+    ("Das Haus ist rot.", "das Haus ist rot."),
+    ("Das Haus ist rot.", "Das Haus ist rot"),
+    ("Dashaus", "Das haus"),
+]
+TIES = [True, True, True, True, False, False, False]
+
+
+def test_migration_0011_backfills_ties_from_the_text_of_existing_pairs(tmp_path: Path) -> None:
+    engine = make_engine(sqlite_url(tmp_path))
+    upgrade(engine, "0010")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO datasets (name, created_at, build_options, sources, report) "
+                "VALUES ('old', CURRENT_TIMESTAMP, '{}', '[]', '{}')"
+            )
+        )
+        for position, (chosen, rejected) in enumerate(TIE_CASES):
+            connection.execute(
+                text(
+                    "INSERT INTO pairs (dataset_id, split, direction, position, prompt, chosen, rejected, "
+                    "source_text, hter, origin) VALUES (1, 'train', 'en-de', :p, 'x', :c, :r, 's', NULL, 'o')"
+                ),
+                {"p": position, "c": chosen, "r": rejected},
+            )
+        connection.execute(
+            text(
+                "INSERT INTO runs (name, config, status, created_at, step, notes) "
+                "VALUES ('r', '{}', 'succeeded', CURRENT_TIMESTAMP, 0, '[]')"
+            )
+        )
+        connection.execute(text("INSERT INTO metrics (run_id, step, key, value) VALUES (1, 0, 'loss', 0.7)"))
+    upgrade(engine)
+    with engine.connect() as connection:
+        ties = connection.execute(text("SELECT tie FROM pairs ORDER BY position")).scalars().all()
+        metrics = connection.execute(text("SELECT COUNT(*) FROM metrics")).scalar()
+    assert [bool(t) for t in ties] == TIES
+    assert [bool(t) for t in ties] == [is_tie(c, r) for c, r in TIE_CASES]  # the migration's rule is is_tie
+    assert metrics == 1  # nothing that references a rebuilt table is lost
+    with Database(sqlite_url(tmp_path)).read() as session:
+        assert [p.tie for p in queries.list_pairs(session, 1)] == TIES
+
+
+def test_pairs_store_the_tie_decided_from_their_text(tmp_path: Path) -> None:
+    made = [PreferencePair("en-de", "train", "p", c, r, f"s{i}", "o") for i, (c, r) in enumerate(TIE_CASES)]
+    assert [p.tie for p in made] == TIES
+    db = Database(sqlite_url(tmp_path))
+    with db.write() as session:
+        dataset_id = add_dataset(session, "ties", made, {}, [], {})
+    with db.read() as session:
+        stored = queries.list_pairs(session, dataset_id)
+    assert {(p.chosen, p.rejected): p.tie for p in stored} == {(p.chosen, p.rejected): p.tie for p in made}
+    assert stored[0].as_dict()["tie"] is True
 
 
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:

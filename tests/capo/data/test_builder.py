@@ -2,8 +2,9 @@ from collections import Counter
 
 import pytest
 
+import capo.data.builder as builder
 from capo.data.builder import BuildOptions, build_pairs, format_prompt
-from capo.data.triples import SPLITS, DataError, MTPETriple
+from capo.data.triples import SPLITS, DataError, MTPETriple, is_tie
 
 LONG = "x" * 51
 
@@ -39,6 +40,25 @@ def test_ties_are_dropped_unless_kept() -> None:
     assert len(pairs) == 1 and report.dropped["en-de"]["post-edit equals MT"] == 1
     pairs, _ = build_pairs(ties, BuildOptions(per_direction=5, keep_ties=True))
     assert len(pairs) == 2
+
+
+def test_kept_ties_carry_the_flag_decided_by_is_tie() -> None:
+    # "same  text" / "same text\n" collapse to "same text": a tie; "Same text" differs in case: no tie.
+    triples = [
+        triple(source=LONG + "a", mt="same  text", pe="same text\n"),
+        triple(source=LONG + "b", mt="Same text", pe="same text"),
+    ]
+    assert [is_tie(t.post_edit, t.mt) for t in triples] == [True, False]
+    pairs, _ = build_pairs(triples, BuildOptions(per_direction=5, keep_ties=True))
+    assert {p.source_text[-1]: p.tie for p in pairs} == {"a": True, "b": False}
+
+
+def test_the_builder_drops_ties_by_the_one_rule(monkeypatch) -> None:
+    # Whatever is_tie says decides the filter: here it calls every pair a tie, so none survives.
+    triples = [triple(source=LONG + "a", mt="raw", pe="edited")]
+    monkeypatch.setattr(builder, "is_tie", lambda chosen, rejected: True)
+    pairs, report = build_pairs(triples, BuildOptions(per_direction=5))
+    assert pairs == [] and report.dropped["en-de"]["post-edit equals MT"] == 1
 
 
 def test_duplicates_are_dropped() -> None:

@@ -55,3 +55,11 @@ def test_ties_count_post_edits_equal_to_the_mt_after_whitespace_normalisation() 
     )
     assert [(s.direction, s.pairs, s.ties) for s in stats] == [("en-de", 3, 2), ("en-zh", 1, 0)]
     assert stats[0].as_dict()["ties"] == 2
+
+
+def test_ties_are_counted_with_the_one_rule() -> None:
+    # "Das  Haus ." and "Das Haus ." collapse to the same words; "das Haus ." differs in case.
+    (stats,) = direction_stats(
+        [pair("en-de", "Das  Haus .", "Das Haus ."), pair("en-de", "Das Haus .", "das Haus .")]
+    )
+    assert stats.ties == 1
