@@ -74,6 +74,9 @@ def test_a_refused_study_leaves_nothing_behind_and_the_retry_works(lab_home: Pat
     assert made.name == "nc" and [r.name for r in list_runs(db)] == ["nc[seed=0]", "nc[seed=1]"]
     assert cli(*study).stderr == "error: a study named 'nc' already exists; choose another name\n"
     assert len(list_runs(db)) == 2
+    from worker.huey_app import huey
+
+    huey.flush()  # the queue is one per test process: leave no task for another test's worker
 
 
 def test_objectives_by_seeds_run_through_the_worker(lab_home: Path, shared_data: Path) -> None:
@@ -98,13 +101,14 @@ def test_objectives_by_seeds_run_through_the_worker(lab_home: Path, shared_data:
 def check_report_against_pairs(study_id: str, runs) -> None:
     """The JSON report's per-direction accuracies equal what `capo-lab pairs` gives at the same step."""
     report = json.loads(cli("report", study_id, "--step", "last", "--format", "json").stdout)
-    assert report["missing"] == [] and report["arms"] == ["capo", "dpo"]
+    assert report["missing"] == [] and report["arms"] == ["capo", "dpo", "base"]
+    assert {r["chosen_on"] for r in report["runs"]} == {None} and 0 not in {r["step"] for r in report["runs"]}
     for arm in ("capo", "dpo"):
         outcomes = defaultdict(list)
         for run in (r for r in runs if r.name.startswith(f"cmp[{arm},")):
             rows = cli("pairs", "--run", str(run.id), "--step", "last", "--split", "eval").stdout.splitlines()
             for row in map(json.loads, rows):
-                won = row["logp_chosen"] > row["logp_rejected"]
+                won = not row["tie"] and row["logp_chosen"] > row["logp_rejected"]
                 outcomes[row["direction"]].append(won)
                 outcomes["all"].append(won)
         cells = {c["direction"]: c["interval"] for c in report["accuracy"] if c["arm"] == arm}
@@ -112,5 +116,9 @@ def check_report_against_pairs(study_id: str, runs) -> None:
         for direction, won in outcomes.items():
             assert cells[direction]["estimate"] == pytest.approx(sum(won) / len(won))
             assert cells[direction]["low"] <= cells[direction]["estimate"] <= cells[direction]["high"]
-    (comparison,) = [c for c in report["comparisons"] if c["direction"] == "all"]
-    assert (comparison["arm_a"], comparison["arm_b"]) == ("capo", "dpo") and 0 < comparison["p_value"] <= 1
+    primary = [c for c in report["comparisons"] if c["direction"] == "all"]
+    assert [(c["arm_a"], c["arm_b"]) for c in primary] == [("capo", "dpo"), ("capo", "base"), ("dpo", "base")]
+    assert all(0 < c["p_value"] <= c["p_holm"] <= 1 and c["seeds"] == [0, 1] for c in primary)
+    refused = cli("report", study_id, "--step", "best")
+    assert refused.exit_code == 1 and refused.stderr.startswith("error: --step best needs a validation split")
+    assert len(refused.stderr.splitlines()) == 1
