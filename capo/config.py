@@ -106,6 +106,9 @@ class TrainConfig(_Frozen):
     eval_every: PositiveInt = 10
     evaluate: bool = True  # false skips every evaluation pass (benchmarks)
     eval_splits: tuple[Literal["eval", "validation"], ...] = Field(("eval",), min_length=1)
+    # score the whole train split at step 0 (from the base cache) and at the last step (train_* metrics);
+    # false saves a forward pass over it at the end (a study reported on held-out splits)
+    score_train_split: bool = True
     checkpoint_every: PositiveInt = 50
     generate_at_end: bool = False  # translate the eval splits, last adapter and base (capo-lab evaluate)
     generate_max_new_tokens: PositiveInt = 160

@@ -197,6 +197,15 @@ class _Scorer:
         return {pid: scores for pid, scores in self.reference.items() if pid not in known}
 
     @torch.no_grad()
+    def base_rows(self, pairs: Sequence[TokenizedPair]) -> list[PairScoreRow]:
+        """Step-0 scores of a fresh adapter from the base cache: LoRA's B starts at zero, so the policy
+        is the base model and its log-probs are the cached ones (no per-token log-probs)."""
+        ref = torch.tensor([self.reference[p.pair_id] for p in pairs], dtype=torch.float32)
+        counts = torch.tensor([[len(p.chosen_ids), len(p.rejected_ids)] for p in pairs])
+        logps = PairLogps(ref[:, 0], ref[:, 1], counts[:, 0], counts[:, 1], ref[:, 0], ref[:, 1])
+        return _rows(pairs, logps, compute_objective(self.spec.name, logps, self.params))
+
+    @torch.no_grad()
     def evaluate(self, pairs: Sequence[TokenizedPair], batch_size: int) -> list[PairScoreRow]:
         """Scores of every pair, each rank scoring its share; every rank gets all rows."""
         self.model.eval()
@@ -338,7 +347,8 @@ def train(
         metrics: dict[str, float] = {}
         splits = {**held_out, "train": train_set} if with_train else held_out
         for split, pairs in splits.items():
-            rows = scorer.evaluate(pairs, eval_bs)
+            fresh_train = at_step == 0 and split == "train"  # a fresh adapter is the base: no forward pass
+            rows = scorer.base_rows(pairs) if fresh_train else scorer.evaluate(pairs, eval_bs)
             sink.log_pair_scores(at_step, split, rows)
             metrics.update(aggregate(rows, spec.name, scorer.params, prefix=f"{split}_"))
         sink.log_metrics(at_step, metrics)
@@ -347,7 +357,7 @@ def train(
     if cfg.train.evaluate:
         sink.log_token_pieces(scorer.token_pieces([p for pairs in held_out.values() for p in pairs]))
     if step == 0 and cfg.train.evaluate:
-        evaluate(0, with_train=True)
+        evaluate(0, with_train=cfg.train.score_train_split)
     sink.log_progress(step, total)
     final: dict[str, float] = {}
     while step < total:
@@ -401,7 +411,7 @@ def train(
             },
         )
         if cfg.train.evaluate and (step % cfg.train.eval_every == 0 or step == total):
-            final = evaluate(step, with_train=step == total)
+            final = evaluate(step, with_train=step == total and cfg.train.score_train_split)
         stop = main_decides(should_stop() if world.is_main else False, world)
         if step % cfg.train.checkpoint_every == 0 or step == total or stop:
             if world.is_main:

@@ -109,6 +109,29 @@ def test_scores_are_stored_for_both_splits_at_the_start_and_the_end(tmp_path: Pa
     assert "eval_rewards/accuracies/en-de" in sink.metrics[4] and "rewards/margins" in sink.metrics[1]
 
 
+def test_step_zero_train_scores_come_from_the_base_cache_and_equal_a_forward_pass(tmp_path: Path) -> None:
+    """The eval pairs are train pairs too: at step 0 their eval rows (a forward pass through the fresh
+    adapter) and their train rows (the cached base scores, no pass) must agree."""
+    sink = ListSink()
+    train(config(max_steps=1), inputs(tmp_path), sink)
+    rows = {split: {r.pair_id: r for r in found} for step, split, found in sink.rows if step == 0}
+    for pair_id, forward in rows["eval"].items():
+        cached = rows["train"][pair_id]
+        assert cached.logp_chosen == pytest.approx(forward.logp_chosen, abs=1e-5)
+        assert cached.logp_rejected == pytest.approx(forward.logp_rejected, abs=1e-5)
+        assert (cached.n_tokens_chosen, cached.n_tokens_rejected) == (
+            forward.n_tokens_chosen, forward.n_tokens_rejected
+        )  # fmt: skip
+        assert cached.loss == pytest.approx(forward.loss, abs=1e-5)
+
+
+def test_the_train_split_is_not_rescored_when_told_not_to(tmp_path: Path) -> None:
+    sink = ListSink()
+    train(config(max_steps=2, score_train_split=False), inputs(tmp_path), sink)
+    assert sink.scores == [(0, "eval", 4), (2, "eval", 4)]
+    assert "train_rewards/accuracies" not in sink.metrics[2] and "rewards/accuracies" in sink.metrics[2]
+
+
 def test_validation_split_is_scored_with_its_own_prefix_when_asked(tmp_path: Path) -> None:
     sink = ListSink()
     run_inputs = TrainInputs(PAIRS[:6], PAIRS[6:8], tmp_path / "run", tmp_path / "models", None, PAIRS[8:])
