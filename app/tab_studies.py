@@ -9,10 +9,13 @@ import gradio as gr
 
 from app.common import markdown_text, shows_errors, table
 from capo_lab.report_figures import ITEM_KEYS, ReportItem, report_items
+from capo_lab.report_text import method_lines, verdict
 
 NO_STUDY = "Pick a study above (a grid of runs: `capo-lab study CONFIG --name NAME --objectives capo,dpo`)."
-RUN_COLUMNS = ["id", "run", "arm", "seed", "status", "step"]
+RUN_COLUMNS = ["id", "run", "arm", "seed", "status", "step", "step chosen on"]
+COMPARISON_COLUMNS = ["A", "B", "direction", "A − B", "95 % interval", "n", "p", "p (Holm)", "verdict"]
 SPLITS = ["eval", "validation"]
+ENDPOINTS = ["accuracies", "accuracies_per_token", "accuracies_vs_base"]
 
 
 def study_choices(service) -> list[tuple[str, int]]:
@@ -26,15 +29,28 @@ def summary_markdown(report) -> str:
         f"### Study #{report.study_id}: {markdown_text(report.study)}\n"
         f"{markdown_text(report.split)} split, step {markdown_text(report.step)} · "
         f"arms: {', '.join(markdown_text(a) for a in report.arms)}\n\n"
-        f"**Not finished (left out of the figures):** {missing}"
+        f"**Not finished (left out of the figures):** {missing}\n\n"
+        "**Method.** " + "; ".join(markdown_text(line) for line in method_lines(report))
     )
 
 
 def run_rows(report) -> list[dict]:
     return [
-        {"id": r.run_id, "run": r.name, "arm": r.arm, "seed": r.seed, "status": str(r.status), "step": r.step}
+        {"id": r.run_id, "run": r.name, "arm": r.arm, "seed": r.seed, "status": str(r.status), "step": r.step,
+         "step chosen on": r.chosen_on or "—"}
         for r in report.runs
-    ]
+    ]  # fmt: skip
+
+
+def comparison_rows(report) -> list[dict]:
+    """Every comparison, the primary endpoint (all directions) first, with raw and Holm p."""
+    ordered = sorted(report.comparisons, key=lambda c: c.direction != "all")
+    return [
+        {"A": c.arm_a, "B": c.arm_b, "direction": c.direction, "A − B": round(c.difference.estimate, 3),
+         "95 % interval": f"[{c.difference.low:+.3f}, {c.difference.high:+.3f}]", "n": c.difference.n,
+         "p": round(c.p_value, 4), "p (Holm)": round(c.p_holm, 4), "verdict": verdict(c)}
+        for c in ordered
+    ]  # fmt: skip
 
 
 def item_markdown(item: ReportItem) -> str:
@@ -44,16 +60,21 @@ def item_markdown(item: ReportItem) -> str:
 
 def blank_view() -> list:
     items = [[gr.update(value=""), gr.update(value=None, visible=False)] for _ in ITEM_KEYS]
-    return [NO_STUDY, table([], RUN_COLUMNS), *(x for pair in items for x in pair)]
+    empty = [table([], RUN_COLUMNS), table([], COMPARISON_COLUMNS)]
+    return [NO_STUDY, *empty, *(x for pair in items for x in pair)]
 
 
-def report_view(service, study_id, step: str, split: str) -> list:
-    """[summary, runs table, then per item its heading Markdown and its plot (hidden when it has none)]."""
+def report_view(service, study_id, step: str, split: str, endpoint: str = "accuracies") -> list:
+    """[summary, runs table, comparisons table, then per item its heading Markdown and its plot (hidden
+    when it has none)]."""
     if study_id is None or study_id == "":
         return blank_view()
     step = str(step or "best").strip()
-    report = service.study_report(int(study_id), step=step, split=split or "eval")
+    report = service.study_report(
+        int(study_id), step=step, split=split or "eval", endpoint=endpoint or "accuracies"
+    )
     out = [summary_markdown(report), table(run_rows(report), RUN_COLUMNS)]
+    out.append(table(comparison_rows(report), COMPARISON_COLUMNS))
     for item in report_items(report):
         out += [item_markdown(item), gr.update(value=item.figure, visible=item.figure is not None)]
     return out
@@ -92,17 +113,23 @@ def build(service) -> None:
         with gr.Row():
             study = gr.Dropdown(study_choices(service), value=None, label="Study", elem_id="study-select")
             step = gr.Dropdown(
-                ["best", "last"], value="best", allow_custom_value=True, label="Step (best, last or a number)"
-            )
+                ["best", "last"], value="best", allow_custom_value=True,
+                label="Step (best: chosen on validation; last; or a number)",
+            )  # fmt: skip
             split = gr.Radio(SPLITS, value="eval", label="Split")
+            endpoint = gr.Dropdown(ENDPOINTS, value="accuracies", label="Endpoint (rewards/…)")
             show = gr.Button("Show report", elem_id="show-study-report", scale=0)
         summary = gr.Markdown(NO_STUDY, elem_id="study-summary")
         runs = gr.Dataframe(table([], RUN_COLUMNS), interactive=False, label="Runs", elem_id="study-runs")
-        outputs = [summary, runs]
+        comparisons = gr.Dataframe(
+            table([], COMPARISON_COLUMNS), interactive=False, label="Comparisons (primary first)",
+            elem_id="study-comparisons",
+        )  # fmt: skip
+        outputs = [summary, runs, comparisons]
         for key in ITEM_KEYS:
             outputs += [gr.Markdown(), gr.Plot(visible=False, elem_id=f"study-fig-{key}")]
-        view = shows_errors(lambda s, st, sp: report_view(service, s, st, sp))
-        for trigger in (show.click, study.change, split.change):
-            trigger(view, [study, step, split], outputs)
+        view = shows_errors(lambda s, st, sp, e: report_view(service, s, st, sp, e))
+        for trigger in (show.click, study.change, split.change, endpoint.change):
+            trigger(view, [study, step, split, endpoint], outputs)
         tab.select(lambda: gr.Dropdown(choices=study_choices(service)), None, study)
         build_delete(service, study)

@@ -77,9 +77,11 @@ class LabService:
     def studies(self) -> list[StudyRecord]:
         return studies.list_studies(self.db)
 
-    def study_report(self, study_id: int | str, step: str = "best", split: str = "eval") -> StudyReport:
+    def study_report(
+        self, study_id: int | str, step: str = "best", split: str = "eval", endpoint: str = "accuracies"
+    ) -> StudyReport:
         """The study's report (read from storage; statistics only, no model)."""
-        return reports.study_report(self.db, study_id, str(step), split)
+        return reports.study_report(self.db, study_id, str(step), split, endpoint)
 
     def delete_study(self, study_id: int | str) -> runs.Deletion:
         """Delete the study with its runs, their rows and folders; refused while one is queued or running."""

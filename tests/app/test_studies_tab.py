@@ -34,8 +34,8 @@ class FakeService:
     def studies(self) -> list[StudyRecord]:
         return [StudyRecord(1, "<b>cmp</b>", {"train.seed": [0, 1]}, datetime(2025, 1, 1), (1, 2, 3, 4))]
 
-    def study_report(self, study_id: int, step: str = "best", split: str = "eval"):
-        self.asked.append((study_id, step, split))
+    def study_report(self, study_id: int, step: str = "best", split: str = "eval", endpoint="accuracies"):
+        self.asked.append((study_id, step, split, endpoint))
         if step == "7":
             raise LabError("run 1 has no eval scores at step 7; it has 0, 4")
         return sample_report()
@@ -47,14 +47,18 @@ def test_choices_name_each_study_with_its_run_count() -> None:
 
 def test_view_has_the_summary_the_runs_and_every_item_in_order() -> None:
     service = FakeService()
-    out = report_view(service, 1, " last ", "validation")
-    assert service.asked == [(1, "last", "validation")]
-    assert len(out) == 2 + 2 * len(ITEM_KEYS)
-    summary, runs = out[:2]
+    out = report_view(service, 1, " last ", "validation", "accuracies_per_token")
+    assert service.asked == [(1, "last", "validation", "accuracies_per_token")]
+    assert len(out) == 3 + 2 * len(ITEM_KEYS)
+    summary, runs, comparisons = out[:3]
+    assert "**Method.** endpoint: rewards/accuracies" in summary and "unit: the pair" in summary
+    assert list(comparisons["direction"])[0] == "all"  # the primary endpoint first
+    assert list(comparisons["p (Holm)"])[0] == 0.508
+    assert all(v.startswith("not significant: could not detect") for v in comparisons["verdict"])
     assert "&lt;b&gt;cmp&lt;/b&gt;" in summary and "<b>" not in summary
     assert list(runs.columns) == RUN_COLUMNS and list(runs["status"]) == ["succeeded"] * 3 + ["running"]
     assert runs["run"][0] == run_name("capo", 0)  # the Dataframe shows its cells as text
-    items = dict(zip(ITEM_KEYS, zip(out[2::2], out[3::2], strict=True), strict=True))
+    items = dict(zip(ITEM_KEYS, zip(out[3::2], out[4::2], strict=True), strict=True))
     heading, plot = items["accuracy"]
     assert heading.startswith("#### Reward accuracy per direction") and plot["visible"] is True
     assert plot["value"].data[0].name == "capo"
@@ -72,7 +76,7 @@ def test_no_study_picked_shows_the_hint_and_hides_every_plot() -> None:
     service = FakeService()
     out = report_view(service, None, "best", "eval")
     assert out[0] == NO_STUDY and service.asked == []
-    assert all(p["visible"] is False for p in out[3::2])
+    assert all(p["visible"] is False for p in out[4::2])
 
 
 def test_a_bad_step_is_a_message_on_the_page() -> None:

@@ -42,7 +42,7 @@ def study(tmp_path_factory: pytest.TempPathFactory, shared_data: Path):
         patch.delenv("CAPO_LAB_QUEUE_URL", raising=False)
         cli("data", "import", str(DIVEMT), "--name", "paper8", "--per-direction", "1")
         made = cli("study", str(SMOKE), "--name", STUDY, "--objectives", "capo,dpo", "--seeds", "0,1",
-                   "--set", "train.epochs=1")  # fmt: skip
+                   "--set", "train.epochs=1", "--set", "train.eval_splits=[eval,validation]")  # fmt: skip
         study_id = made.stdout.split()[-1]
         assert serve(max_jobs=4, poll_seconds=0.1) == 4
         page = root / "report.html"
@@ -110,7 +110,7 @@ def test_html_report_opens_in_chromium_with_every_figure(study) -> None:
 def test_studies_tab_draws_the_same_items_as_the_page(study) -> None:
     study_id, path = study
     out = report_view(LabService(), study_id, "best", "eval")
-    shown = {key for key, plot in zip(ITEM_KEYS, out[3::2], strict=True) if plot["visible"]}
+    shown = {key for key, plot in zip(ITEM_KEYS, out[4::2], strict=True) if plot["visible"]}
     assert shown == drawn_keys(study_id) and ALWAYS_DRAWN <= shown
     assert {f"fig-{key}" for key in shown} <= {part.split('"')[0] for part in path.read_text().split('id="')}
     assert list(out[1]["status"]) == ["succeeded"] * 4
