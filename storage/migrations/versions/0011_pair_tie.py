@@ -16,7 +16,10 @@ depends_on = None
 _BATCH = 500
 
 _pairs = sa.table(
-    "pairs", sa.column("id", sa.Integer()), sa.column("chosen", sa.Text()), sa.column("rejected", sa.Text()),
+    "pairs",
+    sa.column("id", sa.Integer()),
+    sa.column("chosen", sa.Text()),
+    sa.column("rejected", sa.Text()),
     sa.column("tie", sa.Boolean()),
 )
 
