@@ -1,4 +1,8 @@
-"""A form generated from ``RunConfig``: one component per field, objective fields by objective."""
+"""A form generated from ``RunConfig``: one component per field, objective fields by objective.
+
+Each component's info text is its field's ``description`` in ``capo.config`` (the objective
+parameters' from ``capo/objective_defs.py``): what the key means and, for a number or a name, the
+range the config accepts, so the form states the same limits that refuse a value."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from capo.config import (
     OptimConfig,
     RunConfig,
     TrainConfig,
+    describe,
 )
 
 SECTIONS = {
@@ -38,6 +43,12 @@ class FormField:
     name: str
     kind: str  # bool | choice | int | float | text | yaml
     choices: tuple[Any, ...] = ()  # the values of a choice; ``choice_label`` is how each shows
+    info: str = ""  # what the key means and its range: the config field's description
+
+    @property
+    def key(self) -> str:
+        """The config key this field sets: ``train.batch_size``, ``name``."""
+        return f"{self.section}.{self.name}" if self.section else self.name
 
 
 def field_kind(annotation: Any) -> tuple[str, tuple[Any, ...]]:
@@ -68,13 +79,15 @@ def choice_label(value: Any) -> Any:
 
 
 def form_fields() -> list[FormField]:
-    fields = [FormField("", "name", "text")]
+    fields = [FormField("", "name", "text", info=describe("name"))]
     for section, model in SECTIONS.items():
         for name, info in model.model_fields.items():
             kind, choices = field_kind(info.annotation)
-            fields.append(FormField(section, name, kind, choices))
-    fields.append(FormField("objective", "name", "choice", tuple(OBJECTIVES)))
-    fields.extend(FormField("objective", p, *field_kind(_objective_annotation(p))) for p in OBJECTIVE_PARAMS)
+            fields.append(FormField(section, name, kind, choices, describe(f"{section}.{name}")))
+    fields.append(FormField("objective", "name", "choice", tuple(OBJECTIVES), describe("objective.name")))
+    for p in OBJECTIVE_PARAMS:
+        kind, choices = field_kind(_objective_annotation(p))
+        fields.append(FormField("objective", p, kind, choices, describe(f"objective.{p}")))
     return fields
 
 
@@ -136,14 +149,15 @@ def form_value(f: FormField, value: Any) -> Any:
 
 
 def component(f: FormField, value: Any, visible: bool = True) -> gr.components.Component:
-    label = f"{f.section}.{f.name}" if f.section else f.name
+    """The field's component, labelled with its key, its description shown as info under the label."""
+    shown = {"label": f.key, "info": f.info or None, "visible": visible}
     if f.kind == "bool":
-        return gr.Checkbox(value, label=label, visible=visible)
+        return gr.Checkbox(value, **shown)
     if f.kind == "choice":
-        return gr.Dropdown([choice_label(c) for c in f.choices], value=value, label=label, visible=visible)
+        return gr.Dropdown([choice_label(c) for c in f.choices], value=value, **shown)
     if f.kind in ("int", "float"):
-        return gr.Number(value, label=label, visible=visible, precision=0 if f.kind == "int" else None)
-    return gr.Textbox(value, label=label, visible=visible)
+        return gr.Number(value, precision=0 if f.kind == "int" else None, **shown)
+    return gr.Textbox(value, **shown)
 
 
 def visible_objective_params(name: str) -> list[bool]:

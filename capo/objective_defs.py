@@ -18,11 +18,18 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, kw_only=True)
 class Param:
-    """A float hyper-parameter: its default, an optional exclusive lower bound, its chart symbol."""
+    """A float hyper-parameter: its default, its range, its meaning and its chart symbol.
+
+    Every value is finite (``capo.config`` refuses inf and nan); ``gt`` / ``ge`` bound it below
+    (exclusive / inclusive) and ``le`` above; a bound left None is not checked. ``meaning`` is what
+    the form shows under the parameter, followed by the range in words."""
 
     name: str
     default: float
-    gt: float | None = None  # values must be > gt; None: unbounded
+    gt: float | None = None  # values must be > gt
+    ge: float | None = None  # values must be >= ge
+    le: float | None = None  # values must be <= le
+    meaning: str = ""
     symbol: str  # how legends and chart titles name it
 
 
@@ -49,8 +56,19 @@ class ObjectiveDef:
         return "".join(part.capitalize() for part in self.name.split("_")) + "Objective"
 
 
+# The upper bound is 50 times the largest default below (β 2.0 for SimPO): it is there to catch a
+# typo (1e10 for 1e-1) before a run is queued; widen it here if a study needs more.
+PARAM_MAX = 100.0
+
+
 def _beta(default: float) -> Param:
-    return Param(name="beta", default=default, gt=0.0, symbol="β")
+    meaning = "β, the scale of the reward margin (an inverse temperature)"
+    return Param(name="beta", default=default, gt=0.0, le=PARAM_MAX, meaning=meaning, symbol="β")
+
+
+def _weight(name: str, default: float, meaning: str, symbol: str) -> Param:
+    """A parameter that is 0 (off) or a positive weight up to ``PARAM_MAX``."""
+    return Param(name=name, default=default, ge=0.0, le=PARAM_MAX, meaning=meaning, symbol=symbol)
 
 
 DEFINITIONS: tuple[ObjectiveDef, ...] = (
@@ -61,7 +79,7 @@ DEFINITIONS: tuple[ObjectiveDef, ...] = (
         citation="Pokharel, Tao and Agrawal 2025, arXiv 2511.07691, Eq. 4",
         needs_reference=False,
         needs_token_counts=False,
-        params=(_beta(0.1), Param(name="alpha", default=2.0, symbol="α")),
+        params=(_beta(0.1), _weight("alpha", 2.0, "α, the weight of the ratio term lw/ll (RRM)", "α")),
         terms=("dpo", "rrm"),
     ),
     ObjectiveDef(
@@ -84,7 +102,7 @@ DEFINITIONS: tuple[ObjectiveDef, ...] = (
         citation="Meng, Xia and Chen 2024, arXiv 2405.14734",
         needs_reference=False,
         needs_token_counts=True,
-        params=(_beta(2.0), Param(name="gamma", default=1.0, symbol="γ")),
+        params=(_beta(2.0), _weight("gamma", 1.0, "γ, the target reward margin", "γ")),
         terms=("simpo",),
     ),
     ObjectiveDef(
@@ -94,7 +112,10 @@ DEFINITIONS: tuple[ObjectiveDef, ...] = (
         citation="Pang et al. 2024; Yang et al. 2025",
         needs_reference=True,
         needs_token_counts=True,
-        params=(_beta(0.1), Param(name="nll_weight", default=1.0, symbol="nll")),
+        params=(
+            _beta(0.1),
+            _weight("nll_weight", 1.0, "w, the weight of the chosen response's per-token NLL", "nll"),
+        ),
         terms=("dpo", "nll"),
     ),
 )
@@ -102,12 +123,13 @@ DEFINITIONS: tuple[ObjectiveDef, ...] = (
 
 def _by_name(definitions: tuple[ObjectiveDef, ...]) -> dict[str, ObjectiveDef]:
     """The definitions by name; refuses a repeated name, or a parameter name that two objectives
-    define differently (the form shows one box and charts one symbol per parameter name)."""
+    define differently but for its default (the form shows one box with one range and meaning, and
+    charts one symbol, per parameter name)."""
     seen: dict[str, Param] = {}
     for d in definitions:
         for p in d.params:
             first = seen.setdefault(p.name, p)
-            if (first.gt, first.symbol) != (p.gt, p.symbol):
+            if vars(first) | {"default": 0} != vars(p) | {"default": 0}:
                 raise ValueError(f"objective {d.name!r}: parameter {p.name!r} differs from {first}")
     named = {d.name: d for d in definitions}
     if len(named) != len(definitions):

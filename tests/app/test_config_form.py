@@ -1,9 +1,17 @@
+import re
 from pathlib import Path
 
 import pytest
 
-from app.config_form import choice_label, form_fields, raw_config, values_of, visible_objective_params
-from capo.config import ConfigError, config_from_dict, load_config
+from app.config_form import (
+    choice_label,
+    component,
+    form_fields,
+    raw_config,
+    values_of,
+    visible_objective_params,
+)
+from capo.config import ConfigError, config_from_dict, describe, load_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,7 +51,7 @@ def test_a_tuple_field_round_trips_through_its_textbox() -> None:
 
 
 def _field(fields, label: str) -> int:
-    return next(i for i, f in enumerate(fields) if f"{f.section}.{f.name}" == label)
+    return next(i for i, f in enumerate(fields) if f.key == label)
 
 
 def test_bf16_is_a_choice_of_auto_true_false() -> None:
@@ -69,3 +77,35 @@ def test_number_boxes_keep_floats_and_make_whole_ints() -> None:
     values[_field(fields, "train.batch_size")] = 4.0  # what a number box returns
     raw = raw_config(fields, values)
     assert type(raw["objective"]["beta"]) is float and type(raw["train"]["batch_size"]) is int
+
+
+def test_each_component_shows_its_fields_meaning_and_range_as_info() -> None:
+    """Before, the form showed bare keys (``train.trim_cpu_heap``) with nothing saying what they mean."""
+    fields = form_fields()
+    assert all(f.info == describe(f.key) and f.info for f in fields)
+    values = values_of(load_config(REPO / "configs" / "smoke.yaml"), fields)
+    for label in ("train.trim_cpu_heap", "train.batch_size", "objective.alpha", "train.bf16", "name"):
+        i = _field(fields, label)
+        shown = component(fields[i], values[i])
+        assert (shown.label, shown.info) == (label, fields[i].info)
+    assert fields[_field(fields, "train.batch_size")].info.endswith("a whole number from 1 to 4,096.")
+    assert fields[_field(fields, "objective.alpha")].info.endswith("a finite number from 0 to 100.")
+    assert "glibc" in fields[_field(fields, "train.trim_cpu_heap")].info
+
+
+@pytest.mark.parametrize(
+    ("label", "value", "message"),
+    [
+        ("optim.lr", float("inf"), "optim.lr: Input should be a finite number"),
+        ("train.max_steps", 1e23, "train.max_steps: Input should be less than or equal to 10000000"),
+        ("objective.alpha", float("nan"), "objective.alpha: Input should be a finite number"),
+    ],
+)
+def test_a_non_finite_or_huge_number_box_is_refused_naming_the_key(
+    label: str, value: float, message: str
+) -> None:
+    fields = form_fields()
+    values = values_of(load_config(REPO / "configs" / "smoke.yaml"), fields)
+    values[_field(fields, label)] = value  # what a number box returns
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        config_from_dict(raw_config(fields, values))

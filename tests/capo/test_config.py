@@ -1,20 +1,26 @@
 import json
+import re
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pytest
 
 from capo import objective_defs
 from capo.config import (
+    CONFIG_FIELDS,
     OBJECTIVE_CONFIGS,
     CapoObjective,
     ConfigError,
     DpoNllObjective,
     RunConfig,
     SimpoObjective,
+    allowed_range,
+    allowed_values,
     apply_overrides,
     config_from_dict,
+    describe,
     load_config,
 )
 from capo.objective_defs import OBJECTIVE_DEFS, Param
@@ -130,3 +136,161 @@ def test_an_exported_run_config_loads_as_the_run_it_came_from(tmp_path: Path) ->
     exported.write_text(json.dumps({"config": cfg.model_dump(mode="json"), "dataset": {"name": "paper8"}}))
     assert load_config(exported) == cfg
     assert load_config(exported, ["train.seed=3"]).train.seed == 3
+
+
+# ---- limits (issue 20): every number finite and in range, names one line of bounded text ------------
+
+INF, NAN = float("inf"), float("nan")
+
+REFUSED = [
+    (
+        "optim.lr",
+        INF,
+        "Input should be a finite number (allowed: a finite number, greater than 0 and at most 1)",
+    ),
+    ("optim.lr", NAN, "Input should be a finite number"),
+    ("optim.lr", 1e300, "Input should be less than or equal to 1 (allowed: a finite number, greater than 0"),
+    ("optim.warmup_ratio", NAN, "Input should be a finite number (allowed: a finite number from 0 to 1)"),
+    ("optim.weight_decay", 1e9, "Input should be less than or equal to 10"),
+    (
+        "optim.max_grad_norm",
+        INF,
+        "Input should be a finite number (allowed: a finite number, greater than 0 and "
+        "at most 1,000,000, or null)",
+    ),  # fmt: skip
+    ("objective.alpha", -INF, "Input should be a finite number (allowed: a finite number from 0 to 100)"),
+    ("objective.alpha", -1, "Input should be greater than or equal to 0"),
+    ("objective.beta", 1e12, "Input should be less than or equal to 100"),
+    ("lora.alpha", 10**400, "Input should be a valid number (allowed: a finite number, greater than 0"),
+    (
+        "lora.dropout",
+        NAN,
+        "Input should be a finite number (allowed: a finite number, at least 0 and less than 1)",
+    ),
+    ("lora.r", 10**6, "Input should be less than or equal to 1024 (allowed: a whole number from 1 to 1,024)"),
+    (
+        "train.epochs",
+        10**29,
+        "Input should be less than or equal to 10000 (allowed: a whole number from 1 to 10,000)",
+    ),
+    (
+        "train.max_steps",
+        10**23,
+        "Input should be less than or equal to 10000000 (allowed: a whole number from 1 "
+        "to 10,000,000, or null)",
+    ),  # fmt: skip
+    ("train.max_steps", 1e300, "(allowed: a whole number from 1 to 10,000,000, or null)"),
+    ("train.max_steps", NAN, "Input should be a finite number"),
+    ("train.batch_size", 2**63, "Input should be less than or equal to 4096"),
+    ("train.eval_every", 2**63 - 1, "Input should be less than or equal to 10000000"),
+    ("train.checkpoint_every", 10**8, "Input should be less than or equal to 10000000"),
+    ("train.seed", -1, "Input should be greater than or equal to 0"),
+    ("train.seed", 2**31, "Input should be less than or equal to 2147483647"),
+    (
+        "data.max_length",
+        10**12,
+        "Input should be less than or equal to 131072 (allowed: a whole number from 1 to 131,072)",
+    ),  # fmt: skip
+    (
+        "name",
+        "x" * 201,
+        "String should have at most 200 characters (allowed: 1 to 200 characters, no control characters)",
+    ),  # fmt: skip
+    ("name", "two\nlines", r"must not contain control characters \(found '\\n'\)"),
+    ("data.dataset", "paper8\x00", r"must not contain control characters \(found '\\x00'\)"),
+    ("model.name_or_path", "m" * 1001, "String should have at most 1000 characters"),
+    ("data.directions", ["en-de\t"], "must not contain control characters"),
+]
+
+
+def _raw(key: str, value: object) -> dict:
+    """A raw config setting ``key`` (an objective parameter under the first objective that has it)."""
+    section, _, name = key.rpartition(".")
+    if section == "objective":
+        return {
+            section: {
+                "name": next(n for n, c in OBJECTIVE_CONFIGS.items() if name in c.model_fields),
+                name: value,
+            }
+        }
+    return {section: {name: value}} if section else {name: value}
+
+
+@pytest.mark.parametrize(("key", "value", "message"), REFUSED, ids=lambda v: str(v)[:40])
+def test_a_value_out_of_range_is_refused_in_one_line_naming_the_key(
+    key: str, value: object, message: str
+) -> None:
+    """Before, inf and nan passed, and a whole number past 2**63 reached SQLite as an OverflowError."""
+    with pytest.raises(ConfigError) as caught:
+        config_from_dict(_raw(key, value))
+    assert str(caught.value).startswith(f"{key}: ") and "\n" not in str(caught.value)
+    assert re.search(message if "\\" in message else re.escape(message), str(caught.value))
+
+
+NUMBER_KEYS = [
+    k for k, f in CONFIG_FIELDS.items() if {int, float} & set(typing.get_args(f.annotation) or [f.annotation])
+]
+
+
+def test_the_number_keys_are_all_found() -> None:
+    assert len(NUMBER_KEYS) == 22 and {"train.seed", "optim.max_grad_norm", "objective.nll_weight"} <= set(
+        NUMBER_KEYS
+    )
+
+
+@pytest.mark.parametrize("key", NUMBER_KEYS)
+@pytest.mark.parametrize("value", [INF, -INF, NAN, 10**30, -(10**30), 2**63], ids=str)
+def test_every_number_key_refuses_non_finite_and_huge_values(key: str, value: float) -> None:
+    with pytest.raises(ConfigError, match=rf"^{re.escape(key)}: .* \(allowed: .*\)$"):
+        config_from_dict(_raw(key, value))
+
+
+def test_every_key_has_a_description_and_every_limited_key_states_its_range() -> None:
+    assert {k for k, f in CONFIG_FIELDS.items() if not f.description} == set()
+    for key in [*NUMBER_KEYS, "name", "data.dataset", "model.name_or_path", "train.device"]:
+        allowed = allowed_values(key)
+        assert allowed and describe(key).endswith(f"Allowed: {allowed}."), key
+    assert (
+        describe("train.batch_size")
+        == "Pairs per forward pass in training. Allowed: a whole number from 1 to 4,096."
+    )
+
+
+def test_every_objective_parameter_has_a_meaning_and_both_bounds() -> None:
+    for d in OBJECTIVE_DEFS.values():
+        for p in d.params:
+            assert p.meaning and p.le is not None and (p.gt is not None or p.ge is not None), p
+
+
+def test_the_edges_of_each_range_are_accepted() -> None:
+    cfg = config_from_dict(
+        {
+            "name": "n" * 200,
+            "objective": {"name": "capo", "alpha": 0, "beta": 100},
+            "optim": {"lr": 1, "warmup_ratio": 1, "weight_decay": 10, "max_grad_norm": None},
+            "lora": {"r": 1024, "dropout": 0.0},
+            "data": {"max_length": 131_072, "response_separator": "\n"},  # a separator may be a newline
+            "train": {"epochs": 10_000, "max_steps": 10_000_000, "batch_size": 4096, "seed": 2**31 - 1},
+        }
+    )
+    assert (cfg.train.seed, cfg.optim.lr, cfg.objective.alpha) == (2**31 - 1, 1.0, 0.0)
+
+
+def test_ranges_in_words() -> None:
+    assert allowed_range(whole=True, gt=0, le=4096) == "a whole number from 1 to 4,096"
+    assert allowed_range(whole=False, ge=0, lt=1) == "a finite number, at least 0 and less than 1"
+    assert allowed_range(whole=False, gt=0, optional=True) == "a finite number, greater than 0, or null"
+    assert allowed_range(whole=False) == "a finite number"
+
+
+def test_an_override_that_is_not_yaml_is_refused_naming_the_key() -> None:
+    """Before, PyYAML's scanner error escaped as a multi-line traceback."""
+    with pytest.raises(ConfigError, match=r"^name: not a valid YAML value \(found character '\\t'"):
+        apply_overrides({}, ["name=a\tb"])
+
+
+def test_the_first_keys_union_alternatives_are_joined_in_the_one_line() -> None:
+    with pytest.raises(
+        ConfigError, match="^lora.target_modules: Input should be 'all-linear' or must not contain"
+    ):
+        config_from_dict({"lora": {"target_modules": ["q_proj\r"]}})
