@@ -19,7 +19,6 @@ from capo_lab.database import Database
 from capo_lab.lifecycle import reap_stale_runs
 from capo_lab.settings import Settings
 from worker import runtime
-from worker.huey_app import huey
 
 log = logging.getLogger("capo_lab.worker")
 
@@ -54,10 +53,13 @@ def serve(
     parent_pid: int | None = None,
 ) -> int:
     """Run queued jobs until stopped (also once ``parent_pid``, when given, dies); returns how many ran."""
-    import worker.tasks  # noqa: F401  (registers the tasks with huey)
-
     settings = Settings()
+    # the database first, so that a storage problem (read-only home, damaged file, newer schema) is
+    # one line before the queue is imported and opened; an older schema is brought to head here
     db = Database(settings.database_url)
+    import worker.tasks  # noqa: F401  (registers the tasks with huey)
+    from worker.huey_app import huey  # opens the queue (under CAPO_LAB_HOME unless Redis)
+
     ctx = runtime.context
     ctx.device = device
     signal.signal(signal.SIGINT, _request_stop)

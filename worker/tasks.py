@@ -22,8 +22,11 @@ def train_run(run_id: int) -> str:
 
     settings = Settings()
     ctx = runtime.context
-    db = Database(settings.database_url)
-    return run_job(db, settings, run_id, ctx.name, ctx.stop_event, ctx.device, execute=execute)
+    db = Database(settings.database_url)  # migrated to head: a schema older than the code is upgraded
+    try:
+        return run_job(db, settings, run_id, ctx.name, ctx.stop_event, ctx.device, execute=execute)
+    finally:
+        db.close()
 
 
 def enqueue_run(run_id: int) -> None:
@@ -33,7 +36,11 @@ def enqueue_run(run_id: int) -> None:
 @huey.task(name="capo_lab.evaluate_translations")
 def evaluate_translations_job(evaluation_id: int) -> str:
     settings = Settings()
-    return run_evaluation(Database(settings.database_url), settings, evaluation_id)
+    db = Database(settings.database_url)
+    try:
+        return run_evaluation(db, settings, evaluation_id)
+    finally:
+        db.close()
 
 
 def enqueue_evaluation(evaluation_id: int) -> None:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from enum import StrEnum
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import DBAPIError
 
 from capo_lab.database import Database
 from capo_lab.errors import USER_ERRORS
 from capo_lab.settings import Settings
+from storage.errors import StorageProblem, explain
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -37,8 +39,9 @@ class Output(StrEnum):
     json = "json"
 
 
-def open_database() -> Database:
-    return Database(Settings().database_url)
+def open_database(*, migrate: bool = True) -> Database:
+    """The lab's database, brought to the code's schema (``migrate=False``: as it is)."""
+    return Database(Settings().database_url, migrate=migrate)
 
 
 def enqueue_run(run_id: int) -> None:
@@ -57,17 +60,29 @@ def one_line(err: BaseException) -> str:
 
 
 def user_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn known user errors into ``error: …`` on stderr and exit code 1."""
+    """Turn known user errors into ``error: …`` on stderr and exit code 1.
+
+    A driver error from the lab's database that is a storage problem (read-only, damaged, disk
+    full) — met in the middle of a command, after the database opened — is one too."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except USER_ERRORS as err:
-            stderr.print(f"error: {one_line(err)}", markup=False, highlight=False)
-            raise typer.Exit(1) from None
+        except (*USER_ERRORS, StorageProblem) as err:
+            _fail(err)
+        except DBAPIError as err:
+            problem = explain(err, Settings().database_url)
+            if problem is None:
+                raise
+            _fail(problem)
 
     return wrapper
+
+
+def _fail(err: BaseException) -> NoReturn:
+    stderr.print(f"error: {one_line(err)}", markup=False, highlight=False)
+    raise typer.Exit(1) from None
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "") -> None:

@@ -7,6 +7,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from capo_lab.cli import app
+from storage.engine import make_engine
+from storage.migrate import current_revision, upgrade
 from worker.launch import free_port
 
 runner = CliRunner()
@@ -50,3 +52,35 @@ def test_health_reports_an_unreachable_database(lab_home: Path, monkeypatch) -> 
     monkeypatch.setenv("CAPO_LAB_DB_URL", f"postgresql+psycopg://capo@127.0.0.1:{free_port()}/capo")
     result = runner.invoke(app, ["health"])
     assert result.exit_code == 1 and result.stderr.startswith("error: database unreachable")
+
+
+def test_health_checks_the_database_as_it_is_and_never_migrates_it(lab_home: Path) -> None:
+    """A fresh home: health says there is no schema yet and leaves it so (the app's start migrates)."""
+    fresh = runner.invoke(app, ["health"])
+    assert fresh.exit_code == 0, fresh.stderr
+    assert fresh.stdout == (
+        "database ok (revision none, an empty database: `capo-lab db upgrade`, or any command, "
+        "creates the schema, quick_check ok)\n"
+    )
+    engine = make_engine(f"sqlite:///{lab_home / 'lab.db'}")
+    assert current_revision(engine) is None
+    upgrade(engine, "0010")
+    behind = runner.invoke(app, ["health"])
+    assert behind.exit_code == 0 and f"revision 0010, behind this capo-lab's {NEWEST}: " in behind.stdout
+    assert current_revision(engine) == "0010"
+    assert runner.invoke(app, ["db", "upgrade"]).stdout == f"database at revision {NEWEST}\n"
+    assert runner.invoke(app, ["health"]).stdout == f"database ok (revision {NEWEST}, quick_check ok)\n"
+    engine.dispose()
+
+
+def test_health_fails_in_one_line_on_a_damaged_database(lab_home: Path) -> None:
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    (lab_home / "lab.db").write_bytes(b"not a database, just text" * 400)
+    for suffix in ("-wal", "-shm"):
+        (lab_home / f"lab.db{suffix}").unlink(missing_ok=True)
+    result = runner.invoke(app, ["health"])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == (
+        f"error: {lab_home / 'lab.db'}: not a SQLite database, or a damaged one (file is not a database); "
+        "restore a backup, or move the file aside and the lab starts an empty one\n"
+    )
