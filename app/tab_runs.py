@@ -396,7 +396,7 @@ def build(service) -> None:
 
         @shows_errors
         def run_metrics(run_id: float, after_step: float = -1):
-            return [asdict(m) for m in service.metrics(int(run_id), int(after_step))]
+            return [asdict(m) for m in service.metrics(run_id, after_step)]  # validated there
 
         api_run = gr.Number(visible=False)
         api_after = gr.Number(-1, visible=False)

@@ -51,8 +51,8 @@ def outcomes(db: Database, run_id: int, split: str) -> Outcomes | None:
     return Outcomes(
         steps[0],
         steps[-1],
-        {s.pair_id: (s.direction, s.logp_chosen > s.logp_rejected) for s in first},
-        {s.pair_id: (s.direction, s.logp_chosen > s.logp_rejected) for s in last},
+        {s.pair_id: (s.direction, not s.tie and s.logp_chosen > s.logp_rejected) for s in first},
+        {s.pair_id: (s.direction, not s.tie and s.logp_chosen > s.logp_rejected) for s in last},
     )
 
 

@@ -5,6 +5,7 @@ from pydantic import ValidationError
 from capo.data.triples import DataError
 from capo.languages import UnknownLanguageError
 from capo.templates import TemplateError
+from storage.errors import StorageProblem
 from storage.writes import DatasetNameTaken, StudyNameTaken
 
 
@@ -20,4 +21,5 @@ USER_ERRORS = (
     UnknownLanguageError,
     TemplateError,
     ValidationError,
+    StorageProblem,
 )

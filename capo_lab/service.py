@@ -47,6 +47,17 @@ REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 DATA_SUFFIXES = (".tar.gz", ".tgz", ".tsv", ".jsonl", ".json", ".csv", ".parquet")
 
 
+def whole_number(what: str, value: int | float | str, least: int) -> int:
+    """``value`` as an int in [least, 2⁶³ − 1], or a LabError naming ``what``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise LabError(f"{what} must be a whole number, got {value!r}") from None
+    if not number.is_integer() or not least <= number <= 2**63 - 1:
+        raise LabError(f"{what} must be a whole number from {least} to 2^63 - 1, got {value!r}")
+    return int(number)
+
+
 class LabService:
     """``enqueue`` and ``enqueue_evaluation`` put a run or an evaluation on the job queue (the front end
     passes ``worker.tasks``' functions); without them the service only reads."""
@@ -263,10 +274,14 @@ class LabService:
         queued or running."""
         return runs.delete_runs(self.db, self.settings, [int(r) for r in run_ids])
 
-    def metrics(self, run_id: int, after_step: int = -1) -> list[MetricRow]:
-        """Metric rows with step > ``after_step``."""
+    def metrics(self, run_id: int | float | str, after_step: int | float | str = -1) -> list[MetricRow]:
+        """Metric rows with step > ``after_step``; a run id or step that is no whole number in the
+        database's range is one error line (the API passes JSON numbers, 1e300 and NaN included)."""
+        run, after = whole_number("run id", run_id, 1), whole_number("step", after_step, -1)
         with self.db.read() as session:
-            return queries.metrics(session, int(run_id), after_step)
+            if queries.get_run(session, run) is None:
+                raise LabError(f"no run {run}; see the runs list")
+            return queries.metrics(session, run, after)
 
     def metrics_since(
         self, cursor: Mapping[int, live_metrics.Seen], run_ids: list[int], keys: list[str]

@@ -158,11 +158,12 @@ def plan_study(
             continue
         seen.add(key)
         extra = [f"{k}={_yaml_value(v)}" for k, v in settings.items()]
-        try:
+        try:  # the run's own name is validated too (length, control characters)
             cfg = config_from_dict(apply_overrides(raw, [*overrides, *extra]))
+            cfg = config_from_dict({**cfg.model_dump(mode="json"), "name": _run_name(name.strip(), settings)})
         except ConfigError as err:
             raise LabError(str(err)) from None
-        configs.append(cfg.model_copy(update={"name": _run_name(name.strip(), settings)}))
+        configs.append(cfg)
     return StudyPlan(name.strip(), factors, configs)
 
 

@@ -1,5 +1,6 @@
 """The UI's service: data-folder sandbox, launch through the queue, pair table and detail, named endpoints."""
 
+import re
 import threading
 from pathlib import Path
 
@@ -221,3 +222,19 @@ def test_the_zip_holds_one_folder_with_a_portable_adapter_and_the_dataset_proven
     assert dataset["sources"] == ["warmup.tsv"] and dataset["pairs"] == 18
     assert dataset["import_options"]["keep_ties"] is True and dataset["import_options"]["detokenize"] is True
     assert dataset["fingerprint"] == {"sha256": dataset_fingerprint(queue_only.db, "paper8")}
+
+
+@pytest.mark.parametrize(
+    ("run_id", "step", "message"),
+    [
+        (1, 1e300, "step must be a whole number from -1 to 2^63 - 1, got 1e+300"),
+        (1, float("nan"), "step must be a whole number from -1 to 2^63 - 1, got nan"),
+        (1.5, -1, "run id must be a whole number from 1 to 2^63 - 1, got 1.5"),
+        ("x", -1, "run id must be a whole number, got 'x'"),
+        (99999, -1, "no run 99999; see the runs list"),
+    ],
+)
+def test_run_metrics_refuses_numbers_outside_the_database_in_one_line(queue_only, run_id, step, message):
+    """Before, a step of 1e300 reached SQLite (OverflowError traceback) and an unknown run gave []."""
+    with pytest.raises(LabError, match="^" + re.escape(message) + "$"):
+        queue_only.metrics(run_id, step)

@@ -115,11 +115,6 @@ def test_the_edges_of_each_range_are_accepted(paper8: None) -> None:
     huey.flush()  # the queue is one per test process: leave no task for another test's worker
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="capo_lab/studies.py plan_study renames each run (study[alpha=1]) with model_copy, after "
-    "validation: a name past 200 characters is stored, and the worker's validation then fails the run",
-)
 def test_a_study_whose_run_names_are_too_long_is_refused_before_anything_is_stored(paper8: None) -> None:
     try:
         result = cli("study", str(SMOKE), "--name", "s" * 195, "--vary", "objective.alpha=1,2")
