@@ -112,3 +112,13 @@ def run_choices(service) -> list[tuple[str, int]]:
 
 def dataset_choices(service) -> list[str]:
     return [d.name for d in service.datasets()]
+
+
+def confirmed_delete(what: str, button: str, elem_id: str, view, target) -> None:
+    """A delete button that acts only with its "I understand" box ticked; ``view(target, ticked)``
+    returns [message, target update, the box unticked]."""
+    with gr.Row():
+        sure = gr.Checkbox(False, label=f"I understand: {what} go for good")
+        delete = gr.Button(button, variant="stop", elem_id=elem_id, scale=0)
+    message = gr.Markdown(elem_id=f"{elem_id}-message")
+    delete.click(shows_errors(view), [target, sure], [message, target, sure])

@@ -16,7 +16,7 @@ import gradio as gr
 
 from app.charts import Point, RunLook, chrf_chart, delta_distribution, line_chart, sweep_or_why
 from app.charts_compare import REGIME_PANELS, accuracy_bars, margin_chart, regime_chart, renamed
-from app.common import markdown_text, run_choices, shows_errors, table
+from app.common import confirmed_delete, markdown_text, run_choices, shows_errors, table
 from app.runs_compare import (
     accuracy_columns,
     accuracy_summary,
@@ -347,12 +347,10 @@ def delete_view(service, run_ids: list, confirmed: bool) -> list:
 
 
 def build_delete(service, selected: gr.Dropdown) -> None:
-    with gr.Row():
-        sure = gr.Checkbox(False, label="I understand: the selected runs and their checkpoints go for good")
-        delete = gr.Button("Delete selected runs", variant="stop", elem_id="delete-runs", scale=0)
-    message = gr.Markdown(elem_id="delete-runs-message")
-    on_delete = shows_errors(lambda ids, ok: delete_view(service, ids, ok))
-    delete.click(on_delete, [selected, sure], [message, selected, sure])
+    confirmed_delete(
+        "the selected runs and their checkpoints", "Delete selected runs", "delete-runs",
+        lambda ids, ok: delete_view(service, ids, ok), selected,
+    )  # fmt: skip
 
 
 def build(service) -> None:

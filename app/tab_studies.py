@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from app.common import markdown_text, shows_errors, table
+from app.common import confirmed_delete, markdown_text, shows_errors, table
 from capo_lab.report_figures import ITEM_KEYS, ReportItem, report_items
 from capo_lab.report_text import method_lines, verdict
 
@@ -100,12 +100,10 @@ def delete_view(service, study_id, confirmed: bool) -> list:
 
 
 def build_delete(service, study: gr.Dropdown) -> None:
-    with gr.Row():
-        sure = gr.Checkbox(False, label="I understand: the study, its runs and their checkpoints go for good")
-        delete = gr.Button("Delete study", variant="stop", elem_id="delete-study", scale=0)
-    message = gr.Markdown(elem_id="delete-study-message")
-    on_delete = shows_errors(lambda s, ok: delete_view(service, s, ok))
-    delete.click(on_delete, [study, sure], [message, study, sure])
+    confirmed_delete(
+        "the study, its runs and their checkpoints", "Delete study", "delete-study",
+        lambda s, ok: delete_view(service, s, ok), study,
+    )  # fmt: skip
 
 
 def build(service) -> None:

@@ -206,6 +206,23 @@ print(current_revision(db.engine))
 """
 
 
+def race_upgrades(url: str, start: float, head: str) -> None:
+    """Two processes upgrade ``url`` at ``start`` (a wall-clock time): both succeed and end at ``head``."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", UPGRADER, url, str(start)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    outcomes = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err[-800:] for _, err in outcomes]
+    assert [out.strip() for out, _ in outcomes] == [head, head]
+
+
 def test_two_processes_upgrading_at_once_both_succeed(tmp_path: Path) -> None:
     """Before: the second of two processes failed ("table _alembic_tmp_pairs already exists" or
     "expected to match one row when updating '0010' to '0011'") every time."""
@@ -214,19 +231,7 @@ def test_two_processes_upgrading_at_once_both_succeed(tmp_path: Path) -> None:
     for _ in range(2):
         at_0010(url)
         start = time.time() + 4  # both processes have imported by then
-        procs = [
-            subprocess.Popen(
-                [sys.executable, "-c", UPGRADER, url, str(start)],
-                cwd=REPO,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )  # fmt: skip
-            for _ in range(2)
-        ]
-        outcomes = [p.communicate(timeout=120) for p in procs]
-        assert [p.returncode for p in procs] == [0, 0], [err[-800:] for _, err in outcomes]
-        assert [out.strip() for out, _ in outcomes] == [head, head]
+        race_upgrades(url, start, head)
         assert "tie" in columns(url, "pairs")
         engine = make_engine(url)
         with engine.connect() as connection:
@@ -254,19 +259,7 @@ def test_two_processes_upgrading_postgresql_at_once_both_succeed() -> None:
                 upgrade(engine, start_at)
             head = head_revision(engine)
             start = time.time() + 4
-            procs = [
-                subprocess.Popen(
-                    [sys.executable, "-c", UPGRADER, url, str(start)],
-                    cwd=REPO,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                )  # fmt: skip
-                for _ in range(2)
-            ]
-            outcomes = [p.communicate(timeout=120) for p in procs]
-            assert [p.returncode for p in procs] == [0, 0], [err[-800:] for _, err in outcomes]
-            assert [out.strip() for out, _ in outcomes] == [head, head]
+            race_upgrades(url, start, head)
             assert "tie" in {c["name"] for c in inspect(engine).get_columns("pairs")}
             engine.dispose()
         admin.dispose()
