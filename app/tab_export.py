@@ -1,38 +1,69 @@
-"""Export tab: a run's adapter (zip), config and metrics CSV."""
+"""Export tab: a run's adapter (zip), config and metrics CSV.
+
+The zip is written under ``$CAPO_LAB_HOME/exports`` (``capo_lab.runs.export_zip``), which is
+registered as a static path: Gradio serves it from there instead of copying it to its own temp
+folder, and exports older than a day go when a new one is written."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import gradio as gr
 
 from app.common import FormProblems, inline_errors, markdown_text, run_choices
+from capo_lab import runs
+
+STEP_LABEL = "Checkpoint step (optional)"
+
+
+def checked_step(step) -> int | None:
+    """The step box's value: None when empty, else a whole number of 0 or more."""
+    if step is None or (isinstance(step, str) and not step.strip()):
+        return None
+    try:
+        number = float(step)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number.is_integer() or number < 0:
+        raise FormProblems([(STEP_LABEL, "a whole number of 0 or more, or empty for a finished run's last")])
+    return int(number)
 
 
 def exporter(service):
     """The button's action: outputs the zip to download, then the status line."""
 
     @inline_errors(outputs=1)
-    def export(run_id):
-        if not run_id:
-            raise FormProblems([("Run", "choose a run")])
-        path = service.export_zip(int(run_id))
-        return path, f"Built {markdown_text(Path(path).name)}"
+    def export(run_id, step=None):
+        problems = [] if run_id else [("Run", "choose a run")]
+        try:
+            at = checked_step(step)
+        except FormProblems as err:
+            problems += err.problems
+        if problems:
+            raise FormProblems(problems)
+        done = runs.export_zip(service.db, service.settings, int(run_id), at)
+        return str(done.path), (
+            f"Built {markdown_text(done.path.name)}: run {done.run_id} ({markdown_text(done.status)}) "
+            f"at step {done.step}"
+        )
 
     return export
 
 
 def build(service) -> None:
+    gr.set_static_paths([runs.exports_dir(service.settings)])
     with gr.Tab("Export", id="export") as tab:
         gr.Markdown(
             "The zip holds one folder: a PEFT adapter (`PeftModel.from_pretrained(base, folder)` loads it; "
             "its `base_model_name_or_path` is the run's model id), `run_config.json` (the run's config, "
-            "and its dataset's sources, import options and fingerprint) and `metrics.csv`."
+            "its dataset's sources, import options and fingerprint, and the run's status and the "
+            "adapter's step) and `metrics.csv`. A finished run exports its last checkpoint; a run that "
+            "has not finished needs a checkpoint step (metrics.csv then stops at that step)."
         )
-        run = gr.Dropdown(run_choices(service), label="Run")
+        with gr.Row():
+            run = gr.Dropdown(run_choices(service), label="Run")
+            step = gr.Number(None, label=STEP_LABEL, precision=0, elem_id="export-step")
         with gr.Row():
             button = gr.Button("Build the zip", elem_id="export-button", scale=1)
             status = gr.Markdown(elem_id="export-status")
         download = gr.File(label="Download")
-        button.click(exporter(service), run, [download, status])
+        button.click(exporter(service), [run, step], [download, status])
         tab.select(lambda: gr.Dropdown(choices=run_choices(service)), None, run)

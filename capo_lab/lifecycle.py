@@ -8,7 +8,7 @@ finishes it (running → final status). A queued run that is cancelled never sta
 a running one stops at its next step, keeps its last checkpoint and becomes
 ``cancelled``; one stopped by a signal becomes ``interrupted``, as does one whose
 heartbeat goes stale (its worker died). ``resume`` re-queues an interrupted,
-cancelled or failed run from its latest checkpoint.
+cancelled or failed run from its newest checkpoint that loads (newer, damaged ones skipped with a note).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 from capo.config import ConfigError, RunConfig, read_config_file
 from capo_lab.database import Database
 from capo_lab.errors import LabError
-from capo_lab.runs import create_run, failure_message, get_run, now, run_config
+from capo_lab.runs import create_run, failure_message, get_run, loadable_checkpoint, now, run_config
 from capo_lab.settings import Settings
-from storage import queries, writes
+from storage import writes
 from storage.records import RESUMABLE, RunStatus
 
 if TYPE_CHECKING:
@@ -104,13 +104,18 @@ def cancel(db: Database, run_id: int | str) -> str:
 
 
 def resume(db: Database, run_id: int | str, enqueue: Callable[[int], None]) -> int | None:
-    """Re-queue a resumable run from its latest checkpoint; returns that step (None: from scratch)."""
+    """Re-queue a resumable run from its newest checkpoint that loads; returns that step (None: from
+    the start). A newer checkpoint whose folder is gone or whose files are damaged is skipped, with a
+    note on the run saying its step and why; when none loads, a note says the run starts over."""
     run = get_run(db, run_id)
     if run.status not in RESUMABLE:
         raise LabError(f"run {run.id} is {run.status}; only {', '.join(RESUMABLE)} runs can be resumed")
+    checkpoint, skipped = loadable_checkpoint(db, run.id)
+    step = checkpoint.step if checkpoint else None
+    notes = [f"resume: {line}" for line in skipped]
+    if skipped and checkpoint is None:
+        notes.append("resume: no checkpoint loads; the run starts over from step 0")
     with db.write() as session:
-        checkpoint = queries.latest_checkpoint(session, run.id)
-        step = checkpoint.step if checkpoint else None
         after = step if step is not None else -1
         if not writes.transition(session, run.id, run.status, status=RunStatus.QUEUED):
             raise LabError(f"run {run.id} changed status meanwhile; try again")
@@ -126,6 +131,8 @@ def resume(db: Database, run_id: int | str, enqueue: Callable[[int], None]) -> i
             worker=None,
             step=max(after, 0),
         )
+        for note in notes:
+            writes.append_run_note(session, run.id, note)
     enqueue(run.id)
     return step
 

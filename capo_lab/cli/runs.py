@@ -183,7 +183,18 @@ def report_deletion(done: runs.Deletion) -> None:
 def export_command(
     run: Annotated[str, typer.Argument(help="Run id")],
     out: Annotated[Path, typer.Option("--out", help="New folder for the adapter")],
+    step: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Export the checkpoint at this step (metrics.csv stops there); "
+            "required for a run that has not finished",
+        ),
+    ] = None,
 ) -> None:
-    """Write a PEFT adapter folder (PeftModel.from_pretrained loads it), run_config.json, metrics.csv."""
-    path = runs.export_run(open_database(), run, out)
-    stdout.print(f"exported run {run} to {path}", markup=False, highlight=False)
+    """Write a PEFT adapter folder (PeftModel.from_pretrained loads it), run_config.json, metrics.csv.
+
+    A finished run exports its last checkpoint; one that has not finished (queued, running,
+    interrupted, cancelled, failed) is refused unless --step names one of its checkpoints."""
+    done = runs.export_run(open_database(), run, out, step)
+    say(f"exported run {done.run_id} ({done.status}) at step {done.step} to {done.path}")

@@ -182,3 +182,130 @@ def test_a_study_without_a_name_is_reported_with_the_forms_problems(service: Lab
     with pytest.raises(FormProblems) as caught:
         study_config(service, fields, values, labels, " ")
     assert [label for label, _ in caught.value.problems] == ["train.epochs", "data.dataset", "Study name"]
+
+
+# ---- Export tab (issue 20, item 7): an unfinished run needs a step; the zip stays in the lab home ---
+
+
+def checkpoint(folder: Path, step: int) -> Path:
+    """A checkpoint folder with the files ``capo.checkpoints.save_checkpoint`` writes (no checksums:
+    checked by structure), holding one tensor whose value is the step."""
+    import numpy as np
+    import torch
+    from safetensors.numpy import save_file
+
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text('{"base_model_name_or_path": "/cache/x", "r": 16}')
+    save_file({"w": np.full(4, step, dtype=np.float32)}, str(folder / "adapter_model.safetensors"))
+    torch.save({"step": step}, folder / "trainer_state.pt")
+    return folder
+
+
+def seeded_run(service: LabService, status: str, steps=(2, 4)) -> int:
+    """A run in ``status`` at step 6 with checkpoints at ``steps`` and a loss at steps 2, 4, 6."""
+    from storage import writes
+
+    config = service.preset("smoke").model_dump(mode="json")
+    with service.db.write() as session:
+        run_id = writes.add_run(session, "r", config, None, status, None)
+        writes.update_run(session, run_id, step=6)
+        writes.add_metrics(session, run_id, [(s, "loss", 1.0 / s) for s in (2, 4, 6)])
+        for step in steps:
+            folder = checkpoint(service.settings.home_dir / "runs" / str(run_id) / f"step-{step}", step)
+            writes.add_checkpoint(session, run_id, step, str(folder))
+    return run_id
+
+
+def capo_run_temp_folders() -> set[str]:
+    import tempfile
+
+    return {p.name for p in Path(tempfile.gettempdir()).glob("capo-run-*")}
+
+
+def test_export_of_a_running_run_without_a_step_is_refused_inline(service: LabService) -> None:
+    """Before, the tab zipped the newest checkpoint of a running run beside its newer metrics."""
+    run_id = seeded_run(service, "running")
+    download, status = exporter(service)(run_id, None)
+    assert download == SKIP
+    assert shown(status) == (
+        f"⚠️ run {run_id} is running, not finished; export one of its checkpoints by step "
+        "(its checkpoint steps: 2, 4)"
+    )
+    download, status = exporter(service)(run_id, 3)
+    assert download == SKIP and shown(status) == (
+        f"⚠️ run {run_id} has no checkpoint at step 3 (its checkpoint steps: 2, 4)"
+    )
+    exports = service.settings.home_dir / "exports"
+    assert not exports.exists() or list(exports.iterdir()) == []
+
+
+def test_the_step_box_takes_a_whole_number_or_nothing(service: LabService) -> None:
+    download, status = exporter(service)(None, 2.5)
+    assert download == SKIP
+    assert "**Run**: choose a run" in status
+    assert "**Checkpoint step \\(optional\\)**: a whole number of 0 or more" in status
+    _, status = exporter(service)(seeded_run(service, "failed"), -1)
+    assert "**Checkpoint step \\(optional\\)**" in status and "**Run**" not in status
+
+
+def test_export_at_a_step_writes_the_zip_under_the_lab_home_and_leaves_no_temp_folder(
+    service: LabService,
+) -> None:
+    import csv
+    import io
+    import json
+    import zipfile
+
+    from gradio.utils import is_static_file
+
+    from app import tab_export
+
+    run_id = seeded_run(service, "interrupted")
+    before = capo_run_temp_folders()
+    with gr.Blocks():
+        tab_export.build(service)  # the step box, and the exports folder served where it is
+    path, status = exporter(service)(run_id, 2)
+    zipped = Path(path)
+    exports = service.settings.home_dir / "exports"
+    assert zipped.parent.parent == exports and zipped.name == f"capo-lab-run-{run_id}-step-2.zip"
+    assert list(zipped.parent.iterdir()) == [zipped]  # the unzipped copy it was built from is gone
+    assert capo_run_temp_folders() == before
+    assert is_static_file(str(zipped))  # Gradio serves it from there: no copy in its temp folder
+    assert shown(status) == f"Built {zipped.name}: run {run_id} (interrupted) at step 2"
+    folder = f"capo-lab-run-{run_id}/"
+    with zipfile.ZipFile(zipped) as archive:
+        exported = json.loads(archive.read(folder + "run_config.json"))
+        metrics = list(csv.DictReader(io.StringIO(archive.read(folder + "metrics.csv").decode())))
+        weights = archive.read(folder + "adapter_model.safetensors")
+    assert exported["run"] == {
+        "id": run_id,
+        "name": "r",
+        "status": "interrupted",
+        "step": 6,
+        "adapter_step": 2,
+    }
+    assert [int(m["step"]) for m in metrics] == [2]
+    saved = service.settings.home_dir / "runs" / str(run_id) / "step-2" / "adapter_model.safetensors"
+    assert weights == saved.read_bytes()
+
+
+def test_a_finished_run_exports_its_last_checkpoint_and_old_exports_go(service: LabService) -> None:
+    import json
+    import os
+    import time
+    import zipfile
+
+    exports = service.settings.home_dir / "exports"
+    stale, fresh = exports / "20000101-000000-old", exports / "recent"
+    stale.mkdir(parents=True)
+    (stale / "capo-lab-run-9-step-1.zip").write_bytes(b"zip")
+    fresh.mkdir()
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(stale, (two_days_ago, two_days_ago))
+    run_id = seeded_run(service, "succeeded")
+    path, _ = exporter(service)(run_id, None)
+    with zipfile.ZipFile(path) as archive:
+        exported = json.loads(archive.read(f"capo-lab-run-{run_id}/run_config.json"))
+    assert exported["run"]["status"] == "succeeded" and exported["run"]["adapter_step"] == 4
+    assert not stale.exists() and fresh.exists()
+    assert sorted(p.name for p in exports.iterdir()) == sorted([fresh.name, Path(path).parent.name])
