@@ -39,7 +39,7 @@ def exporter(service):
             problems += err.problems
         if problems:
             raise FormProblems(problems)
-        done = runs.export_zip(service.db, service.settings, int(run_id), at)
+        done = service.export_zip(int(run_id), at)
         return str(done.path), (
             f"Built {markdown_text(done.path.name)}: run {done.run_id} ({markdown_text(done.status)}) "
             f"at step {done.step}"

@@ -357,7 +357,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
     """Load a YAML preset (or an exported run's ``run_config.json``, whose ``config`` sits beside its
     ``dataset``) and apply ``key.sub=value`` overrides (values parsed as YAML)."""
     raw = read_config_file(path)
-    if set(raw) == {"config", "dataset"} and isinstance(raw["config"], dict):
+    if {"config", "dataset"} <= set(raw) <= {"config", "dataset", "run"} and isinstance(raw["config"], dict):
         raw = raw["config"]
     return config_from_dict(apply_overrides(raw, overrides or []))
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -308,13 +306,11 @@ class LabService:
     ) -> PairDetail:
         return pairs.pair_detail(self.db, run_id, pair_id, step, split, with_tokens)
 
-    def export_zip(self, run_id: int) -> str:
+    def export_zip(self, run_id: int, step: int | None = None) -> runs.ExportedRun:
         """A zip holding one folder, ``capo-lab-run-<id>/``: the run's adapter (``PeftModel`` loads the
-        folder), run_config.json and metrics.csv; returns the zip's path."""
-        folder = Path(tempfile.mkdtemp(prefix=f"capo-run-{run_id}-"))
-        inner = f"capo-lab-run-{int(run_id)}"
-        runs.export_run(self.db, run_id, folder / inner)
-        return shutil.make_archive(str(folder / inner), "zip", root_dir=folder, base_dir=inner)
+        folder), run_config.json and metrics.csv, under ``$CAPO_LAB_HOME/exports``; an unfinished run
+        only at a named checkpoint ``step``."""
+        return runs.export_zip(self.db, self.settings, run_id, step)
 
     # ---- comparisons (read-only) ------------------------------------------------------------------
     def run_configs(self, run_ids: list[int]) -> dict[int, dict[str, Any]]:

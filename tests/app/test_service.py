@@ -199,10 +199,17 @@ def test_the_zip_holds_one_folder_with_a_portable_adapter_and_the_dataset_proven
     checkpoint.mkdir()
     local = str(queue_only.settings.home_dir / "models" / "tiny-random-llama")
     (checkpoint / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": local, "r": 16}))
-    (checkpoint / "adapter_model.safetensors").write_bytes(b"weights")
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({"lora_A": torch.zeros(2)}, str(checkpoint / "adapter_model.safetensors"))
+    torch.save({"step": 4}, checkpoint / "trainer_state.pt")
     with queue_only.db.write() as session:
         writes.add_checkpoint(session, run_id, 4, str(checkpoint))
-    with zipfile.ZipFile(queue_only.export_zip(run_id)) as zipped:
+        writes.update_run(session, run_id, status="succeeded")
+    exported_zip = queue_only.export_zip(run_id)
+    assert exported_zip.path.is_relative_to(queue_only.settings.home_dir / "exports")
+    with zipfile.ZipFile(exported_zip.path) as zipped:
         folder = f"capo-lab-run-{run_id}/"
         assert sorted(zipped.namelist()) == [
             folder + n
