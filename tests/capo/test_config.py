@@ -294,3 +294,15 @@ def test_the_first_keys_union_alternatives_are_joined_in_the_one_line() -> None:
         ConfigError, match="^lora.target_modules: Input should be 'all-linear' or must not contain"
     ):
         config_from_dict({"lora": {"target_modules": ["q_proj\r"]}})
+
+
+def test_an_exported_run_config_with_its_run_entry_loads_again(tmp_path) -> None:
+    import json
+
+    from capo.config import load_config
+
+    raw = {"model": {"name_or_path": "tiny-random-llama"}, "data": {"dataset": "paper8"}}
+    exported = {"config": raw, "dataset": {"pairs": 18}, "run": {"id": 1, "status": "succeeded", "step": 4}}
+    path = tmp_path / "run_config.json"
+    path.write_text(json.dumps(exported))
+    assert load_config(path).data.dataset == "paper8"
