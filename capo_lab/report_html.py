@@ -19,8 +19,9 @@ from capo_lab.reports import StudyReport
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; padding: 0 1rem; }
-table.runs { border-collapse: collapse; font-size: 0.9rem; }
-table.runs th, table.runs td { border: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: left; }
+table.runs, table.comparisons { border-collapse: collapse; font-size: 0.9rem; }
+table.runs th, table.runs td, table.comparisons th, table.comparisons td {
+  border: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: left; }
 p.note { color: #666; font-style: italic; }
 section { margin-top: 2.5rem; }
 """
@@ -82,7 +83,7 @@ def _comparisons(report: StudyReport) -> str:
         '<section id="comparisons"><h2>Comparisons</h2>\n<p>Every pair of arms on the same pairs, the '
         "primary endpoint (all directions) first. Significance is read on the Holm-adjusted p-value; a "
         "non-significant row says the smallest difference the data could have detected (80 % power, "
-        f'alpha 0.05).</p>\n<table class="runs">{"".join(rows)}</table></section>'
+        f'alpha 0.05).</p>\n<table class="comparisons">{"".join(rows)}</table></section>'
     )
 
 

@@ -78,7 +78,7 @@ def test_launch_then_inspect_a_pair_down_to_its_tokens(service: LabService) -> N
     assert sum(tokens.rejected_logps) == pytest.approx(detail.score.logp_rejected, abs=1e-3)
     points = service.metrics(run_id, after_step=1)
     assert points and all(p.step > 1 for p in points)
-    zipped = service.export_zip(run_id)
+    zipped = service.export_zip(run_id).path
     assert Path(zipped).stat().st_size > 0
 
 
