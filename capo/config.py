@@ -43,6 +43,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
+from capo.errors import UserError
 from capo.objective_defs import OBJECTIVE_DEFS, ObjectiveDef
 
 # Limits. Every number is finite and within a range stated in words in its field's description
@@ -337,7 +338,7 @@ class RunConfig(_Frozen):
         return cls.model_validate_json(text)
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A config file or override that cannot be used; the message names the key."""
 
 

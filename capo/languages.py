@@ -11,12 +11,14 @@ from functools import cache
 
 import pycountry
 
+from capo.errors import UserError
+
 # ISO 639 names that are longer than the names a prompt should carry.
 _PLAIN_NAMES = {"el": "Greek", "nl": "Dutch", "es": "Spanish", "ne": "Nepali"}
 _DIRECTION = re.compile(r"^([a-z]{2,3})-([a-z]{2,3})$")
 
 
-class UnknownLanguageError(ValueError):
+class UnknownLanguageError(UserError):
     """A language code that ISO 639 does not know."""
 
 
@@ -56,10 +58,21 @@ def parse_direction(direction: str) -> tuple[str, str]:
 
 
 def find_direction(name: str) -> str | None:
-    """The first ``xx-yy`` pair of known codes inside a file or folder name, if any."""
-    for match in re.finditer(r"(?<![a-z])([a-z]{2,3})-([a-z]{2,3})(?![a-z])", name.lower()):
+    """The translation direction a file or folder name states, by one rule:
+
+    every ``xx-yy`` in the name (codes of two or three letters, not inside a longer word, overlapping
+    ones included: ``nul-en-de`` holds ``nul-en`` and ``en-de``) whose codes ISO 639 knows is a
+    candidate; pairs of two-letter codes are preferred to pairs with a three-letter one; the name
+    states a direction when the preferred candidates all name the same one. None otherwise
+    (``en-de-fr``: ``en-de`` or ``de-fr``), and the reader then asks for a direction."""
+    found = re.finditer(r"(?<![a-z])(?=([a-z]{2,3})-([a-z]{2,3})(?![a-z]))", name.lower())
+    candidates: dict[bool, set[str]] = {True: set(), False: set()}
+    for match in found:
+        src, tgt = match.group(1), match.group(2)
         try:
-            return make_direction(match.group(1), match.group(2))
+            direction = make_direction(src, tgt)
         except UnknownLanguageError:
             continue
-    return None
+        candidates[len(src) == len(tgt) == 2].add(direction)
+    best = candidates[True] or candidates[False]
+    return next(iter(best)) if len(best) == 1 else None

@@ -26,6 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from capo.errors import UserError
+
 ChatTemplate = Literal["none", "model", "zephyr"]
 CHAT_TEMPLATES: tuple[str, ...] = ("none", "model", "zephyr")
 
@@ -33,7 +35,7 @@ ZEPHYR_USER = "<|user|>\n"
 ZEPHYR_ASSISTANT = "\n<|assistant|>\n"
 
 
-class TemplateError(ValueError):
+class TemplateError(UserError):
     """A template that cannot be applied with this tokenizer; the message names the key."""
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from capo.data import BuildOptions, BuildReport, DirectionStats, build_pairs, direction_stats
 from capo.data.generic import check_role
 from capo.data.readers import read_triples
-from capo.languages import parse_direction
+from capo.languages import UnknownLanguageError, parse_direction
 from capo_lab.database import Database
 from capo_lab.errors import LabError
 from capo_lab.settings import Settings
@@ -64,7 +64,7 @@ def import_problems(
     if default_direction and default_direction.strip():
         try:
             parse_direction(default_direction)
-        except ValueError as err:
+        except UnknownLanguageError as err:
             problems.append(ImportProblem("direction", str(err)))
     if not name.strip():
         problems.append(ImportProblem("name", "a dataset needs a name"))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from capo.errors import UserError
 
-class DataError(ValueError):
+
+class DataError(UserError):
     """Input data that cannot be used; the message names the file and the problem."""
 
     def __init__(self, source: str, problem: str) -> None:

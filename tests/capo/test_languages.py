@@ -43,3 +43,21 @@ def test_unknown_codes_are_refused() -> None:
         parse_direction("xx-qq")
     with pytest.raises(UnknownLanguageError):
         parse_direction("english-german")
+
+
+def test_overlapping_pairs_are_all_candidates_and_two_letter_pairs_win() -> None:
+    # "nul" is a known ISO 639-3 code: the old first-match rule read nul-en-de.jsonl as nul-en
+    assert make_direction("nul", "en") == "nul-en"
+    assert find_direction("nul-en-de.jsonl") == "en-de"
+    assert find_direction("wmt20-en-de.train.jsonl") == "en-de"
+
+
+def test_a_three_letter_pair_is_used_only_when_no_two_letter_pair_is_named() -> None:
+    assert find_direction("eng-deu.tsv") == "en-de"
+    assert find_direction("nul-eng.tsv") == "nul-en"
+
+
+def test_a_name_stating_two_directions_states_none() -> None:
+    assert find_direction("en-de-fr.jsonl") is None
+    assert find_direction("en-de_and_en-zh.jsonl") is None
+    assert find_direction("en-de.en-de.jsonl") == "en-de"
