@@ -13,7 +13,8 @@ import gradio as gr
 import pandas as pd
 from pydantic import ValidationError
 
-from capo_lab.service import USER_ERRORS
+from capo_lab.bugs import report_bug
+from capo_lab.errors import USER_ERRORS, Problems
 
 # Characters Markdown can read as markup; the HTML-significant ones (& < > " ') are HTML-escaped instead.
 MARKDOWN_MARKUP = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$])")
@@ -26,14 +27,7 @@ def markdown_text(value: object) -> str:
     return html.escape(MARKDOWN_MARKUP.sub(r"\\\1", line))
 
 
-class FormProblems(Exception):
-    """Several invalid fields at once, each as (the label the user sees, what is wrong with it)."""
-
-    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
-        super().__init__(
-            "; ".join(f"{label}: {message}" if label else message for label, message in problems)
-        )
-        self.problems = list(problems)
+FormProblems = Problems  # several invalid fields of a form at once, each as (its label, what is wrong)
 
 
 def user_error_text(err: BaseException) -> str:
@@ -47,6 +41,11 @@ def user_error_text(err: BaseException) -> str:
 def log_user_error(action: str, message: str) -> None:
     """One line in the server log for a user's mistake (no traceback: nothing is wrong with the lab)."""
     log.warning("user error in %s: %s", action, message)
+
+
+def bug_text(action: str, err: Exception) -> str:
+    """A bug inside ``action``: its traceback logged once (``capo_lab.bugs``); one line for the page."""
+    return report_bug(f"the UI's {action}", err)
 
 
 def error_markdown(err: BaseException) -> str:
@@ -63,18 +62,22 @@ def error_markdown(err: BaseException) -> str:
 def inline_errors(outputs: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """For an action whose outputs are ``outputs`` components, then a status line (gr.Markdown).
 
-    On a known user error (or ``FormProblems``) the components keep what they show (gr.skip()), the
+    On a user error (``USER_ERRORS``, ``Problems`` among them) the components keep what they show (gr.skip()), the
     status line says what went wrong until the next action replaces it, and the log gets one line.
-    The action itself returns its ``outputs`` values and its status line (empty to clear it)."""
+    A bug leaves them too, and the status line says an internal error happened and where its
+    traceback is. The action itself returns its ``outputs`` values and its status line (empty to
+    clear it)."""
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 return func(*args, **kwargs)
-            except (FormProblems, *USER_ERRORS) as err:
+            except USER_ERRORS as err:
                 log_user_error(func.__name__, user_error_text(err))
                 return (*[gr.skip()] * outputs, error_markdown(err))
+            except Exception as err:  # not the user's mistake: a bug, logged once with its traceback
+                return (*[gr.skip()] * outputs, f"⚠️ {markdown_text(bug_text(func.__name__, err))}")
 
         return wrapper
 
@@ -82,7 +85,8 @@ def inline_errors(outputs: int) -> Callable[[Callable[..., Any]], Callable[..., 
 
 
 def shows_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Known user errors become a red message on the page (gr.Error) and one line in the log.
+    """User errors become a red message on the page (gr.Error) and one line in the log; a bug, a red
+    "internal error" line and its traceback in the lab's log, once.
 
     Gradio renders an error's message as HTML, and the message can quote a user's input, so it is
     escaped. Gradio marks every output of the action as failed: actions whose outputs hold content
@@ -96,6 +100,8 @@ def shows_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             message = user_error_text(err)
             log_user_error(func.__name__, message)
             raise gr.Error(html.escape(message), print_exception=False) from None
+        except Exception as err:  # a bug: logged once with its traceback, one line on the page
+            raise gr.Error(html.escape(bug_text(func.__name__, err)), print_exception=False) from None
 
     return wrapper
 

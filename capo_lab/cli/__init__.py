@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
+from capo_lab.bugs import report_bug
 from capo_lab.cli.data import data_app
 from capo_lab.cli.evaluate import evaluate_command
 from capo_lab.cli.jobs import cancel_command, resume_command, submit_command, worker_command
@@ -38,5 +41,21 @@ runs_app.command("cancel")(cancel_command)
 runs_app.command("resume")(resume_command)
 
 
+def command_name(argv: list[str]) -> str:
+    """``capo-lab data import`` for ``capo-lab data import x.jsonl --name d``: the command's words."""
+    words = [a for a in argv[1:3] if not a.startswith("-")]
+    return " ".join(["capo-lab", *words[: 2 if words and words[0] in GROUPS else 1]])
+
+
+GROUPS = {"data", "runs", "db", "studies"}
+
+
 def main() -> None:
-    app()
+    """The ``capo-lab`` entry point. A user error is one ``error:`` line (``cli.common.user_errors``);
+    anything else is a bug: its traceback goes to the lab's log once, and the terminal gets one line
+    saying where (exit code 2)."""
+    try:
+        app()
+    except Exception as err:  # every user error was turned into exit code 1 inside the command
+        print(f"error: {report_bug(command_name(sys.argv), err)}", file=sys.stderr)
+        sys.exit(2)

@@ -72,13 +72,23 @@ def test_several_problems_are_listed_each_under_its_label() -> None:
     assert "- name must not be blank" in status
 
 
-def test_a_bug_is_not_dressed_as_a_user_error() -> None:
+def test_a_bug_is_not_dressed_as_a_user_error(tmp_path: Path, monkeypatch) -> None:
+    """A ValueError is a bug, not a user's mistake: its traceback goes to the lab's log once, and the
+    page says "internal error" and where the log is."""
+    monkeypatch.setenv("CAPO_LAB_HOME", str(tmp_path))
+
     @inline_errors(outputs=1)
     def act():
-        raise KeyError("bug")
+        raise ValueError("bug in a chart")
 
-    with pytest.raises(KeyError):
-        act()
+    skipped, status = act()
+    log = tmp_path / "logs" / "capo-lab.log"
+    assert skipped == SKIP
+    assert shown(status) == (
+        f"⚠️ internal error in the UI's act (ValueError: bug in a chart); the traceback is in {log}"
+    )
+    logged = log.read_text()
+    assert logged.count("Traceback (most recent call last)") == 1 and 'raise ValueError("bug in a chart")' in logged
 
 
 def test_shows_errors_logs_one_line_and_prints_no_traceback(caplog) -> None:
