@@ -30,8 +30,8 @@ from capo_lab import (
 )
 from capo_lab.comparisons import DirectionAccuracy
 from capo_lab.database import Database
-from capo_lab.errors import USER_ERRORS as CLI_USER_ERRORS
 from capo_lab.errors import LabError
+from capo_lab.model_names import allowed_model, model_choices
 from capo_lab.pairs import PairDetail, PairRow
 from capo_lab.rendering import RenderedPairRecord, render_dataset_pairs
 from capo_lab.reports import StudyReport
@@ -40,7 +40,6 @@ from capo_lab.translations import DirectionChrf, PairTranslations
 from storage import queries
 from storage.records import DatasetInfo, EvaluationRecord, MetricRow, PairRecord, RunRecord, StudyRecord
 
-USER_ERRORS = (*CLI_USER_ERRORS, ValueError)  # the form's values also fail as plain ValueErrors
 REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 DATA_SUFFIXES = (".tar.gz", ".tgz", ".tsv", ".jsonl", ".json", ".csv", ".parquet")
 
@@ -137,10 +136,15 @@ class LabService:
 
     def render_pair(self, dataset: str, pair_id: int, model: str, chat_template: str) -> RenderedPairRecord:
         """One pair's exact model input (texts and token ids) under ``model``'s tokenizer."""
+        model = allowed_model(self.settings, model)
         (record,) = render_dataset_pairs(
             self.db, self.settings.home_dir / "models", dataset, model, chat_template, pair_id=pair_id
         )
         return record
+
+    def model_choices(self) -> list[str]:
+        """The models and tokenizers the UI may open (``capo_lab.model_names``)."""
+        return model_choices(self.settings)
 
     def _allowed(self, path: str) -> Path | str:
         """A source name (``mlqe-pe:en-de:train``) as is; a path only inside the data folders."""
@@ -219,7 +223,7 @@ class LabService:
         self, name: str, split: str | None = None, tokenizer: str | None = None
     ) -> list[DirectionStats]:
         cache = self.settings.home_dir / "models"
-        count_tokens = datasets.token_counter(tokenizer, cache) if tokenizer else None
+        count_tokens = datasets.token_counter(allowed_model(self.settings, tokenizer), cache) if tokenizer else None
         return datasets.dataset_stats(self.db, name, split or None, count_tokens)
 
     # ---- runs -------------------------------------------------------------------------------------

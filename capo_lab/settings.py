@@ -14,6 +14,9 @@ class Settings(BaseSettings):
     ``CAPO_LAB_HEARTBEAT_SECONDS`` and ``CAPO_LAB_STALE_AFTER_SECONDS`` (a running run whose
     heartbeat is older than this is marked ``interrupted``).
 
+    ``CAPO_LAB_MODEL_DIRS`` and ``CAPO_LAB_ALLOWED_MODELS`` bound the models the UI opens
+    (``capo_lab.model_names``).
+
     ``CAPO_LAB_MLQE_PE_URL``, ``CAPO_LAB_DIVEMT_URL`` and ``CAPO_LAB_DIVEMT_WARMUP_URL`` are the base
     URLs ``capo-lab data fetch`` downloads from; unset means the upstream repositories named in
     ``capo.data.sources``. Tests point them at a server on loopback."""
@@ -30,6 +33,8 @@ class Settings(BaseSettings):
     mlqe_pe_url: str | None = None
     divemt_url: str | None = None
     divemt_warmup_url: str | None = None
+    model_dirs: str = ""
+    allowed_models: str = ""
 
     @property
     def home_dir(self) -> Path:
@@ -43,6 +48,16 @@ class Settings(BaseSettings):
     def sources_dir(self) -> Path:
         """Where ``capo-lab data fetch`` keeps its downloads, one folder per source."""
         return self.home_dir / "sources"
+
+    @property
+    def model_folders(self) -> list[Path]:
+        """``CAPO_LAB_MODEL_DIRS``: folders whose model folders the UI may open (joined by ``os.pathsep``)."""
+        return [Path(p).expanduser().resolve() for p in self.model_dirs.split(os.pathsep) if p]
+
+    @property
+    def allowed_model_names(self) -> list[str]:
+        """``CAPO_LAB_ALLOWED_MODELS``: comma-separated names (hub ids) the owner lets the UI load."""
+        return [n.strip() for n in self.allowed_models.split(",") if n.strip()]
 
     @property
     def data_folders(self) -> list[Path]:

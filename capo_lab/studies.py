@@ -25,7 +25,8 @@ from capo.config import OBJECTIVE_CONFIGS as OBJECTIVES
 from capo_lab import runs
 from capo_lab.database import Database
 from capo_lab.errors import LabError
-from capo_lab.lifecycle import check_chat_template, enqueue_all, submit
+from capo_lab.lifecycle import enqueue_all, submit
+from capo_lab.model_names import check_chat_template
 from capo_lab.settings import Settings
 from storage import deletions, queries, writes
 from storage.records import RunStatus, StudyRecord
