@@ -128,8 +128,15 @@ def import_dataset(
                 report=report_to_json(report),
             )
     except IntegrityError:
-        raise DatasetNameTaken(name) from None
+        if not _name_taken(db, name):  # another constraint failed: a bug, not the user's name
+            raise
+        raise DatasetNameTaken(name) from None  # an import that took the name since the check above
     return ImportResult(dataset_id, name, len(pairs), report)
+
+
+def _name_taken(db: Database, name: str) -> bool:
+    with db.read() as session:
+        return queries.dataset_name_taken(session, name)
 
 
 def report_to_json(report: BuildReport) -> dict[str, object]:
