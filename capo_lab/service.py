@@ -30,7 +30,7 @@ from capo_lab import (
 )
 from capo_lab.comparisons import DirectionAccuracy
 from capo_lab.database import Database
-from capo_lab.errors import LabError
+from capo_lab.errors import LabError, Problems
 from capo_lab.model_names import allowed_model, model_choices
 from capo_lab.pairs import PairDetail, PairRow
 from capo_lab.rendering import RenderedPairRecord, render_dataset_pairs
@@ -257,9 +257,21 @@ class LabService:
         """Validate and queue a study: this config × objectives × seeds × factor lines (``key=v1,v2``)."""
         return studies.launch_study(self.db, raw, self.enqueue, name, objectives, seeds, vary)
 
+    def checked_config(self, raw: dict[str, Any]) -> RunConfig:
+        """The run config of these raw values (a form's, a file's), or ``Problems`` naming every
+        invalid key at once (``train.batch_size``, ``data.dataset`` when no such dataset exists)."""
+        found = self.config_problems(raw)
+        if found:
+            raise Problems([(p.key, p.message) for p in found])
+        return RunConfig.model_validate(raw)
+
     def launch(self, raw: dict[str, Any], sweep: str | None = None) -> list[int]:
-        """Validate, create and queue one run (or, with ``sweep``, a study of one run per value)."""
-        return studies.launch(self.db, raw, self.enqueue, sweep or None)[1]
+        """Validate (``checked_config``: every problem at once), create and queue one run; with
+        ``sweep`` (``key=v1,v2``), a study of one run per value, each point validated as it is planned."""
+        cfg = self.checked_config(raw)
+        if sweep and sweep.strip():
+            return studies.launch(self.db, raw, self.enqueue, sweep.strip())[1]
+        return lifecycle.submit(self.db, [cfg], self.enqueue)
 
     def runs(self) -> list[RunRecord]:
         """Every run, newest first."""
