@@ -169,6 +169,12 @@ class ModelConfig(_Frozen):
         "computes it, float32 elsewhere.",
     )
     load_in_4bit: bool = Field(False, description="Load the base model in 4-bit NF4 (QLoRA; bitsandbytes).")
+    attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2", "flex_attention"] = Field(
+        "auto",
+        description="The attention kernel passed to transformers; auto: transformers' choice (sdpa where "
+        "torch has it). Packed scoring needs sdpa or eager and falls back to padded rows, with a note, "
+        "under the others.",
+    )
 
 
 class DataConfig(_Frozen):

