@@ -21,7 +21,19 @@ autocast the decoder computes in bf16 while logits stay float32: autocast would 
 every logit to bf16 (±0.06 at |z| ≈ 16) and, a frozen float32 weight never being cached,
 re-cast the whole [V, H] weight for every chunk (measured on CPU: 3× the head's time).
 A model loaded in bf16 (``model.dtype: bfloat16``, as paper-cpu does) has a bf16 head: its
-logits are then bf16 products, and only the log-softmax is float32.
+logits are then bf16 products, and only the log-softmax is float32. Under QLoRA on a device with
+native bf16, capo/models.py keeps the head bf16 too (peft's ``prepare_model_for_kbit_training``
+would make it float32, off the tensor cores).
+
+Chunk size (``head_chunk_tokens``), a budget per device. Each chunk re-reads the whole head
+weight (V·H values) to do 2·n·V·H multiply-adds for its forward logits and 2·n·V·H more for
+the gradient, so its arithmetic intensity over the weight is about 2n FLOP per byte of bf16
+weight. An H100/H200 does about 990 TFLOP/s of dense bf16 against 3.35–4.8 TB/s: the ridge is
+200–300 FLOP/byte, so n must be well above 150 tokens for the head to be compute-bound. CUDA
+takes 1,024 tokens, capped at 2²⁸ logits (1 GiB of float32; 0.5 GB at Llama 3's 128k vocabulary,
+1 GiB at Gemma 3's 262k): chosen by this arithmetic, not yet measured on a GPU. A CPU has no such
+ridge; it keeps 2²³ logits (32 MiB: 32 tokens at 262k), measured: larger chunks bought no speed
+and cost peak memory (bench/README.md).
 """
 
 from __future__ import annotations
@@ -29,6 +41,19 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
+
+CPU_CHUNK_LOGITS = 1 << 23  # logits (tokens × vocabulary) per chunk on a CPU: measured, see above
+CUDA_CHUNK_TOKENS = 1024  # tokens per chunk on a GPU: compute-bound by the arithmetic above
+CUDA_CHUNK_LOGITS = 1 << 28  # ...but at most 1 GiB of float32 logits per chunk
+
+
+def head_chunk_tokens(vocab: int, device_type: str) -> int:
+    """Response tokens per head chunk on ``device_type`` for a ``vocab``-row head (at least 1).
+
+    cuda: min(1024, 2²⁸ // V); anything else: 2²³ // V (32 at V = 262,144)."""
+    if device_type == "cuda":
+        return max(1, min(CUDA_CHUNK_TOKENS, CUDA_CHUNK_LOGITS // vocab))
+    return max(1, CPU_CHUNK_LOGITS // vocab)
 
 
 def _softcapped(logits: Tensor, softcap: float | None) -> tuple[Tensor, Tensor | None]:

@@ -3,7 +3,8 @@
 Chosen and rejected sequences of a batch are concatenated along the batch
 dimension and run through the decoder once. Only response tokens are scored:
 their hidden states are gathered and projected to the vocabulary in chunks of
-``chunk_tokens`` tokens (``capo/head_logps.py``: a frozen head's gradient is
+``chunk_tokens`` tokens (by default ``head_chunk_tokens``: a budget per device;
+``capo/head_logps.py``: a frozen head's gradient is
 computed in the same pass, a trained head is checkpointed), so the
 batch × sequence × vocabulary logits tensor is never held (262k-token
 vocabularies make it gigabytes). log π(y|x) = Σ_t log softmax(W h_{t−1})[y_t],
@@ -19,12 +20,8 @@ import torch
 from torch import Tensor, nn
 
 from capo.data.triples import is_tie
-from capo.head_logps import head_token_logps
+from capo.head_logps import head_chunk_tokens, head_token_logps
 from capo.templates import render_pair
-
-# Elements of one logits chunk (tokens × vocabulary): 2^23 floats = 32 MiB (32 tokens of a 262k
-# vocabulary). Larger chunks bought no speed on CPU and cost peak memory (bench/README.md).
-LOGITS_CHUNK_ELEMENTS = 1 << 23
 
 
 @dataclass(frozen=True)
@@ -165,11 +162,10 @@ def token_logps_from_hidden(
     softcap: float | None = None,
     chunk_tokens: int | None = None,
 ) -> Tensor:
-    """log softmax(head(hidden))[targets] per token, chunk by chunk; hidden [K, H], targets [K]."""
-    vocab = head.weight.shape[0]
-    return head_token_logps(
-        hidden, targets, head, softcap, chunk_tokens or max(1, LOGITS_CHUNK_ELEMENTS // vocab)
-    )
+    """log softmax(head(hidden))[targets] per token, chunk by chunk; hidden [K, H], targets [K]; chunks of
+    ``chunk_tokens``, by default the device's budget (``head_chunk_tokens``)."""
+    chunk = chunk_tokens or head_chunk_tokens(head.weight.shape[0], hidden.device.type)
+    return head_token_logps(hidden, targets, head, softcap, chunk)
 
 
 def sequence_logps(

@@ -24,14 +24,16 @@ def tiny(**model) -> ModelConfig:
 
 def test_the_config_takes_the_five_kernels_and_names_the_key_for_others() -> None:
     for kernel in ("auto", "sdpa", "eager", "flash_attention_2", "flex_attention"):
-        assert config_from_dict({"model": {"attn_implementation": kernel}}).model.attn_implementation == kernel
+        cfg = config_from_dict({"model": {"attn_implementation": kernel}})
+        assert cfg.model.attn_implementation == kernel
     with pytest.raises(ConfigError, match=r"^model\.attn_implementation: "):
         config_from_dict({"model": {"attn_implementation": "flash_attention_3"}})
 
 
 @pytest.mark.parametrize("nf4", [False, True])
 def test_the_named_kernel_reaches_the_model(tmp_path: Path, nf4: bool) -> None:
-    loaded = load_base_model(tiny(attn_implementation="eager", load_in_4bit=nf4, dtype="float32"), tmp_path, CPU)
+    cfg = tiny(attn_implementation="eager", load_in_4bit=nf4, dtype="float32")
+    loaded = load_base_model(cfg, tmp_path, CPU)
     assert loaded.model.config._attn_implementation == "eager"
     assert not any("attn_implementation" in note for note in loaded.notes)
 
@@ -42,7 +44,8 @@ def test_a_kernel_this_machine_lacks_falls_back_to_transformers_choice_with_a_no
     loaded = load_base_model(tiny(attn_implementation="flash_attention_2"), tmp_path, CPU)
     assert loaded.model.config._attn_implementation == "sdpa"  # transformers' own choice on CPU
     (note,) = [n for n in loaded.notes if "attn_implementation" in n]
-    assert note.startswith('model.attn_implementation flash_attention_2 unavailable here: transformers said "')
+    said = 'model.attn_implementation flash_attention_2 unavailable here: transformers said "'
+    assert note.startswith(said)
     assert note.endswith("; using auto")
 
 
