@@ -1,7 +1,9 @@
 """Data tab: fetch named sources, upload or pick MTPE files, build pairs, preview, statistics.
 
-Every action answers in a status line beside its button; a failed action leaves the tables, the
-dataset list and the import result as they were (``app.common.inline_errors``)."""
+Every action answers in a status line beside its button; a failed action leaves the tables and the
+dataset list as they were (``app.common.inline_errors``). A failed import also clears the previous
+import's result and the files picked or uploaded, so that only the new error shows and the next click
+does not import those files again."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import gradio as gr
 
 from app.charts import bar_chart
 from app.common import FormProblems, dataset_choices, inline_errors, markdown_text
+from app.inline import KEEP, resetting_errors
 from app.tables import (
     PAIR_COLUMNS,
     datasets_frame,
@@ -68,7 +71,12 @@ def selected_pair(evt: gr.SelectData, shown) -> dict:
 def _file_inputs(service) -> list[gr.components.Component]:
     """Uploads, picked files, and how to read tabular files: column names and a default direction."""
     uploads = gr.File(label=UPLOAD_LABEL, file_count="multiple", type="filepath", elem_id="upload-files")
-    picked = gr.Dropdown(service.data_files(), multiselect=True, label="…or pick files from the data folders")
+    picked = gr.Dropdown(
+        service.data_files(),
+        multiselect=True,
+        label="…or pick files from the data folders",
+        elem_id="data-files-pick",
+    )
     with gr.Accordion("Column names and direction (JSONL / CSV / TSV / Parquet files)", open=False):
         gr.Markdown("The file's own column names, where they are not `src`, `mt` and `pe`.")
         with gr.Row():
@@ -95,10 +103,10 @@ def _build_inputs() -> list[gr.components.Component]:
 
 
 def importer(service):
-    """The Import button's action: outputs the import result, the datasets table and the dataset
-    dropdown, then the status line."""
+    """The Import button's action: outputs the import result, the datasets table, the dataset dropdown,
+    the uploads and the picked files, then the status line. A failure clears the result and the files."""
 
-    @inline_errors(outputs=3)
+    @resetting_errors([None, KEEP, KEEP, None, gr.update(value=[])])
     def do_import(
         uploads,
         picks,
@@ -134,7 +142,7 @@ def importer(service):
         progress(1.0)
         summary, status = import_summary(result)
         names = gr.Dropdown(choices=dataset_choices(service), value=result.name)
-        return summary, datasets_frame(service.datasets()), names, status
+        return summary, datasets_frame(service.datasets()), names, gr.skip(), gr.skip(), status
 
     return do_import
 
@@ -154,7 +162,7 @@ def build(service) -> None:
                 options = _build_inputs()
                 import_btn = gr.Button("Import", variant="primary", elem_id="import-button")
         import_status = gr.Markdown(elem_id="import-status")
-        import_result = gr.JSON(label="Import result")
+        import_result = gr.JSON(label="Import result", elem_id="import-result")
         gr.Markdown("### Datasets")
         datasets = gr.Dataframe(
             datasets_frame(service.datasets()), interactive=False, elem_id="datasets-table"
@@ -163,10 +171,11 @@ def build(service) -> None:
             dataset_choices(service), label="Dataset", allow_custom_value=False, elem_id="dataset-choice"
         )
 
+        uploads, picked = files[:2]
         import_btn.click(
             importer(service),
             [*files, *options],
-            [import_result, datasets, chosen, import_status],
+            [import_result, datasets, chosen, uploads, picked, import_status],
             api_name="import_dataset",
         )
 

@@ -13,6 +13,7 @@ import gradio as gr
 from app.charts import HEATMAP_SCALE, token_heatmap_html, word_diff_html
 from app.charts_pair import PairHistory, history_chart, plane_or_why, study_delta_chart
 from app.common import markdown_text, run_choices, shows_errors, table
+from app.inline import KEEP, existing_run, resetting_errors, whole_id
 from app.inspect_pairs import (
     FLAGS,
     PAIR_COLUMNS,
@@ -137,8 +138,8 @@ def compared_rows(service, rows: list[dict], at: int, other_id: int | None) -> t
 
 def pair_table_view(service, run_id, at, direction: str, flags: list[str], other) -> list:
     """[the pair table (hidden when nothing matches), the line above it saying what is shown or why not]."""
-    if not run_id or at is None:
-        return [gr.Dataframe(value=table([], PAIR_COLUMNS), visible=True), ""]
+    if not run_id or at is None:  # the note keeps what the last action said (a failure, say)
+        return [gr.Dataframe(value=table([], PAIR_COLUMNS), visible=True), gr.skip()]
     other_id = int(other) if other else None
     rows = [asdict(r) for r in service.pair_table(int(run_id), int(at))]
     rows, note = compared_rows(service, rows, int(at), other_id)
@@ -173,7 +174,7 @@ def open_pair(service, run_id, at, pair_id, other) -> list:
     """Every output of an opened pair: its detail, numbers, texts, translations, history beside the
     compared run's, its regimes explained and its place on CAPO's (ll, lw) plane, the compared run's side."""
     if not run_id or pair_id is None:
-        raise gr.Error("choose a run, an evaluation step and a pair")
+        raise LabError("choose a run, an evaluation step and a pair")
     rid = int(run_id)
     detail = service.pair_detail(rid, int(pair_id), int(at) if at is not None else "last")
     configs = service.run_configs([rid, *([int(other)] if other else [])])
@@ -197,8 +198,8 @@ STUDY_HINT = "Pick a study and open a pair (or type its id above) to see it unde
 
 
 def study_pair_view(service, study_id, pair_id, step: str) -> list:
-    """[the line, one column per run, the chart of Δ per run] of the pair across the study's runs; the hint,
-    or one line when no run has the pair, with the chart hidden."""
+    """[the line, one column per run, the chart of Δ per run] of the pair across the study's runs; the
+    hint, or one line when no run has the pair, with the chart hidden."""
     if not study_id or not pair_id:  # the pair id box shows 0 until a pair is opened
         return [STUDY_HINT, "", gr.Plot(value=None, visible=False)]
     at = (step or "").strip() or "last"
@@ -207,28 +208,35 @@ def study_pair_view(service, study_id, pair_id, step: str) -> list:
     return [study_pair_note(found, at), study_pair_html(found), chart]
 
 
+def kept_pick(choices: list[tuple[str, int]], current):
+    """``current`` while it is still among ``choices``, else None (Gradio would pick the first)."""
+    return current if current in [value for _, value in choices] else None
+
+
 def study_dropdown(service, current=None) -> gr.Dropdown:
-    """The studies to pick from, keeping ``current`` while it is one (Gradio would pick the first)."""
+    """The studies to pick from, keeping ``current`` while it is one."""
     choices = study_choices(service)
-    kept = current if current in [value for _, value in choices] else None
-    return gr.Dropdown(choices=choices, value=kept)
+    return gr.Dropdown(choices=choices, value=kept_pick(choices, current))
 
 
 def build_study_section(service, tab, pair_id, opened) -> None:
-    """The opened (or typed) pair under every run of a picked study; shown again as another pair opens."""
+    """The opened (or typed) pair under every run of a picked study; shown again as another pair opens.
+    A failure says why in the line and clears the columns and the chart of the previous pair."""
     gr.Markdown("### Across a study: this pair under every run")
     with gr.Row():
         study = gr.Dropdown(study_choices(service), value=None, label="Study", elem_id="inspect-study")
         step = gr.Textbox("last", label="Step of each run (last, first or a number)", elem_id="study-step")
         show = gr.Button("Show the pair across the study", elem_id="study-pair-button")
-    outputs = [
-        gr.Markdown(elem_id="study-pair-note"),
-        gr.HTML(elem_id="study-pair-view"),
-        gr.Plot(elem_id="study-pair-chart", visible=False),
-    ]
-    across = shows_errors(lambda *args: study_pair_view(service, *args))
+    note = gr.Markdown(elem_id="study-pair-note")
+    outputs = [gr.HTML(elem_id="study-pair-view"), gr.Plot(elem_id="study-pair-chart", visible=False)]
+
+    @resetting_errors(["", gr.Plot(value=None, visible=False)])
+    def across(*args):
+        note, view, chart = study_pair_view(service, *args)
+        return view, chart, note
+
     for trigger in (study.change, step.submit, show.click, opened.change):
-        trigger(across, [study, pair_id, step], outputs)
+        trigger(across, [study, pair_id, step], [*outputs, note])
     tab.select(lambda current: study_dropdown(service, current), study, study)
 
 
@@ -274,38 +282,77 @@ def build(service) -> None:
                 view_b = gr.HTML(elem_id="compare-view")
         with gr.Row():
             history, plane = gr.Plot(elem_id="pair-history"), gr.Plot(elem_id="regime-plane")
+        pair_status = gr.Markdown(elem_id="pair-status")
         detail_json = gr.JSON(visible=False)
         build_study_section(service, tab, pair_id, detail_json)
         outputs = [detail_json, numbers, view, generated, history, regimes, plane, numbers_b, view_b]
+        wire_table(service, tab, [run, step, direction, flags, compare], pairs, note)
+        wire_pair(service, [run, step, pair_id, compare, pairs], open_btn, outputs, pair_status)
+        build_api(service)
 
-        @shows_errors
-        def on_run(run_id):
-            steps = service.score_steps(int(run_id), "eval") if run_id else []
-            return gr.Dropdown(choices=steps, value=steps[-1] if steps else None)
 
-        run.change(on_run, run, step)
-        tab.select(  # new runs appear; the current picks stay
-            lambda *picked: [gr.Dropdown(choices=run_choices(service), value=p) for p in picked],
-            [run, compare],
-            [run, compare],
-        )
+def wire_table(service, tab, inputs: list, pairs: gr.Dataframe, note: gr.Markdown) -> None:
+    """A run's steps and the pair table: a failure says why in the note above the table, and empties
+    the table (and, for a run, its steps), so no pair of another run or step stays to be opened."""
+    run, step, direction, flags, compare = inputs
+    empty = gr.Dataframe(value=table([], PAIR_COLUMNS), visible=True)
 
-        show_table = shows_errors(lambda *args: pair_table_view(service, *args))
-        for trigger in (step.change, direction.submit, flags.change, compare.change):
-            trigger(show_table, [run, step, direction, flags, compare], [pairs, note])
+    @resetting_errors([gr.Dropdown(choices=[], value=None), empty])
+    def on_run(run_id, direction_text, flag_list, other):
+        steps = service.score_steps(int(run_id), "eval") if run_id else []
+        at = steps[-1] if steps else None
+        shown, line = pair_table_view(service, run_id, at, direction_text, flag_list, other)
+        if at is None:  # nothing to show: no line left from an earlier run or failure
+            line = "No eval pair scores for this run yet." if run_id else ""
+        return gr.Dropdown(choices=steps, value=at), shown, line
 
-        @shows_errors
-        def on_select(evt: gr.SelectData, shown, run_id, at, other):
-            pid = selected_pair_id(evt, shown)
-            return [pid, *open_pair(service, run_id, at, pid, other)]
+    run.change(on_run, [run, direction, flags, compare], [step, pairs, note])
 
-        pairs.select(on_select, [pairs, run, step, compare], [pair_id, *outputs])
-        opens = shows_errors(lambda *args: open_pair(service, *args))
-        open_btn.click(opens, [run, step, pair_id, compare], outputs, api_name="pair_detail")
+    def listed(*picked) -> list[gr.Dropdown]:
+        """New runs appear; the current picks stay while their runs exist."""
+        choices = run_choices(service)
+        return [gr.Dropdown(choices=choices, value=kept_pick(choices, p)) for p in picked]
 
-        @shows_errors
-        def on_compare(run_id, at, pid, other, opened):
-            """A pair already open is shown again beside the newly compared run."""
-            return open_pair(service, run_id, at, pid, other) if opened else [gr.skip()] * len(outputs)
+    tab.select(listed, [run, compare], [run, compare])
+    show_table = resetting_errors([empty])(lambda *args: pair_table_view(service, *args))
+    for trigger in (step.change, direction.submit, flags.change, compare.change):
+        trigger(show_table, inputs, [pairs, note])
 
-        compare.change(on_compare, [run, step, pair_id, compare, detail_json], outputs)
+
+def wire_pair(service, inputs: list, open_btn: gr.Button, outputs: list, status: gr.Markdown) -> None:
+    """Opening a pair (a row clicked, an id typed, another run compared): a failure says why under the
+    button and clears the previously opened pair, which would otherwise pass for this one."""
+    run, step, pair_id, compare, pairs = inputs
+    cleared = [None, "", "", "", None, "", None, "", ""]  # as ``outputs``: nothing opened
+
+    @resetting_errors([KEEP, *cleared])
+    def on_select(evt: gr.SelectData, shown, run_id, at, other):
+        pid = selected_pair_id(evt, shown)
+        return [pid, *open_pair(service, run_id, at, pid, other), ""]
+
+    pairs.select(on_select, [pairs, run, step, compare], [pair_id, *outputs, status])
+    opens = resetting_errors(cleared)(lambda *args: [*open_pair(service, *args), ""])
+    open_btn.click(opens, [run, step, pair_id, compare], [*outputs, status])
+
+    @resetting_errors(cleared)
+    def on_compare(run_id, at, pid, other, opened):
+        """A pair already open is shown again beside the newly compared run."""
+        if not opened:
+            return [*[gr.skip()] * len(outputs), gr.skip()]
+        return [*open_pair(service, run_id, at, pid, other), ""]
+
+    compare.change(on_compare, [run, step, pair_id, compare, outputs[0]], [*outputs, status])
+
+
+def build_api(service) -> None:
+    """The named endpoint ``pair_detail(run_id, pair_id, step="last")``: the pair's detail as JSON. Ids
+    are whole numbers checked when called, so runs created after the server started are reachable."""
+
+    @shows_errors  # hidden components: no content to lose, and an API caller gets the one line
+    def pair_detail(run_id: float, pair_id: float, step: str = "last") -> dict:
+        rid, pid = existing_run(service, run_id), whole_id("pair id", pair_id)
+        return detail_json(service.pair_detail(rid, pid, str(step or "last").strip() or "last"))
+
+    inputs = [gr.Number(visible=False), gr.Number(visible=False), gr.Textbox("last", visible=False)]
+    button, out = gr.Button(visible=False), gr.JSON(visible=False)
+    button.click(pair_detail, inputs, out, api_name="pair_detail")

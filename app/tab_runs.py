@@ -14,9 +14,11 @@ from typing import Any
 
 import gradio as gr
 
-from app.charts import Point, RunLook, chrf_chart, delta_distribution, line_chart, sweep_or_why
+from app.charts import Point, RunLook, delta_distribution, line_chart, sweep_or_why
 from app.charts_compare import REGIME_PANELS, accuracy_bars, margin_chart, regime_chart, renamed
-from app.common import confirmed_delete, markdown_text, run_choices, shows_errors, table
+from app.common import markdown_text, run_choices, shows_errors, table
+from app.deletion import confirmed_delete, deletion_markdown
+from app.inline import Later, resetting_errors
 from app.runs_compare import (
     accuracy_columns,
     accuracy_summary,
@@ -26,8 +28,9 @@ from app.runs_compare import (
     run_names,
     shared_base,
 )
-from app.tab_studies import deletion_markdown
+from app.runs_evaluations import build_evaluations
 from capo.analysis.sweep import ACCURACY, sweep_point
+from capo_lab.errors import LabError
 from capo_lab.live_metrics import LiveUpdate, Seen, key_matcher
 
 REFRESH_SECONDS = 2.0
@@ -49,9 +52,6 @@ SWEEP_KEYS = (f"eval_{ACCURACY}", f"validation_{ACCURACY}", "train_loss")  # wha
 EVALUATED = ("train_", "eval_", "validation_")  # an evaluation's keys; training batches log bare ones
 COMPARISON_OUTPUTS = 3  # the summary line, the per-direction table, its bar chart
 FIGURES = 8
-
-JOB_COLUMNS = ["run", "job", "step", "split", "status", "progress", "error"]
-JOB_ACTIVE = ("queued", "running")  # an evaluation job still to finish
 
 
 @dataclass(frozen=True)
@@ -232,6 +232,11 @@ def skipped() -> list:
     return [gr.skip() for _ in range(COMPARISON_OUTPUTS + FIGURES)]
 
 
+def blank() -> list:
+    """Every figure output emptied: no line, no table, no chart."""
+    return ["", table([]), *[None] * (COMPARISON_OUTPUTS + FIGURES - 2)]
+
+
 def changed_figures(service, state: LiveCharts, update: LiveUpdate, accuracy: str, margin: str) -> list:
     """The figures a tick's new rows change: none without new rows, else the metric charts of their keys,
     and the pair-score views only when an evaluation was logged (the trainer stores its scores first)."""
@@ -247,8 +252,8 @@ def refreshed(service, run_ids: list, state, accuracy: str, margin: str, force: 
     """[state, *figures]. Forced (a new choice), or when ``state`` shows other runs or keys: one full read
     and every figure. Otherwise a tick: nothing read or drawn once no selected run was queued or running
     at the last read; else one read of the rows after the cursor and only the figures they change."""
-    if not run_ids:
-        return [None, *skipped()]
+    if not run_ids:  # a choice of nothing clears the charts; a tick leaves them
+        return [None, *(blank() if force else skipped())]
     ids, keys = tuple(int(r) for r in run_ids), chart_keys(accuracy, margin)
     if force or not state or not state.shows(ids, keys):
         state = fresh(service, ids, keys)
@@ -259,98 +264,81 @@ def refreshed(service, run_ids: list, state, accuracy: str, margin: str, force: 
     return [state, *changed_figures(service, state, update, accuracy, margin)]
 
 
-def job_rows(evaluations: list) -> list[dict]:
-    """Evaluation jobs as table rows; progress counts sentences (total unknown until the job starts)."""
-    return [
-        {
-            "run": f"#{e.run_id}",
-            "job": e.id,
-            "step": e.step if e.evaluated_step is None else f"{e.step} → {e.evaluated_step}",
-            "split": e.split,
-            "status": e.status,
-            "progress": f"{e.done}/{'?' if e.total is None else e.total} sentences",
-            "error": e.error or "",
-        }
-        for e in evaluations
-    ]
+def kept_selection(service, current) -> gr.Dropdown:
+    """The run list afresh, keeping the selected runs that still exist."""
+    choices = run_choices(service)
+    listed = {value for _, value in choices}
+    return gr.Dropdown(choices=choices, value=[r for r in current or [] if r in listed], multiselect=True)
 
 
-def evaluation_view(service, run_ids: list, split: str) -> list:
-    """[some job still queued or running, the jobs table, chrF of the first selected run on ``split``]."""
-    ids = [int(r) for r in run_ids or []]
-    rows = job_rows([e for rid in ids for e in service.evaluations(rid)])
-    title = f"chrF per direction · run #{ids[0]} · {split} split" if ids else ""
-    chart = chrf_chart(service.direction_chrf(ids[0], split) if ids else [], title)
-    return [any(r["status"] in JOB_ACTIVE for r in rows), table(rows, JOB_COLUMNS), chart]
+def ticking(is_live, state: LiveCharts | None) -> gr.Timer:
+    """The charts' timer ticks only while live and some selected run was queued or running."""
+    return gr.Timer(active=bool(is_live and state and state.active))
 
 
-def build_evaluations(service, selected: gr.Dropdown, timer: gr.Timer) -> None:
-    """Evaluate the first selected run's translations; ``timer`` refreshes the jobs while one is active."""
-    watching = gr.State(False)  # this tab's: some job shown is queued or running
-    with gr.Row():
-        split = gr.Radio(["eval", "validation"], value="eval", label="Split to translate", scale=1)
-        evaluate = gr.Button("Evaluate translations", elem_id="evaluate-translations", scale=0)
-        message = gr.Markdown("Translates the split with the first selected run's last adapter and the base.")
-    with gr.Row():
-        jobs = gr.Dataframe(interactive=False, elem_id="evaluation-jobs", label="Translation evaluations")
-        chrf = gr.Plot(elem_id="chrf-chart")
-    outputs = [watching, jobs, chrf]
-
-    @shows_errors
-    def on_evaluate(run_ids, which):
-        if not run_ids:
-            raise gr.Error("choose a run above first")
-        job = service.evaluate_translations(int(run_ids[0]), which)
-        queued = f"Queued evaluation {job}: run #{int(run_ids[0])}, {which} split."
-        return [queued, *evaluation_view(service, run_ids, which)]
-
-    @shows_errors
-    def on_tick(run_ids, active, which):
-        return evaluation_view(service, run_ids, which) if active else [gr.skip()] * len(outputs)
-
-    show = shows_errors(lambda run_ids, which: evaluation_view(service, run_ids, which))
-    evaluate.click(on_evaluate, [selected, split], [message, *outputs])
-    timer.tick(on_tick, [selected, watching, split], outputs)
-    for trigger in (selected.change, split.change):
-        trigger(show, [selected, split], outputs)
-
-
-def wire_live(service, inputs: list, outputs: list, timer: gr.Timer):
+def wire_live(service, inputs: list, outputs: list, timer: gr.Timer, status: gr.Markdown):
     """Each tick refreshes the live charts (``refreshed``); a new selection or picker redraws them all.
-    ``inputs``: the selection, this tab's LiveCharts state, the Live checkbox and the two pickers.
-    Returns the full redraw and its inputs, for other events to chain."""
+    ``inputs``: the selection, this tab's LiveCharts state, the Live checkbox and the two pickers;
+    ``outputs``: the state and the figures. The timer ticks only while a selected run may log more.
+    A failure says why in ``status``, clears the charts and the selection (the list read afresh).
+    Returns the full redraw's event arguments, for other events to chain."""
     selected, state, live, which_accuracy, which_margin = inputs
-    choices = [selected, state, which_accuracy, which_margin]
+    every = [*outputs, timer, selected, status]
+    cleared = resetting_errors(
+        [None, *blank(), gr.Timer(active=False), Later(lambda: kept_selection(service, []))]
+    )
 
-    @shows_errors
+    @cleared
     def on_tick(run_ids, current, is_live, which, margin):
-        if not is_live:
-            return [current, *skipped()]
-        return refreshed(service, run_ids, current, which, margin, False)
+        if not is_live or not run_ids:
+            return [current, *skipped(), gr.Timer(active=False), gr.skip(), gr.skip()]
+        state, *figures = refreshed(service, run_ids, current, which, margin, False)
+        return [state, *figures, ticking(is_live, state), gr.skip(), gr.skip()]
 
-    redraw = shows_errors(lambda ids, current, w, m: refreshed(service, ids, current, w, m, True))
-    for change in (selected.change, which_accuracy.change, which_margin.change):
-        change(redraw, choices, outputs)
-    timer.tick(on_tick, inputs, outputs)
-    return redraw, choices
+    @cleared
+    def redraw(run_ids, current, is_live, which, margin):
+        state, *figures = refreshed(service, run_ids, current, which, margin, True)
+        return [state, *figures, ticking(is_live, state), gr.skip(), ""]
+
+    selected.input(redraw, inputs, every)  # a user's pick; a list refreshed by the tab chains a redraw
+    for change in (which_accuracy.change, which_margin.change):
+        change(redraw, inputs, every)
+    timer.tick(on_tick, inputs, every)
+    live.change(ticking, [live, state], timer)
+    return redraw, inputs, every
 
 
 def delete_view(service, run_ids: list, confirmed: bool) -> list:
     """[status line, the run list afresh (none selected), the confirmation unticked] once the selected runs
     are deleted; a user error when none is selected or the confirmation is not ticked."""
     if not run_ids:
-        raise gr.Error("choose a run above first")
+        raise LabError("choose a run above first")
     if not confirmed:
-        raise gr.Error("tick “I understand” to delete the selected runs")
+        raise LabError("tick “I understand” to delete the selected runs")
     done = service.delete_runs([int(r) for r in run_ids])
     return [deletion_markdown(done), gr.update(choices=run_choices(service), value=[]), False]
 
 
-def build_delete(service, selected: gr.Dropdown) -> None:
-    confirmed_delete(
+def build_delete(service, selected: gr.Dropdown):
+    """The delete button and its confirmation; returns the click's event."""
+    return confirmed_delete(
         "the selected runs and their checkpoints", "Delete selected runs", "delete-runs",
         lambda ids, ok: delete_view(service, ids, ok), selected,
     )  # fmt: skip
+
+
+def build_api(service) -> None:
+    """The named endpoint ``run_metrics(run_id, after_step=-1)``: every metric row of a run after a step.
+    The service checks both numbers when called (runs created after start-up included)."""
+
+    def run_metrics(run_id: float, after_step: float = -1):
+        return [asdict(m) for m in service.metrics(run_id, after_step)]
+
+    api_run = gr.Number(visible=False)
+    api_after = gr.Number(-1, visible=False)
+    api_out = gr.JSON(visible=False)
+    api_button = gr.Button(visible=False)
+    api_button.click(shows_errors(run_metrics), [api_run, api_after], api_out, api_name="run_metrics")
 
 
 def build(service) -> None:
@@ -361,6 +349,7 @@ def build(service) -> None:
                 run_choices(service), multiselect=True, label="Runs (several overlay)", elem_id="runs-select"
             )
             reload_runs = gr.Button("Reload run list")
+        status = gr.Markdown(elem_id="runs-status")
         summary = gr.Markdown(elem_id="accuracy-summary")
         with gr.Row():
             accuracy_table = gr.Dataframe(
@@ -380,24 +369,16 @@ def build(service) -> None:
             lr, throughput = gr.Plot(), gr.Plot()
         outputs = [state, summary, accuracy_table, accuracy_chart, loss, accuracy_plot, margins, regimes]
         outputs += [deltas, sweep, lr, throughput]
-        timer = gr.Timer(REFRESH_SECONDS)
-        build_evaluations(service, selected, timer)
-        build_delete(service, selected)
+        timer = gr.Timer(REFRESH_SECONDS, active=False)  # ticks only while a selected run may log more
+        build_evaluations(service, selected, REFRESH_SECONDS)
+        deleted = build_delete(service, selected)
         inputs = [selected, state, live, which_accuracy, which_margin]
-        redraw, choices = wire_live(service, inputs, outputs, timer)
+        redraw, inputs, every = wire_live(service, inputs, outputs, timer, status)
+        deleted.then(redraw, inputs, every)  # the deleted runs' charts go with them
         # Coming back to the tab or reloading the list reads the selection afresh: a selected run may have
         # been resumed meanwhile (its rows after the checkpoint replaced), and is watched again.
         for event in (reload_runs.click, tab.select):
-            event(lambda: gr.Dropdown(choices=run_choices(service)), None, selected).then(
-                redraw, choices, outputs
+            event(lambda current: kept_selection(service, current), selected, selected).then(
+                redraw, inputs, every
             )
-
-        @shows_errors
-        def run_metrics(run_id: float, after_step: float = -1):
-            return [asdict(m) for m in service.metrics(run_id, after_step)]  # validated there
-
-        api_run = gr.Number(visible=False)
-        api_after = gr.Number(-1, visible=False)
-        api_out = gr.JSON(visible=False)
-        api_button = gr.Button(visible=False)
-        api_button.click(run_metrics, [api_run, api_after], api_out, api_name="run_metrics")
+        build_api(service)

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import gradio as gr
 
-from app.common import confirmed_delete, markdown_text, shows_errors, table
+from app.common import markdown_text, table
+from app.deletion import confirmed_delete, deletion_markdown
+from app.inline import resetting_errors
+from capo_lab.errors import LabError
 from capo_lab.report_figures import ITEM_KEYS, ReportItem, report_items
 from capo_lab.report_text import method_lines, verdict
 
@@ -80,27 +83,20 @@ def report_view(service, study_id, step: str, split: str, endpoint: str = "accur
     return out
 
 
-def deletion_markdown(done) -> str:
-    """What a delete removed, in one line, then one line per folder that could not be removed."""
-    study = f"study {markdown_text(done.study)} and " if done.study is not None else ""
-    ids = ", ".join(f"#{r}" for r in done.run_ids) or "none"
-    text = f"Deleted {study}{len(done.run_ids)} run(s) ({ids}); {len(done.removed)} folder(s) removed."
-    return "\n\n".join([text, *(f"⚠️ Could not remove {markdown_text(left)}" for left in done.left)])
-
-
 def delete_view(service, study_id, confirmed: bool) -> list:
     """[status line, the study list afresh (none picked), the confirmation unticked] once the study is
     deleted; a user error when none is picked or the confirmation is not ticked."""
     if study_id is None or study_id == "":
-        raise gr.Error("pick a study above first")
+        raise LabError("pick a study above first")
     if not confirmed:
-        raise gr.Error("tick “I understand” to delete the study")
+        raise LabError("tick “I understand” to delete the study")
     done = service.delete_study(int(study_id))
     return [deletion_markdown(done), gr.update(choices=study_choices(service), value=None), False]
 
 
-def build_delete(service, study: gr.Dropdown) -> None:
-    confirmed_delete(
+def build_delete(service, study: gr.Dropdown):
+    """The delete button and its confirmation; returns the click's event."""
+    return confirmed_delete(
         "the study, its runs and their checkpoints", "Delete study", "delete-study",
         lambda s, ok: delete_view(service, s, ok), study,
     )  # fmt: skip
@@ -123,11 +119,30 @@ def build(service) -> None:
             table([], COMPARISON_COLUMNS), interactive=False, label="Comparisons (primary first)",
             elem_id="study-comparisons",
         )  # fmt: skip
-        outputs = [summary, runs, comparisons]
+        outputs = [runs, comparisons]
         for key in ITEM_KEYS:
             outputs += [gr.Markdown(), gr.Plot(visible=False, elem_id=f"study-fig-{key}")]
-        view = shows_errors(lambda s, st, sp, e: report_view(service, s, st, sp, e))
+        view = report_viewer(service)
         for trigger in (show.click, study.change, split.change, endpoint.change):
-            trigger(view, [study, step, split, endpoint], outputs)
-        tab.select(lambda: gr.Dropdown(choices=study_choices(service)), None, study)
+            trigger(view, [study, step, split, endpoint], [*outputs, summary])
+        tab.select(lambda current: kept_study(service, current), study, study)
         build_delete(service, study)
+
+
+def kept_study(service, current) -> gr.Dropdown:
+    """The study list afresh, keeping the picked study while it exists (a deleted one is unpicked)."""
+    choices = study_choices(service)
+    return gr.Dropdown(choices=choices, value=current if current in [v for _, v in choices] else None)
+
+
+def report_viewer(service):
+    """The report's action: its outputs (the summary last, as the status line). A failure says why in
+    the summary and clears the tables and figures, which would otherwise pass for the new choice's."""
+    summary, *cleared = blank_view()
+
+    @resetting_errors(cleared)
+    def show_report(study_id, step, split, endpoint):
+        summary, *shown = report_view(service, study_id, step, split, endpoint)
+        return [*shown, summary]
+
+    return show_report

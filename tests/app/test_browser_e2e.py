@@ -278,8 +278,9 @@ def test_a_failed_import_keeps_the_dataset_list_and_says_why(
     server: tuple[str, Path], tmp_path: Path
 ) -> None:
     """Import with no name and no file: both fields are named beside the button, in the tab's words;
-    the datasets table, the dataset dropdown and the import result keep what they showed; the server
-    logs one line. Then a preview row opens its pair side by side, its markup shown as text."""
+    the datasets table and the dataset dropdown keep what they showed, the previous import's result is
+    cleared (only the new error shows); the server logs one line. Then a preview row opens its pair side
+    by side, its markup shown as text."""
     from playwright.sync_api import expect, sync_playwright
 
     url, log = server
@@ -309,7 +310,7 @@ def test_a_failed_import_keeps_the_dataset_list_and_says_why(
         expect(table).to_contain_text("e2e")
         expect(table).to_contain_text("en-de en-it")
         expect(choice).to_have_value("e2e")
-        expect(page.get_by_text('"dataset_id"')).to_be_visible()
+        expect(page.get_by_text('"dataset_id"')).to_have_count(0)  # the previous import's result, gone
         expect(page.locator(".error")).to_have_count(0)  # no component is marked as failed
 
         page.locator("#show-button").click()

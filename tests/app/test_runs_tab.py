@@ -12,23 +12,21 @@ from sqlalchemy import event
 
 from app.charts import NO_TRANSLATIONS, Point
 from app.runs_compare import run_looks
+from app.runs_evaluations import JOB_COLUMNS, evaluation_view, job_rows
 from app.tab_runs import (
     ACCURACIES,
     COMPARISON_OUTPUTS,
-    JOB_COLUMNS,
     MARGINS,
     accuracy_keys,
     chart_keys,
     delete_view,
-    evaluation_view,
-    job_rows,
     metric_figures,
     refreshed,
-    shows_errors,
     sweep_figure,
     training_figures,
 )
 from capo_lab import live_metrics
+from capo_lab.errors import LabError
 from capo_lab.runs import run_dir
 from capo_lab.service import LabService
 from capo_lab.settings import Settings
@@ -264,10 +262,10 @@ def test_the_sweep_is_drawn_from_the_points_of_runs_with_different_alphas(servic
 def test_delete_needs_the_confirmation_refuses_a_running_run_and_removes_rows_and_folder(service):
     """Through ``LabService.delete_runs``: all or none of the selected runs go, with their checkpoints."""
     done, running = seed_run(service.db, service.settings), seed_run(service.db, service.settings, "running")
-    delete = shows_errors(lambda ids, ok: delete_view(service, ids, ok))
-    with pytest.raises(gr.Error, match="tick “I understand”"):
+    delete = functools.partial(delete_view, service)
+    with pytest.raises(LabError, match="tick “I understand”"):
         delete([done], False)
-    with pytest.raises(gr.Error, match=f"run {running} is running; cancel it first"):
+    with pytest.raises(LabError, match=f"run {running} is running; cancel it first"):
         delete([done, running], True)
     assert set(rows_of(service.db, done).values()) == {1} and run_dir(service.settings, done).exists()
     message, choices, sure = delete([done], True)

@@ -1,6 +1,7 @@
 """The Studies tab: study choices and the report's items from the service's two study methods, markup in
 names shown literally, and a user error on the page instead of a crash."""
 
+import functools
 from datetime import datetime
 
 import gradio as gr
@@ -12,7 +13,7 @@ from app.tab_studies import (
     RUN_COLUMNS,
     delete_view,
     report_view,
-    shows_errors,
+    report_viewer,
     study_choices,
     summary_markdown,
 )
@@ -79,10 +80,11 @@ def test_no_study_picked_shows_the_hint_and_hides_every_plot() -> None:
     assert all(p["visible"] is False for p in out[4::2])
 
 
-def test_a_bad_step_is_a_message_on_the_page() -> None:
-    view = tab_studies.shows_errors(lambda: report_view(FakeService(), 1, "7", "eval"))
-    with pytest.raises(gr.Error, match="no eval scores at step 7"):
-        view()
+def test_a_bad_step_is_a_line_in_the_summary_and_clears_the_report() -> None:
+    *shown, summary = report_viewer(FakeService())(1, "7", "eval", "accuracies")
+    assert summary.startswith("⚠️") and "no eval scores at step 7" in summary
+    runs, comparisons, *items = shown
+    assert runs.empty and comparisons.empty and all(p["visible"] is False for p in items[1::2])
 
 
 def test_the_tab_builds_with_its_plots() -> None:
@@ -99,12 +101,12 @@ def test_deleting_a_study_needs_the_confirmation_and_takes_its_runs_and_folders(
     with service.db.write() as session:
         study, other = writes.add_study(session, "<i>s</i>", {}), writes.add_study(session, "t", {})
     runs = [seed_run(service.db, service.settings, status, study) for status in ("succeeded", "queued")]
-    delete = shows_errors(lambda s, ok: delete_view(service, s, ok))
-    with pytest.raises(gr.Error, match="pick a study"):
+    delete = functools.partial(delete_view, service)
+    with pytest.raises(LabError, match="pick a study"):
         delete(None, True)
-    with pytest.raises(gr.Error, match="tick “I understand”"):
+    with pytest.raises(LabError, match="tick “I understand”"):
         delete(study, False)
-    with pytest.raises(gr.Error, match=f"run {runs[1]} is queued; cancel it first"):
+    with pytest.raises(LabError, match=f"run {runs[1]} is queued; cancel it first"):
         delete(study, True)
     with service.db.write() as session:
         writes.update_run(session, runs[1], status="cancelled")
