@@ -251,8 +251,11 @@ class OptimConfig(_Frozen):
     )
     warmup_ratio: float = _real(0.1, "Share of the steps spent warming the learning rate up", ge=0.0, le=1.0)
     weight_decay: float = _real(0.0, "AdamW's decoupled weight decay", ge=0.0, le=10.0)
-    optimizer: Literal["adamw", "paged_adamw"] = Field(
-        "adamw", description="adamw (torch) or paged_adamw (bitsandbytes, for 4-bit runs)."
+    optimizer: Literal["auto", "adamw", "adamw_fused", "paged_adamw"] = Field(
+        "auto",
+        description="auto: adamw_fused on a CUDA GPU, adamw elsewhere; adamw (torch, foreach), adamw_fused "
+        "(torch, one fused kernel per step) or paged_adamw (bitsandbytes; synchronizes the GPU once per "
+        "parameter).",
     )
     max_grad_norm: float | None = _real(
         1.0, "Gradients are clipped to this norm; null: no clipping", gt=0.0, le=1_000_000.0, optional=True

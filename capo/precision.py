@@ -132,6 +132,14 @@ def paged_adamw(
     return bnb.optim.PagedAdamW(params, lr=lr, weight_decay=weight_decay), notes
 
 
+def optimizer_for(setting: str, device: torch.device) -> str:
+    """The optimizer ``optim.optimizer`` names on ``device``: ``auto`` is torch's fused AdamW on a CUDA
+    GPU (one kernel for every parameter's update) and its default multi-tensor AdamW elsewhere."""
+    if setting != "auto":
+        return setting
+    return "adamw_fused" if device.type == "cuda" else "adamw"
+
+
 def resolve_bf16(cfg: RunConfig) -> RunConfig:
     """``cfg`` with ``train.bf16: auto`` decided for the run's device (``native_bf16``), so that the
     base-score fingerprint says which precision the base was scored in. ``train.device`` is already

@@ -36,7 +36,7 @@ from capo.evaluation import PairScoreRow, aggregate, score_rows
 from capo.models import LoadedModel, add_lora, load_base_model, resolve_device
 from capo.objectives import ObjectiveSpec, PairLogps, compute_objective, get_objective
 from capo.packing import PackedBatch, batch_response_logps, batch_token_logps, make_batch, scoring_layout
-from capo.precision import bf16_autocast, keep_4bit_layers_differentiable, paged_adamw
+from capo.precision import bf16_autocast, keep_4bit_layers_differentiable, optimizer_for, paged_adamw
 from capo.schedule import planned_steps, steps_per_epoch
 from capo.scoring import (
     SequenceBatch,
@@ -260,16 +260,19 @@ def _check_finite(loss: torch.Tensor, step: int, pairs: Sequence[TokenizedPair],
 
 
 def _optimizer(cfg: RunConfig, model: torch.nn.Module, device: torch.device, sink: MetricSink):
-    """torch AdamW, or bitsandbytes' paged AdamW where asked and it steps on ``device``."""
+    """torch AdamW (fused where ``optimizer_for`` says so), or bitsandbytes' paged AdamW where asked and
+    it steps on ``device``."""
     params = [p for p in model.parameters() if p.requires_grad]
     lr, weight_decay = cfg.optim.lr, cfg.optim.weight_decay
-    if cfg.optim.optimizer == "paged_adamw":
+    name = optimizer_for(cfg.optim.optimizer, device)
+    if name == "paged_adamw":
         optimizer, notes = paged_adamw(params, lr, weight_decay, device)
         for note in notes:
             sink.log_note(note)
         if optimizer is not None:
             return optimizer
-    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    fused = True if name == "adamw_fused" else None  # None: torch's default (foreach where it can)
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=fused)
 
 
 def train(
