@@ -1,21 +1,28 @@
-"""The run state machine: every status transition of a run, each a compare-and-set.
+"""The job state machine: every status transition of a job, each a compare-and-set.
 
-``RunStatus``: queued → running → succeeded | failed | cancelled | interrupted.
-``submit`` creates queued runs; ``run_job`` (the worker's task and ``capo-lab train``
-alike) claims one (queued → running, recording the worker and the device it really
-uses), keeps its heartbeat from a thread whatever the step length, trains, and
-finishes it (running → final status). A queued run that is cancelled never starts;
-a running one stops at its next step, keeps its last checkpoint and becomes
-``cancelled``; one stopped by a signal becomes ``interrupted``, as does one whose
-heartbeat goes stale (its worker died). ``resume`` re-queues an interrupted,
-cancelled or failed run from its newest checkpoint that loads (newer, damaged ones skipped with a note).
+Every kind of job (``JobKind``: a training run, a translation evaluation) has one lifecycle, its
+table holding the same columns. ``RunStatus``: queued → running → succeeded | failed | cancelled |
+interrupted. A job is claimed (queued → running, recording the worker), keeps its heartbeat from a
+thread whatever its step length while it works (``work_on``), and is finished (running → final
+status). A queued job that is cancelled never starts; a running one stops at its next step (a run
+keeps its last checkpoint) and becomes ``cancelled``; one stopped by a signal becomes
+``interrupted``, as does one whose heartbeat goes stale (its worker died: ``reap_stale_jobs``).
+
+For runs: ``submit`` creates queued runs; ``run_job`` (the worker's task and ``capo-lab train``
+alike) claims one, records the device it really uses, trains and finishes it. ``resume`` re-queues
+an interrupted, cancelled or failed run from its newest checkpoint that loads (newer, damaged ones
+skipped with a note). Evaluations: ``capo_lab.translations.run_evaluation``.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,8 +32,8 @@ from capo_lab.database import Database
 from capo_lab.errors import LabError
 from capo_lab.runs import create_run, failure_message, get_run, loadable_checkpoint, now, run_config
 from capo_lab.settings import Settings
-from storage import writes
-from storage.records import RESUMABLE, RunStatus
+from storage import queries, writes
+from storage.records import RESUMABLE, JobKind, RunStatus
 
 if TYPE_CHECKING:
     from capo.train import RunResult
@@ -34,6 +41,140 @@ if TYPE_CHECKING:
 # Trains a claimed run and returns how it ended: ``worker.execute.train_run`` (the lab's trainer,
 # on one process or several). Passed in, so that the services never import the worker.
 Executor = Callable[[Database, Settings, int, RunConfig, Callable[[], bool]], "RunResult"]
+
+
+log = logging.getLogger("capo_lab.jobs")
+
+# ---- the job lifecycle, the same for every kind of job (``JobKind``: runs, evaluations) -------------
+
+
+def this_process() -> str:
+    """How a job names the process that claimed it: ``host:pid`` (a worker's name)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class JobStopped(Exception):
+    """Raised inside a job's work once it should stop (a cancel, a stop signal): the job then ends
+    ``cancelled`` or ``interrupted``, not ``failed``."""
+
+
+@dataclass(frozen=True)
+class WorkDone:
+    """How a job's work ended: ``completed`` (else it stopped early, when asked) and the columns to
+    store on the job as it finishes."""
+
+    completed: bool
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+def claim_job(db: Database, kind: JobKind, job_id: int, worker: str) -> bool:
+    """queued → running for ``worker``, atomically; False if anyone else has it (or it was cancelled)."""
+    with db.write() as session:
+        claimed = writes.transition_job(
+            session, kind, job_id, RunStatus.QUEUED, status=RunStatus.RUNNING, worker=worker,
+            heartbeat_at=now(), cancel_requested=False, error=None, traceback=None,
+        )  # fmt: skip
+        if claimed:
+            writes.mark_started(session, kind, job_id, now())
+        return claimed
+
+
+def finish_job(db: Database, kind: JobKind, job_id: int, status: RunStatus, **fields: Any) -> bool:
+    """running → ``status``, atomically; False if the job left ``running`` meanwhile (reaped)."""
+    with db.write() as session:
+        return writes.transition_job(
+            session, kind, job_id, RunStatus.RUNNING, status=status, finished_at=now(), **fields
+        )
+
+
+def cancel_job(db: Database, kind: JobKind, job_id: int, when: str) -> str | None:
+    """Cancel a queued job now, or ask a running one to stop (``when``: where it stops); returns what
+    happened, None when the job is neither queued nor running."""
+    with db.write() as session:
+        if writes.transition_job(
+            session, kind, job_id, RunStatus.QUEUED, status=RunStatus.CANCELLED, finished_at=now()
+        ):
+            return "cancelled before it started"
+        if writes.transition_job(session, kind, job_id, RunStatus.RUNNING, cancel_requested=True):
+            return f"asked to stop {when}"
+    return None
+
+
+def cancel_requested(db: Database, kind: JobKind, job_id: int) -> bool:
+    with db.read() as session:
+        state = queries.job_state(session, kind, job_id)
+    return state is not None and state.cancel_requested
+
+
+def reap_stale_jobs(db: Database, stale_after_seconds: float) -> list[tuple[JobKind, int]]:
+    """Mark ``running`` jobs of every kind whose heartbeat is older than the threshold ``interrupted``,
+    with the reason; returns (kind, id) of each."""
+    threshold = now() - timedelta(seconds=stale_after_seconds)
+    reason = f"interrupted: no heartbeat for over {stale_after_seconds:.0f} s (worker lost)"
+    with db.write() as session:
+        return [(k, i) for k in JobKind for i in writes.interrupt_stale_jobs(session, k, threshold, reason)]
+
+
+class Heartbeat:
+    """Refreshes a job's ``heartbeat_at`` from a background thread while it works."""
+
+    def __init__(self, db: Database, kind: JobKind, job_id: int, every_seconds: float) -> None:
+        self.db, self.kind, self.job_id, self.every = db, kind, job_id, every_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{kind}-{job_id}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every):
+            with self.db.write() as session:
+                writes.update_job(session, self.kind, self.job_id, heartbeat_at=now())
+
+
+def work_on(
+    db: Database,
+    kind: JobKind,
+    job_id: int,
+    stop_event: threading.Event,
+    heartbeat_seconds: float,
+    work: Callable[[Callable[[], bool]], WorkDone],
+) -> RunStatus | None:
+    """Run a claimed job's ``work(should_stop)`` under a heartbeat and finish the job: succeeded,
+    cancelled (a cancel was asked for), interrupted (``stop_event``: a signal) or failed (its error
+    stored in one line with the traceback, which is logged once). Returns the status; None when the
+    job left ``running`` meanwhile (reaped as stale)."""
+
+    def should_stop() -> bool:
+        return stop_event.is_set() or cancel_requested(db, kind, job_id)
+
+    with Heartbeat(db, kind, job_id, heartbeat_seconds):
+        try:
+            done = work(should_stop)
+        except JobStopped:
+            done = WorkDone(False)
+        except Exception as err:
+            log.exception("%s %s failed", kind, job_id)
+            stored = finish_job(
+                db,
+                kind,
+                job_id,
+                RunStatus.FAILED,
+                error=failure_message(err),
+                traceback=traceback.format_exc(),
+            )
+            return RunStatus.FAILED if stored else None
+    stopped = RunStatus.CANCELLED if cancel_requested(db, kind, job_id) else RunStatus.INTERRUPTED
+    status = RunStatus.SUCCEEDED if done.completed else stopped
+    return status if finish_job(db, kind, job_id, status, **done.fields) else None
+
+
+# ---- runs --------------------------------------------------------------------------------------------
 
 
 def load_raw_config(path: Path) -> dict[str, Any]:
@@ -92,15 +233,11 @@ def enqueue_all(db: Database, run_ids: list[int], enqueue: Callable[[int], None]
 def cancel(db: Database, run_id: int | str) -> str:
     """Cancel a queued run now, or ask a running one to stop; returns what happened."""
     run = get_run(db, run_id)
-    with db.write() as session:
-        if writes.transition(
-            session, run.id, RunStatus.QUEUED, status=RunStatus.CANCELLED, finished_at=now()
-        ):
-            return "cancelled before it started"
-        if writes.transition(session, run.id, RunStatus.RUNNING, cancel_requested=True):
-            return "asked to stop at its next step"
-    status = get_run(db, run.id).status
-    raise LabError(f"run {run.id} is {status}; only queued or running runs can be cancelled")
+    done = cancel_job(db, JobKind.RUN, run.id, "at its next step")
+    if done is None:
+        status = get_run(db, run.id).status
+        raise LabError(f"run {run.id} is {status}; only queued or running runs can be cancelled")
+    return done
 
 
 def resume(db: Database, run_id: int | str, enqueue: Callable[[int], None]) -> int | None:
@@ -137,60 +274,6 @@ def resume(db: Database, run_id: int | str, enqueue: Callable[[int], None]) -> i
     return step
 
 
-def claim(db: Database, run_id: int, worker: str) -> bool:
-    """queued → running for ``worker``, atomically; False if anyone else has it (or it was cancelled)."""
-    with db.write() as session:
-        return writes.transition(
-            session,
-            run_id,
-            RunStatus.QUEUED,
-            status=RunStatus.RUNNING,
-            worker=worker,
-            heartbeat_at=now(),
-            cancel_requested=False,
-            error=None,
-            traceback=None,
-        )
-
-
-def finish(db: Database, run_id: int, status: RunStatus, **fields: Any) -> bool:
-    """running → ``status``, atomically; False if the run left ``running`` meanwhile (reaped)."""
-    with db.write() as session:
-        return writes.transition(
-            session, run_id, RunStatus.RUNNING, status=status, finished_at=now(), **fields
-        )
-
-
-def reap_stale_runs(db: Database, stale_after_seconds: float) -> list[int]:
-    """Mark ``running`` runs with a heartbeat older than the threshold ``interrupted``."""
-    threshold = now() - timedelta(seconds=stale_after_seconds)
-    reason = f"interrupted: no heartbeat for over {stale_after_seconds:.0f} s (worker lost)"
-    with db.write() as session:
-        return writes.interrupt_stale_runs(session, threshold, reason)
-
-
-class Heartbeat:
-    """Refreshes a run's ``heartbeat_at`` from a background thread while it trains."""
-
-    def __init__(self, db: Database, run_id: int, every_seconds: float) -> None:
-        self.db, self.run_id, self.every = db, run_id, every_seconds
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{run_id}", daemon=True)
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self.every):
-            with self.db.write() as session:
-                writes.update_run(session, self.run_id, heartbeat_at=now())
-
-
 def run_job(
     db: Database,
     settings: Settings,
@@ -205,31 +288,25 @@ def run_job(
     training failure, which is stored on the run). ``execute`` trains it; ``device`` (a worker's
     ``--device``) overrides ``train.device``; ``stop_event`` (a signal) stops it at its next step
     as ``interrupted``."""
-    if not claim(db, run_id, worker):
+    if not claim_job(db, JobKind.RUN, run_id, worker):
         return f"skipped (run {run_id} is {get_run(db, run_id).status})"
     run = get_run(db, run_id)
-    if run.started_at is None:  # a resumed run keeps its first start
-        with db.write() as session:
-            writes.update_run(session, run_id, started_at=now())
 
-    def cancel_requested() -> bool:
-        return get_run(db, run_id).cancel_requested
+    def train(should_stop: Callable[[], bool]) -> WorkDone:
+        cfg = _on_device(db, run_config(run, device), run_id)
+        result = execute(db, settings, run_id, cfg, should_stop)
+        return WorkDone(result.status == "succeeded", {"step": result.step})
 
-    with Heartbeat(db, run_id, settings.heartbeat_seconds):
-        try:
-            cfg = _on_device(db, run_config(run, device), run_id)
-            result = execute(db, settings, run_id, cfg, lambda: stop_event.is_set() or cancel_requested())
-        except Exception as err:
-            finish(db, run_id, RunStatus.FAILED, error=failure_message(err), traceback=traceback.format_exc())
-            return RunStatus.FAILED
-    stopped = RunStatus.CANCELLED if cancel_requested() else RunStatus.INTERRUPTED
-    status = RunStatus.SUCCEEDED if result.status == "succeeded" else stopped
-    if not finish(db, run_id, status, step=result.step):
+    status = work_on(db, JobKind.RUN, run_id, stop_event, settings.heartbeat_seconds, train)
+    if status is None:
         return f"lost (run {run_id} became {get_run(db, run_id).status} while it trained)"
+    cfg = run_config(run)
     if status is RunStatus.SUCCEEDED and cfg.train.generate_at_end:
         from capo_lab.translations import evaluate_at_end  # it imports the run services
 
-        evaluate_at_end(db, settings, run_id, cfg.train.eval_splits, cfg.train.generate_max_new_tokens)
+        evaluate_at_end(
+            db, settings, run_id, cfg.train.eval_splits, cfg.train.generate_max_new_tokens, worker, stop_event
+        )
     return status
 
 

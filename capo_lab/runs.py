@@ -24,7 +24,14 @@ from capo_lab.datasets import dataset_fingerprint, get_dataset, train_pair_count
 from capo_lab.errors import LabError
 from capo_lab.settings import Settings
 from storage import deletions, queries, writes
-from storage.records import CheckpointRecord, PairRecord, PairScoreRecord, RunRecord, RunStatus
+from storage.records import (
+    ACTIVE_STATUSES,
+    CheckpointRecord,
+    PairRecord,
+    PairScoreRecord,
+    RunRecord,
+    RunStatus,
+)
 
 if TYPE_CHECKING:  # the trainer imports torch and transformers: only commands that train load it
     from sqlalchemy.orm import Session
@@ -231,7 +238,8 @@ OOM_HINT = (
 
 
 def failure_message(err: BaseException) -> str:
-    message = f"{type(err).__name__}: {err}"
+    """The error in one line (its type and message, whitespace collapsed), with a hint for out of memory."""
+    message = " ".join(f"{type(err).__name__}: {err}".split())
     return f"{message} ({OOM_HINT})" if "out of memory" in str(err).lower() else message
 
 
@@ -449,8 +457,8 @@ def dataset_provenance(db: Database, run: RunRecord) -> dict[str, object] | None
 
 
 # ---- deletes: a run goes with every row of its own and its folder (checkpoints) ---------------------
-ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
-EVALUATION_ACTIVE = ("queued", "running")
+ACTIVE = ACTIVE_STATUSES
+EVALUATION_ACTIVE = ACTIVE_STATUSES  # an evaluation follows the same lifecycle
 
 
 @dataclass(frozen=True)

@@ -12,16 +12,18 @@ never in the web process.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from capo_lab.database import Database
 from capo_lab.errors import LabError
+from capo_lab.lifecycle import JobStopped, WorkDone, cancel_job, claim_job, this_process, work_on
 from capo_lab.runs import failure_message, get_run, now, run_config, split_pairs
 from capo_lab.settings import Settings
 from storage import queries, writes
-from storage.records import CheckpointRecord, PairRecord
+from storage.records import CheckpointRecord, EvaluationRecord, JobKind, PairRecord, RunStatus
 
 MODELS = ("adapter", "base")
 
@@ -170,55 +172,100 @@ def queue_evaluation(
     try:
         enqueue(evaluation_id)
     except Exception as err:
-        _finish(db, evaluation_id, "failed", error=f"could not be queued: {err}")
+        with db.write() as session:
+            writes.transition_job(
+                session, JobKind.EVALUATION, evaluation_id, RunStatus.QUEUED, status=RunStatus.FAILED,
+                finished_at=now(), error=f"could not be queued: {failure_message(err)}",
+            )  # fmt: skip
         raise LabError(f"the queue refused evaluation {evaluation_id}: {err}") from None
     return evaluation_id
 
 
-def run_evaluation(db: Database, settings: Settings, evaluation_id: int) -> str:
-    """What a worker does with one evaluation id: claim it, translate and score, record the outcome."""
-    with db.write() as session:
-        if not writes.claim_evaluation(session, evaluation_id):
-            return f"skipped (evaluation {evaluation_id} is not queued)"
-        job = queries.get_evaluation(session, evaluation_id)
-    progress = _ProgressWriter(db, evaluation_id)
-    try:
+def get_evaluation(db: Database, evaluation_id: int | str) -> EvaluationRecord:
+    """An evaluation job by id; ``LabError`` (one line) when there is none."""
+    if not str(evaluation_id).isdigit():
+        raise LabError(f"evaluation ids are numbers, got {evaluation_id!r}")
+    with db.read() as session:
+        job = queries.get_evaluation(session, int(evaluation_id))
+    if job is None:
+        raise LabError(f"no evaluation {evaluation_id}")
+    return job
+
+
+def cancel_evaluation(db: Database, evaluation_id: int | str) -> str:
+    """Cancel a queued evaluation now, or ask a running one to stop after its current batch of
+    sentences (it then ends ``cancelled``); returns what happened, ``LabError`` for any other."""
+    job = get_evaluation(db, evaluation_id)
+    done = cancel_job(db, JobKind.EVALUATION, job.id, "after its current batch")
+    if done is None:
+        status = get_evaluation(db, job.id).status
+        raise LabError(
+            f"evaluation {job.id} is {status}; only queued or running evaluations can be cancelled"
+        )
+    return done
+
+
+def run_evaluation(
+    db: Database,
+    settings: Settings,
+    evaluation_id: int,
+    worker: str | None = None,
+    stop_event: threading.Event | None = None,
+) -> str:
+    """What a worker does with one evaluation id, in the job lifecycle (``capo_lab.lifecycle``):
+    claim it for ``worker`` (default: this process), translate and score under a heartbeat, and
+    finish it: succeeded, failed (one line stored, the traceback logged), cancelled, or interrupted
+    when ``stop_event`` (a signal) is set. Returns its final status."""
+    if not claim_job(db, JobKind.EVALUATION, evaluation_id, worker or this_process()):
+        return f"skipped (evaluation {evaluation_id} is not queued)"
+    job = get_evaluation(db, evaluation_id)
+
+    def evaluate(should_stop: Callable[[], bool]) -> WorkDone:
+        progress = _ProgressWriter(db, evaluation_id, should_stop)
         report = evaluate_translations(
             db, settings, job.run_id, job.step, job.split, job.base, job.max_new_tokens, progress
         )
-    except Exception as err:  # stored on the job; the worker goes on to the next one
-        _finish(db, evaluation_id, "failed", error=failure_message(err))
-        return "failed"
-    done = report.n_sentences * len(report.truncated)
-    _finish(db, evaluation_id, "succeeded", evaluated_step=report.step, done=done, total=done)
-    return "succeeded"
+        done = report.n_sentences * len(report.truncated)
+        return WorkDone(True, {"evaluated_step": report.step, "done": done, "total": done})
 
-
-def _finish(db: Database, evaluation_id: int, status: str, **fields) -> None:
-    with db.write() as session:
-        writes.update_evaluation(session, evaluation_id, status=status, finished_at=now(), **fields)
+    stop = stop_event or threading.Event()
+    status = work_on(db, JobKind.EVALUATION, evaluation_id, stop, settings.heartbeat_seconds, evaluate)
+    return status or f"lost (evaluation {evaluation_id} became {get_evaluation(db, evaluation_id).status})"
 
 
 class _ProgressWriter:
-    """``on_progress`` for a job: stores sentences done, at most every ``every`` seconds."""
+    """``on_progress`` for a job: stores sentences done, at most every ``every`` seconds, and raises
+    ``JobStopped`` once ``should_stop`` says so (checked after every batch), storing how far it got."""
 
-    def __init__(self, db: Database, evaluation_id: int, every: float = 2.0) -> None:
-        self.db, self.evaluation_id, self.every, self.last = db, evaluation_id, every, 0.0
+    def __init__(
+        self, db: Database, evaluation_id: int, should_stop: Callable[[], bool], every: float = 2.0
+    ) -> None:
+        self.db, self.evaluation_id, self.should_stop = db, evaluation_id, should_stop
+        self.every, self.last = every, 0.0
 
     def __call__(self, done: int, total: int) -> None:
-        if time.monotonic() - self.last >= self.every or done == total:
+        stopping = self.should_stop()
+        if stopping or done == total or time.monotonic() - self.last >= self.every:
             self.last = time.monotonic()
             with self.db.write() as session:
                 writes.update_evaluation(session, self.evaluation_id, done=done, total=total)
+        if stopping:
+            raise JobStopped
 
 
 def evaluate_at_end(
-    db: Database, settings: Settings, run_id: int, splits: tuple[str, ...], max_new_tokens: int
+    db: Database,
+    settings: Settings,
+    run_id: int,
+    splits: tuple[str, ...],
+    max_new_tokens: int,
+    worker: str | None = None,
+    stop_event: threading.Event | None = None,
 ) -> None:
     """``train.generate_at_end``: evaluate the last adapter (and the base) on each split, in this process."""
     for split in splits:
         evaluation_id = queue_evaluation(db, run_id, lambda _id: None, "last", split, True, max_new_tokens)
-        run_evaluation(db, settings, evaluation_id)
+        run_evaluation(db, settings, evaluation_id, worker, stop_event)
 
 
 @dataclass(frozen=True)

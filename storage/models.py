@@ -21,6 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from storage.records import JobKind
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -150,13 +152,18 @@ class Evaluation(Base):
     split: Mapped[str] = mapped_column(String(16))
     base: Mapped[bool] = mapped_column(Boolean)
     max_new_tokens: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16))  # queued, running, succeeded, failed
+    status: Mapped[str] = mapped_column(String(16), index=True)  # a RunStatus, as a run's
     done: Mapped[int] = mapped_column(Integer, default=0)
     total: Mapped[int | None] = mapped_column(Integer, nullable=True)
     evaluated_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    traceback: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class PairScore(Base):
@@ -221,3 +228,7 @@ class Checkpoint(Base):
     step: Mapped[int] = mapped_column(Integer)
     path: Mapped[str] = mapped_column(String(1000))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# Every table with the job lifecycle's columns, by kind; ``storage.writes`` makes its transitions.
+JOB_MODELS: dict[JobKind, type[Run] | type[Evaluation]] = {JobKind.RUN: Run, JobKind.EVALUATION: Evaluation}

@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from storage.models import (
+    JOB_MODELS,
     BaseScore,
     Checkpoint,
     Dataset,
@@ -28,6 +29,8 @@ from storage.records import (
     DatasetInfo,
     EvaluationRecord,
     GenerationRecord,
+    JobKind,
+    JobState,
     MetricRow,
     PairRecord,
     PairScoreRecord,
@@ -281,8 +284,16 @@ def get_evaluation(session: Session, evaluation_id: int) -> EvaluationRecord | N
 def _evaluation_record(e: Evaluation) -> EvaluationRecord:
     return EvaluationRecord(
         e.id, e.run_id, e.step, e.split, e.base, e.max_new_tokens, e.status, e.done, e.total,
-        e.evaluated_step, e.error, e.created_at, e.finished_at,
+        e.evaluated_step, e.error, e.created_at, e.finished_at, e.started_at, e.heartbeat_at,
+        e.worker, bool(e.cancel_requested), e.traceback,
     )  # fmt: skip
+
+
+def job_state(session: Session, kind: JobKind, job_id: int) -> JobState | None:
+    """A job's status and whether it was asked to stop; None when there is no such job."""
+    model = JOB_MODELS[kind]
+    row = session.execute(select(model.status, model.cancel_requested).where(model.id == job_id)).first()
+    return None if row is None else JobState(row.status, bool(row.cancel_requested))
 
 
 def studies(session: Session) -> list[StudyRecord]:

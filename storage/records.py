@@ -46,7 +46,8 @@ class PairRecord:
 
 
 class RunStatus(StrEnum):
-    """A run's lifecycle: queued → running → succeeded | failed | cancelled | interrupted.
+    """Every job's lifecycle (a run's, an evaluation's): queued → running → succeeded | failed |
+    cancelled | interrupted.
 
     ``capo_lab.lifecycle`` makes every transition, each a compare-and-set on the old status."""
 
@@ -59,6 +60,25 @@ class RunStatus(StrEnum):
 
 
 RESUMABLE = (RunStatus.INTERRUPTED, RunStatus.CANCELLED, RunStatus.FAILED)
+JobStatus = RunStatus  # the same statuses for every kind of job
+ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)  # a job still to finish
+
+
+class JobKind(StrEnum):
+    """The kinds of job the worker runs, each a table with the lifecycle's columns (``status``,
+    ``worker``, ``heartbeat_at``, ``cancel_requested``, ``started_at``, ``finished_at``, ``error``,
+    ``traceback``); ``storage.models.JOB_MODELS`` maps each to its table."""
+
+    RUN = "run"
+    EVALUATION = "evaluation"
+
+
+@dataclass(frozen=True)
+class JobState:
+    """What a running job checks between steps: its status and whether a cancel was asked for."""
+
+    status: str
+    cancel_requested: bool
 
 
 @dataclass(frozen=True)
@@ -153,6 +173,11 @@ class EvaluationRecord:
     error: str | None
     created_at: datetime
     finished_at: datetime | None
+    started_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    worker: str | None = None
+    cancel_requested: bool = False
+    traceback: str | None = None
 
 
 @dataclass(frozen=True)

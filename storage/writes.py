@@ -7,10 +7,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import (
+    JOB_MODELS,
     BaseScore,
     Checkpoint,
     Dataset,
@@ -25,7 +26,7 @@ from storage.models import (
     utcnow,
 )
 from storage.queries import dataset_name_taken
-from storage.records import RunStatus
+from storage.records import JobKind, RunStatus
 
 
 class DatasetNameTaken(ValueError):
@@ -110,12 +111,18 @@ def add_study(session: Session, name: str, factors: dict[str, list[Any]]) -> int
     return study.id
 
 
+def update_job(session: Session, kind: JobKind, job_id: int, **fields: Any) -> None:
+    """Set columns of one job (``status``, ``step``, ``heartbeat_at``, ``error``…) in its kind's table."""
+    model = JOB_MODELS[kind]
+    unknown = set(fields) - set(model.__table__.columns.keys())
+    if unknown:
+        raise ValueError(f"{model.__tablename__} has no column(s) {sorted(unknown)}")
+    session.execute(update(model).where(model.id == job_id).values(**fields))
+
+
 def update_run(session: Session, run_id: int, **fields: Any) -> None:
     """Set columns of one run (``status``, ``step``, ``heartbeat_at``, ``error``…)."""
-    unknown = set(fields) - set(Run.__table__.columns.keys())
-    if unknown:
-        raise ValueError(f"runs has no column(s) {sorted(unknown)}")
-    session.execute(update(Run).where(Run.id == run_id).values(**fields))
+    update_job(session, JobKind.RUN, run_id, **fields)
 
 
 def append_run_note(session: Session, run_id: int, note: str) -> None:
@@ -169,17 +176,7 @@ def add_evaluation(
 
 
 def update_evaluation(session: Session, evaluation_id: int, **fields: Any) -> None:
-    session.execute(update(Evaluation).where(Evaluation.id == evaluation_id).values(**fields))
-
-
-def claim_evaluation(session: Session, evaluation_id: int) -> bool:
-    """queued → running, atomically; False if it was not queued."""
-    result = session.execute(
-        update(Evaluation)
-        .where(Evaluation.id == evaluation_id, Evaluation.status == "queued")
-        .values(status="running")
-    )
-    return bool(result.rowcount)
+    update_job(session, JobKind.EVALUATION, evaluation_id, **fields)
 
 
 def replace_generations(
@@ -243,10 +240,24 @@ def add_checkpoint(session: Session, run_id: int, step: int, path: str) -> None:
     session.add(Checkpoint(run_id=run_id, step=step, path=path))
 
 
-def transition(session: Session, run_id: int, from_status: str, **fields: Any) -> bool:
-    """Update a run only if it is in ``from_status`` (atomic compare-and-set); True if it was."""
-    result = session.execute(update(Run).where(Run.id == run_id, Run.status == from_status).values(**fields))
+def transition_job(session: Session, kind: JobKind, job_id: int, from_status: str, **fields: Any) -> bool:
+    """Update a job only if it is in ``from_status`` (atomic compare-and-set); True if it was."""
+    model = JOB_MODELS[kind]
+    result = session.execute(
+        update(model).where(model.id == job_id, model.status == from_status).values(**fields)
+    )
     return bool(result.rowcount)
+
+
+def mark_started(session: Session, kind: JobKind, job_id: int, at: datetime) -> None:
+    """Set a job's ``started_at`` unless it has one (a resumed run keeps its first start)."""
+    model = JOB_MODELS[kind]
+    session.execute(update(model).where(model.id == job_id, model.started_at.is_(None)).values(started_at=at))
+
+
+def transition(session: Session, run_id: int, from_status: str, **fields: Any) -> bool:
+    """``transition_job`` for a run."""
+    return transition_job(session, JobKind.RUN, run_id, from_status, **fields)
 
 
 def delete_logged_after(session: Session, run_id: int, step: int) -> None:
@@ -255,18 +266,22 @@ def delete_logged_after(session: Session, run_id: int, step: int) -> None:
     session.execute(delete(PairScore).where(PairScore.run_id == run_id, PairScore.step > step))
 
 
-def interrupt_stale_runs(session: Session, threshold: datetime, reason: str) -> list[int]:
-    """``running`` runs whose heartbeat is older than ``threshold`` become ``interrupted``."""
-    stale = list(
-        session.scalars(select(Run.id).where(Run.status == RunStatus.RUNNING, Run.heartbeat_at < threshold))
+def interrupt_stale_jobs(session: Session, kind: JobKind, threshold: datetime, reason: str) -> list[int]:
+    """``running`` jobs of ``kind`` whose heartbeat is older than ``threshold`` (or that never had one:
+    rows from before heartbeats) become ``interrupted``, with ``reason`` as their error; each update
+    checks both again, so a job that beat or finished meanwhile is left alone."""
+    model = JOB_MODELS[kind]
+    stale = (
+        model.status == RunStatus.RUNNING,
+        or_(model.heartbeat_at < threshold, model.heartbeat_at.is_(None)),
     )
-    for run_id in stale:
-        transition(
-            session,
-            run_id,
-            RunStatus.RUNNING,
-            status=RunStatus.INTERRUPTED,
-            finished_at=utcnow(),
-            error=reason,
+    interrupted = []
+    for job_id in session.scalars(select(model.id).where(*stale)).all():
+        result = session.execute(
+            update(model)
+            .where(model.id == job_id, *stale)
+            .values(status=RunStatus.INTERRUPTED, finished_at=utcnow(), error=reason)
         )
-    return stale
+        if result.rowcount:
+            interrupted.append(job_id)
+    return interrupted

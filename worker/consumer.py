@@ -1,4 +1,4 @@
-"""The worker loop: one job at a time, stale runs reaped, graceful stop on SIGINT/SIGTERM
+"""The worker loop: one job at a time, stale jobs (runs, evaluations) reaped, graceful stop on SIGINT/SIGTERM
 (and, when asked, when the process that started it dies).
 
 Huey's own consumer would run jobs in parallel threads and install its own
@@ -16,7 +16,7 @@ import threading
 import time
 
 from capo_lab.database import Database
-from capo_lab.lifecycle import reap_stale_runs
+from capo_lab.lifecycle import reap_stale_jobs
 from capo_lab.settings import Settings
 from worker import runtime
 
@@ -70,8 +70,8 @@ def serve(
     jobs, last_reap = 0, 0.0
     while not ctx.stop_event.is_set() and (max_jobs is None or jobs < max_jobs):
         if time.monotonic() - last_reap >= settings.heartbeat_seconds:
-            for run_id in reap_stale_runs(db, settings.stale_after_seconds):
-                log.warning("run %s lost its worker: marked interrupted", run_id)
+            for kind, job_id in reap_stale_jobs(db, settings.stale_after_seconds):
+                log.warning("%s %s lost its worker: marked interrupted", kind, job_id)
             last_reap = time.monotonic()
         task = huey.dequeue()
         if task is None:

@@ -38,7 +38,7 @@ def evaluate_translations_job(evaluation_id: int) -> str:
     settings = Settings()
     db = Database(settings.database_url)
     try:
-        return run_evaluation(db, settings, evaluation_id)
+        return run_evaluation(db, settings, evaluation_id, runtime.context.name, runtime.context.stop_event)
     finally:
         db.close()
 

@@ -11,6 +11,7 @@ from capo_lab import lifecycle, studies
 from capo_lab.errors import LabError
 from capo_lab.runs import base_fingerprint, failure_message, get_run, now
 from storage import queries
+from storage.records import JobKind
 from storage.writes import add_metrics, update_run
 from tests.worker.conftest import tiny_config
 from worker import tasks
@@ -120,7 +121,7 @@ def test_stale_running_runs_become_interrupted(lab) -> None:
     with db.write() as session:
         update_run(session, fresh, status="running", heartbeat_at=now())
         update_run(session, stale, status="running", heartbeat_at=now() - timedelta(seconds=120))
-    assert lifecycle.reap_stale_runs(db, 30) == [stale]
+    assert lifecycle.reap_stale_jobs(db, 30) == [(JobKind.RUN, stale)]
     assert get_run(db, stale).status == "interrupted" and "no heartbeat" in get_run(db, stale).error
     assert get_run(db, fresh).status == "running"
 
