@@ -207,14 +207,10 @@ def split_pairs(db: Database, cfg: RunConfig, split: str) -> list[PairRecord]:
     return pairs
 
 
-def run_inputs(
-    db: Database, settings: Settings, cfg: RunConfig, run_id: int, resume_from: Path | None
-) -> TrainInputs:
-    """What ``capo.train`` needs for the run. ``resume_from`` set (the worker passes the run's newest
-    checkpoint row) means "resume": the checkpoint loaded is the one ``runs resume`` chose, at the
-    run's ``resumed_from_step``, checked again here (``resume_checkpoint``)."""
-    if resume_from is not None:
-        resume_from = resume_checkpoint(db, run_id)
+def run_inputs(db: Database, settings: Settings, cfg: RunConfig, run_id: int) -> TrainInputs:
+    """What ``capo.train`` needs for the run. A resumed run loads the checkpoint ``runs resume``
+    chose, at the run's ``resumed_from_step``, checked again here (``resume_checkpoint``)."""
+    resume_from = resume_checkpoint(db, run_id)
     with db.read() as session:
         base_scores = queries.base_scores(
             session, base_fingerprint(cfg, get_dataset(db, cfg.data.dataset).id)

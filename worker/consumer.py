@@ -52,21 +52,34 @@ def serve(
     max_jobs: int | None = None,
     parent_pid: int | None = None,
 ) -> int:
-    """Run queued jobs until stopped (also once ``parent_pid``, when given, dies); returns how many ran."""
+    """Run queued jobs until stopped (also once ``parent_pid``, when given, dies); returns how many ran.
+
+    The database is opened once here and shared by every job (``runtime.context.database``)."""
     settings = Settings()
     # the database first, so that a storage problem (read-only home, damaged file, newer schema) is
     # one line before the queue is imported and opened; an older schema is brought to head here
     db = Database(settings.database_url)
+    ctx = runtime.context
+    ctx.database, ctx.device = db, device
+    try:
+        return _serve_jobs(db, settings, poll_seconds, max_jobs, parent_pid)
+    finally:
+        ctx.database = None
+        db.close()
+
+
+def _serve_jobs(
+    db: Database, settings: Settings, poll_seconds: float, max_jobs: int | None, parent_pid: int | None
+) -> int:
     import worker.tasks  # noqa: F401  (registers the tasks with huey)
     from worker.huey_app import huey  # opens the queue (under CAPO_LAB_HOME unless Redis)
 
     ctx = runtime.context
-    ctx.device = device
     signal.signal(signal.SIGINT, _request_stop)
     signal.signal(signal.SIGTERM, _request_stop)
     if parent_pid is not None:
         watch_parent(parent_pid, ctx.stop_event, poll_seconds)
-    log.info("worker %s serving (device %s)", ctx.name, device or "auto")
+    log.info("worker %s serving (device %s)", ctx.name, ctx.device or "auto")
     jobs, last_reap = 0, 0.0
     while not ctx.stop_event.is_set() and (max_jobs is None or jobs < max_jobs):
         if time.monotonic() - last_reap >= settings.heartbeat_seconds:

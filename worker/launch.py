@@ -32,9 +32,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def launch_command(run_id: int, cfg: RunConfig, resume_from: Path | None) -> list[str]:
-    """``accelerate launch`` with ``train.num_processes`` ranks on this machine (DDP; gloo on CPU)."""
-    command = [
+def launch_command(run_id: int, cfg: RunConfig) -> list[str]:
+    """``accelerate launch`` with ``train.num_processes`` ranks on this machine (DDP; gloo on CPU); each
+    rank prepares the run itself (``worker.prepare.prepare_run``: its config, checkpoint, inputs)."""
+    return [
         sys.executable,
         "-m",
         "accelerate.commands.launch",
@@ -55,14 +56,12 @@ def launch_command(run_id: int, cfg: RunConfig, resume_from: Path | None) -> lis
         "--device",
         cfg.train.device,
     ]
-    return command + (["--resume-from", str(resume_from)] if resume_from else [])
 
 
 def train_in_processes(
     folder: Path,
     run_id: int,
     cfg: RunConfig,
-    resume_from: Path | None,
     should_stop: Callable[[], bool],
     poll_seconds: float = 1.0,
 ) -> RunResult:
@@ -70,9 +69,7 @@ def train_in_processes(
     for name in (STOP_FILE, RESULT_FILE):
         (folder / name).unlink(missing_ok=True)
     with (folder / LOG_FILE).open("w") as log:
-        process = subprocess.Popen(
-            launch_command(run_id, cfg, resume_from), stdout=log, stderr=subprocess.STDOUT
-        )
+        process = subprocess.Popen(launch_command(run_id, cfg), stdout=log, stderr=subprocess.STDOUT)
         while process.poll() is None:
             if should_stop():
                 (folder / STOP_FILE).touch()

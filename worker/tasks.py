@@ -2,13 +2,12 @@
 
 ``enqueue_run`` and ``enqueue_evaluation`` put a task on the queue; the front ends pass them
 to the services. The tasks run in ``worker.consumer``'s loop, which sets ``runtime.context``
-(the worker's name, its stop flag and its ``--device``). The trainer is imported only when a run
-starts, so the web process that enqueues never loads torch.
+(the worker's name, its stop flag, its ``--device`` and the one database every job shares). The
+trainer is imported only when a run starts, so the web process that enqueues never loads torch.
 """
 
 from __future__ import annotations
 
-from capo_lab.database import Database
 from capo_lab.lifecycle import run_job
 from capo_lab.settings import Settings
 from capo_lab.translations import run_evaluation
@@ -22,11 +21,8 @@ def train_run(run_id: int) -> str:
 
     settings = Settings()
     ctx = runtime.context
-    db = Database(settings.database_url)  # migrated to head: a schema older than the code is upgraded
-    try:
-        return run_job(db, settings, run_id, ctx.name, ctx.stop_event, ctx.device, execute=execute)
-    finally:
-        db.close()
+    db = ctx.shared_database(settings.database_url)
+    return run_job(db, settings, run_id, ctx.name, ctx.stop_event, ctx.device, execute=execute)
 
 
 def enqueue_run(run_id: int) -> None:
@@ -36,11 +32,9 @@ def enqueue_run(run_id: int) -> None:
 @huey.task(name="capo_lab.evaluate_translations")
 def evaluate_translations_job(evaluation_id: int) -> str:
     settings = Settings()
-    db = Database(settings.database_url)
-    try:
-        return run_evaluation(db, settings, evaluation_id, runtime.context.name, runtime.context.stop_event)
-    finally:
-        db.close()
+    ctx = runtime.context
+    db = ctx.shared_database(settings.database_url)
+    return run_evaluation(db, settings, evaluation_id, ctx.name, ctx.stop_event)
 
 
 def enqueue_evaluation(evaluation_id: int) -> None:
