@@ -8,10 +8,12 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage.models import (
     JOB_MODELS,
+    Base,
     BaseScore,
     Checkpoint,
     Dataset,
@@ -206,34 +208,35 @@ def replace_metrics(
     add_metrics(session, run_id, [(step, key, value) for key, value in rows])
 
 
+_INSERT_BY_DIALECT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
+def insert_new(session: Session, model: type[Base], rows: list[dict[str, Any]], keys: list[str]) -> None:
+    """Insert the rows whose ``keys`` (a unique constraint's columns) are not stored yet, skipping the
+    others, also when a concurrent transaction stores them first: ``INSERT … ON CONFLICT DO NOTHING``
+    on SQLite and PostgreSQL, so the first writer's rows are kept and no writer fails."""
+    if rows:
+        dialect_insert = _INSERT_BY_DIALECT[session.get_bind().dialect.name]
+        session.execute(dialect_insert(model).on_conflict_do_nothing(index_elements=keys), rows)
+
+
 def add_base_scores(session: Session, fingerprint: str, scores: dict[int, tuple[float, float]]) -> None:
-    """Store base log-probs under ``fingerprint``; pairs already stored under it are left as they are."""
-    known = set(
-        session.scalars(
-            select(BaseScore.pair_id).where(
-                BaseScore.fingerprint == fingerprint, BaseScore.pair_id.in_(list(scores))
-            )
-        )
-    )
+    """Store base log-probs under ``fingerprint``; pairs already stored under it (by this worker or
+    another computing the same fingerprint at the same time) are left as they are."""
     rows = [
         {"fingerprint": fingerprint, "pair_id": pid, "logp_chosen": chosen, "logp_rejected": rejected}
         for pid, (chosen, rejected) in scores.items()
-        if pid not in known
     ]
-    if rows:
-        session.execute(insert(BaseScore), rows)
+    insert_new(session, BaseScore, rows, ["fingerprint", "pair_id"])
 
 
 def add_token_pieces(session: Session, run_id: int, pieces: dict[int, tuple[list[str], list[str]]]) -> None:
     """Store each pair's response tokens for the run, once (pairs already stored are kept)."""
-    known = set(session.scalars(select(TokenPieces.pair_id).where(TokenPieces.run_id == run_id)))
     rows = [
         {"run_id": run_id, "pair_id": pid, "chosen": chosen, "rejected": rejected}
         for pid, (chosen, rejected) in pieces.items()
-        if pid not in known
     ]
-    if rows:
-        session.execute(insert(TokenPieces), rows)
+    insert_new(session, TokenPieces, rows, ["run_id", "pair_id"])
 
 
 def add_checkpoint(session: Session, run_id: int, step: int, path: str) -> None:
