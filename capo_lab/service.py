@@ -38,7 +38,15 @@ from capo_lab.reports import StudyReport
 from capo_lab.settings import Settings
 from capo_lab.translations import DirectionChrf, PairTranslations
 from storage import queries
-from storage.records import DatasetInfo, EvaluationRecord, MetricRow, PairRecord, RunRecord, StudyRecord
+from storage.records import (
+    DatasetInfo,
+    EvaluationRecord,
+    MetricRow,
+    PairRecord,
+    PairScoreRecord,
+    RunRecord,
+    StudyRecord,
+)
 
 REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 DATA_SUFFIXES = (".tar.gz", ".tgz", ".tsv", ".jsonl", ".json", ".csv", ".parquet")
@@ -90,6 +98,10 @@ class LabService:
     ) -> StudyReport:
         """The study's report (read from storage; statistics only, no model)."""
         return reports.study_report(self.db, study_id, str(step), split, endpoint)
+
+    def deletable_study(self, study_id: int | str) -> StudyRecord:
+        """The study, or ``LabError`` while one of its runs is queued or running."""
+        return studies.check_deletable(self.db, study_id)
 
     def delete_study(self, study_id: int | str) -> runs.Deletion:
         """Delete the study with its runs, their rows and folders; refused while one is queued or running."""
@@ -223,7 +235,9 @@ class LabService:
         self, name: str, split: str | None = None, tokenizer: str | None = None
     ) -> list[DirectionStats]:
         cache = self.settings.home_dir / "models"
-        count_tokens = datasets.token_counter(allowed_model(self.settings, tokenizer), cache) if tokenizer else None
+        count_tokens = (
+            datasets.token_counter(allowed_model(self.settings, tokenizer), cache) if tokenizer else None
+        )
         return datasets.dataset_stats(self.db, name, split or None, count_tokens)
 
     # ---- runs -------------------------------------------------------------------------------------
@@ -276,6 +290,25 @@ class LabService:
     def runs(self) -> list[RunRecord]:
         """Every run, newest first."""
         return list(reversed(runs.list_runs(self.db)))
+
+    def run(self, run_id: int | str) -> RunRecord:
+        """One run, or ``LabError`` naming an id that is none."""
+        return runs.get_run(self.db, run_id)
+
+    def deletable_runs(self, run_ids: list[int | str]) -> list[RunRecord]:
+        """The runs, or ``LabError`` (one line) for an unknown one or one still queued or running."""
+        return runs.check_deletable(self.db, run_ids)
+
+    def pair_scores(
+        self, run_id: int | str, split: str = "train", step: str = "last"
+    ) -> list[PairScoreRecord]:
+        """Every pair's stored scores at a step (``first``, ``last`` or a number) of one split."""
+        return runs.pair_scores(self.db, run_id, split, step)
+
+    def export_run(self, run_id: int | str, out: Path, step: int | None = None) -> runs.ExportedRun:
+        """The run's adapter folder, run_config.json and metrics.csv written to the new folder ``out``;
+        an unfinished run only at a named checkpoint ``step``."""
+        return runs.export_run(self.db, run_id, out, step)
 
     def cancel(self, run_id: int) -> str:
         return lifecycle.cancel(self.db, run_id)

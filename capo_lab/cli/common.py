@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from capo_lab.database import Database
 from capo_lab.errors import USER_ERRORS
+from capo_lab.service import LabService
 from capo_lab.settings import Settings
 from storage.errors import StorageProblem, explain
 
@@ -42,6 +43,12 @@ class Output(StrEnum):
 def open_database(*, migrate: bool = True) -> Database:
     """The lab's database, brought to the code's schema (``migrate=False``: as it is)."""
     return Database(Settings().database_url, migrate=migrate)
+
+
+def lab(queue: bool = False) -> LabService:
+    """The application API (the one the UI and notebooks call), for this command; ``queue``: with the
+    job queue, opened only then."""
+    return LabService(Settings(), enqueue_run if queue else None)
 
 
 def enqueue_run(run_id: int) -> None:

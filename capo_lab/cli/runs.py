@@ -17,7 +17,7 @@ import typer
 
 from capo.config import ConfigError, load_config
 from capo_lab import lifecycle, runs
-from capo_lab.cli.common import Output, fmt, open_database, print_table, stderr, stdout, user_errors
+from capo_lab.cli.common import Output, fmt, lab, open_database, print_table, stderr, stdout, user_errors
 from capo_lab.errors import LabError
 from capo_lab.records import RunStatus
 from capo_lab.settings import Settings
@@ -103,7 +103,7 @@ def pairs_command(
 ) -> None:
     """Per-pair scores: log-probs (ref_* = the base model's), token counts, RRM, loss, margin, dL by term."""
     rows = []
-    for s in runs.pair_scores(open_database(), run, split.value, step):
+    for s in lab().pair_scores(run, split.value, step):
         row = {k: getattr(s, k) for k in _SCORE_COLUMNS}
         row["dL_dlw"], row["dL_dll"] = sum(s.grad_chosen.values()), sum(s.grad_rejected.values())
         row.update({f"dL_dlw/{k}": v for k, v in s.grad_chosen.items()})
@@ -132,7 +132,7 @@ def runs_list() -> None:
             r.study_id or "",
             r.created_at.strftime("%Y-%m-%d %H:%M"),
         ]
-        for r in runs.list_runs(open_database())
+        for r in reversed(lab().runs())
     ]
     print_table(["id", "name", "objective", "status", "step", "study", "created"], rows)
 
@@ -144,7 +144,7 @@ def runs_show(
     output_format: Annotated[Output, typer.Option("--format")] = Output.table,
 ) -> None:
     """One run: status, step, config, error, timings."""
-    record = runs.get_run(open_database(), run)
+    record = lab().run(run)
     if output_format is Output.json:
         typer.echo(json.dumps(record.as_dict(), indent=2))
         return
@@ -162,12 +162,12 @@ def runs_delete(
     """Delete a run with its metrics, pair scores, translations and checkpoints (its folder too).
 
     A queued or running run is refused: cancel it first (``capo-lab runs cancel``)."""
-    db = open_database()
-    (record,) = runs.check_deletable(db, [run])
+    service = lab()
+    (record,) = service.deletable_runs([run])
     if not yes:
         question = f"Delete run {record.id} ({record.name}, {record.status}) with its rows and checkpoints?"
         typer.confirm(question, abort=True)
-    report_deletion(runs.delete_runs(db, Settings(), [record.id]))
+    report_deletion(service.delete_runs([record.id]))
 
 
 def report_deletion(done: runs.Deletion) -> None:
@@ -196,5 +196,5 @@ def export_command(
 
     A finished run exports its last checkpoint; one that has not finished (queued, running,
     interrupted, cancelled, failed) is refused unless --step names one of its checkpoints."""
-    done = runs.export_run(open_database(), run, out, step)
+    done = lab().export_run(run, out, step)
     say(f"exported run {done.run_id} ({done.status}) at step {done.step} to {done.path}")

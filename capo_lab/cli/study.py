@@ -8,9 +8,8 @@ from typing import Annotated
 import typer
 
 from capo_lab import lifecycle, studies
-from capo_lab.cli.common import enqueue_run, open_database, print_table, stdout, user_errors
+from capo_lab.cli.common import enqueue_run, lab, open_database, print_table, stdout, user_errors
 from capo_lab.cli.runs import report_deletion
-from capo_lab.settings import Settings
 
 
 @user_errors
@@ -58,7 +57,7 @@ def studies_command() -> None:
             "; ".join(f"{k}={','.join(map(str, v))}" for k, v in s.factors.items()),
             len(s.run_ids),
         ]
-        for s in studies.list_studies(open_database())
+        for s in lab().studies()
     ]
     print_table(["id", "name", "factors", "runs"], rows)
 
@@ -72,10 +71,10 @@ def studies_delete(
     """Delete a study with its runs, their rows and checkpoints (their folders too).
 
     Refused while one of its runs is queued or running: cancel those first."""
-    db = open_database()
-    record = studies.check_deletable(db, study)
+    service = lab()
+    record = service.deletable_study(study)
     if not yes:
         count = len(record.run_ids)
         question = f"Delete study {record.name!r} and its {count} run(s) with their rows and checkpoints?"
         typer.confirm(question, abort=True)
-    report_deletion(studies.delete_study(db, Settings(), record.id))
+    report_deletion(service.delete_study(record.id))

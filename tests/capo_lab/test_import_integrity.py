@@ -16,7 +16,12 @@ from storage.writes import DatasetNameTaken
 
 def mtpe_jsonl(path: Path) -> Path:
     rows = [
-        {"direction": "en-de", "src": f"Sentence {i} about the weather in the mountains", "mt": f"Satz {i}", "pe": f"Der Satz {i}"}
+        {
+            "direction": "en-de",
+            "src": f"Sentence {i} about the weather in the mountains",
+            "mt": f"Satz {i}",
+            "pe": f"Der Satz {i}",
+        }
         for i in range(6)
     ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")

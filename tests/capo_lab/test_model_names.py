@@ -36,7 +36,13 @@ def settings(lab_home: Path, tmp_path: Path, monkeypatch) -> Settings:
 
 def test_built_in_allow_listed_and_folder_models_are_offered(settings: Settings, tmp_path: Path) -> None:
     folder = str((tmp_path / "models" / "my-llama").resolve())
-    assert model_choices(settings) == ["gemma-3-270m", "tiny-random-llama", "org/allowed-model", "other/one", folder]
+    assert model_choices(settings) == [
+        "gemma-3-270m",
+        "tiny-random-llama",
+        "org/allowed-model",
+        "other/one",
+        folder,
+    ]
     assert allowed_model(settings, " gemma-3-270m ") == "gemma-3-270m"
     assert allowed_model(settings, "org/allowed-model") == "org/allowed-model"
     assert allowed_model(settings, "my-llama") == folder
@@ -78,7 +84,11 @@ def test_a_chat_template_is_read_from_the_folder_without_loading_a_tokenizer(tmp
     assert declares_chat_template(str(without)) is False
     assert declares_chat_template("gemma-3-270m") is False
     assert declares_chat_template("org/hub-model") is None  # the trainer checks it on load
-    cfg = RunConfig.model_validate({"model": {"name_or_path": str(without)}, "data": {"chat_template": "model"}})
+    cfg = RunConfig.model_validate(
+        {"model": {"name_or_path": str(without)}, "data": {"chat_template": "model"}}
+    )
     with pytest.raises(LabError, match="has no chat template of its own"):
         check_chat_template(cfg)
-    check_chat_template(cfg.model_copy(update={"model": cfg.model.model_copy(update={"name_or_path": str(with_template)})}))
+    check_chat_template(
+        cfg.model_copy(update={"model": cfg.model.model_copy(update={"name_or_path": str(with_template)})})
+    )

@@ -41,14 +41,19 @@ def test_a_user_error_is_not_reported_as_a_bug(tmp_path: Path) -> None:
     env = {"CAPO_LAB_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
         [sys.executable, "-m", "capo_lab", "runs", "show", "12345"],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert result.returncode == 1, result.stderr
     assert result.stderr.startswith("error: ") and "internal error" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "logs").exists()
 
 
-def test_a_bug_when_the_home_is_read_only_still_names_a_log_it_could_write(tmp_path: Path, monkeypatch, capsys):
+def test_a_bug_when_the_home_is_read_only_still_names_a_log_it_could_write(
+    tmp_path: Path, monkeypatch, capsys
+):
     home = tmp_path / "home"
     home.mkdir()
     (home / "logs").write_text("a file where the log folder would be")  # the home's log cannot be written
@@ -57,7 +62,9 @@ def test_a_bug_when_the_home_is_read_only_still_names_a_log_it_could_write(tmp_p
     assert run_main(monkeypatch, ["capo-lab", "db", "upgrade"]) == 2
     line = capsys.readouterr().err.strip()
     logged = Path(line.rsplit("the traceback is in ", 1)[1])
-    assert "ZeroDivisionError" in line and logged.read_text().count("ZeroDivisionError: division by zero") >= 1
+    assert (
+        "ZeroDivisionError" in line and logged.read_text().count("ZeroDivisionError: division by zero") >= 1
+    )
     assert not logged.is_relative_to(home)
 
 
