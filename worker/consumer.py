@@ -72,7 +72,7 @@ def _serve_jobs(
     db: Database, settings: Settings, poll_seconds: float, max_jobs: int | None, parent_pid: int | None
 ) -> int:
     import worker.tasks  # noqa: F401  (registers the tasks with huey)
-    from worker.huey_app import huey  # opens the queue (under CAPO_LAB_HOME unless Redis)
+    from worker.huey_app import huey, queue_problems  # opens the queue (under CAPO_LAB_HOME unless Redis)
 
     ctx = runtime.context
     signal.signal(signal.SIGINT, _request_stop)
@@ -86,7 +86,8 @@ def _serve_jobs(
             for kind, job_id in reap_stale_jobs(db, settings.stale_after_seconds):
                 log.warning("%s %s lost its worker: marked interrupted", kind, job_id)
             last_reap = time.monotonic()
-        task = huey.dequeue()
+        with queue_problems():
+            task = huey.dequeue()
         if task is None:
             ctx.stop_event.wait(poll_seconds)
             continue

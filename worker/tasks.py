@@ -12,7 +12,7 @@ from capo_lab.lifecycle import run_job
 from capo_lab.settings import Settings
 from capo_lab.translations import run_evaluation
 from worker import runtime
-from worker.huey_app import huey
+from worker.huey_app import huey, queue_problems
 
 
 @huey.task(name="capo_lab.train_run")
@@ -26,7 +26,8 @@ def train_run(run_id: int) -> str:
 
 
 def enqueue_run(run_id: int) -> None:
-    train_run(run_id)
+    with queue_problems():
+        train_run(run_id)
 
 
 @huey.task(name="capo_lab.evaluate_translations")
@@ -38,4 +39,5 @@ def evaluate_translations_job(evaluation_id: int) -> str:
 
 
 def enqueue_evaluation(evaluation_id: int) -> None:
-    evaluate_translations_job(evaluation_id)
+    with queue_problems():
+        evaluate_translations_job(evaluation_id)
