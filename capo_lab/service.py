@@ -65,15 +65,20 @@ def whole_number(what: str, value: int | float | str, least: int) -> int:
 
 class LabService:
     """``enqueue`` and ``enqueue_evaluation`` put a run or an evaluation on the job queue (the front end
-    passes ``worker.tasks``' functions); without them the service only reads."""
+    passes ``worker.tasks``' functions); without them the service only reads. Model and tokenizer
+    names are limited to those ``capo_lab.model_names`` allows, unless ``any_model`` (the CLI: the
+    machine's owner at a shell, who may name any model transformers loads)."""
 
     def __init__(
         self,
         settings: Settings | None = None,
         enqueue: Callable[[int], None] | None = None,
         enqueue_evaluation: Callable[[int], None] | None = None,
+        *,
+        any_model: bool = False,
     ) -> None:
         self.settings = settings or Settings()
+        self.any_model = any_model
         self._db: Database | None = None
         self._enqueue = enqueue
         self._enqueue_evaluation = enqueue_evaluation
@@ -148,7 +153,7 @@ class LabService:
 
     def render_pair(self, dataset: str, pair_id: int, model: str, chat_template: str) -> RenderedPairRecord:
         """One pair's exact model input (texts and token ids) under ``model``'s tokenizer."""
-        model = allowed_model(self.settings, model)
+        model = self._model(model)
         (record,) = render_dataset_pairs(
             self.db, self.settings.home_dir / "models", dataset, model, chat_template, pair_id=pair_id
         )
@@ -157,6 +162,9 @@ class LabService:
     def model_choices(self) -> list[str]:
         """The models and tokenizers the UI may open (``capo_lab.model_names``)."""
         return model_choices(self.settings)
+
+    def _model(self, name: str) -> str:
+        return name if self.any_model else allowed_model(self.settings, name)
 
     def _allowed(self, path: str) -> Path | str:
         """A source name (``mlqe-pe:en-de:train``) as is; a path only inside the data folders."""

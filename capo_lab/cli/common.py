@@ -48,7 +48,7 @@ def open_database(*, migrate: bool = True) -> Database:
 def lab(queue: bool = False) -> LabService:
     """The application API (the one the UI and notebooks call), for this command; ``queue``: with the
     job queue, opened only then."""
-    return LabService(Settings(), enqueue_run if queue else None)
+    return LabService(Settings(), enqueue_run if queue else None, any_model=True)
 
 
 def enqueue_run(run_id: int) -> None:

@@ -13,7 +13,7 @@ from capo.data import SPLITS, BuildOptions, BuildReport
 from capo.data.generic import parse_columns
 from capo.data.sources import select_files
 from capo_lab import datasets, sources
-from capo_lab.cli.common import fmt, open_database, print_table, stderr, stdout, user_errors
+from capo_lab.cli.common import fmt, lab, open_database, print_table, stderr, stdout, user_errors
 from capo_lab.settings import Settings
 
 data_app = typer.Typer(no_args_is_help=True, help="Import and inspect MTPE preference data.")
@@ -153,7 +153,7 @@ def list_command() -> None:
     """All datasets with their pair counts and directions."""
     rows = [
         [d.id, d.name, d.pair_count, " ".join(d.directions), d.created_at.strftime("%Y-%m-%d %H:%M")]
-        for d in datasets.list_datasets(open_database())
+        for d in lab().datasets()
     ]
     print_table(["id", "name", "pairs", "directions", "created"], rows)
 
@@ -170,10 +170,7 @@ def stats_command(
 ) -> None:
     """Per direction: pairs, ties (post-edit = MT), mean lengths, mean HTER, BLEU and chrF of MT
     against post-edit."""
-    count_tokens = datasets.token_counter(tokenizer, Settings().home_dir / "models") if tokenizer else None
-    stats = datasets.dataset_stats(
-        open_database(), name, split=split.value if split else None, count_tokens=count_tokens
-    )
+    stats = lab().stats(name, split.value if split else None, tokenizer)
     if as_json:
         for s in stats:
             stdout.print(json.dumps(s.as_dict(), ensure_ascii=False), markup=False, highlight=False)
@@ -219,7 +216,7 @@ def show_command(
     direction: Annotated[str | None, typer.Option(help="Only this direction")] = None,
 ) -> None:
     """The pairs of one split, as JSONL (one object per line) or a table."""
-    pairs = datasets.dataset_pairs(open_database(), name, split=split.value, direction=direction)
+    pairs = lab().preview(name, split.value, direction)
     if output_format is ShowFormat.jsonl:
         for p in pairs:
             typer.echo(json.dumps(p.as_dict(), ensure_ascii=False))
