@@ -83,3 +83,24 @@ def test_worker_exits_by_itself_when_serve_is_killed(serving) -> None:
     serve.send_signal(signal.SIGKILL)
     serve.wait(timeout=10)
     assert wait_until_gone(worker, seconds=60), "the worker outlived a SIGKILLed serve"
+
+
+def wait_for_new_worker(serve: subprocess.Popen, old: int, seconds: float) -> int | None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        new = [pid for pid in workers_of(serve.pid) if pid != old and alive(pid)]
+        if new:
+            return new[0]
+        time.sleep(0.2)
+    return None
+
+
+def test_serve_starts_a_new_worker_when_its_worker_dies(serving) -> None:
+    """Issue 20, item 4: a worker that died stayed dead, and nothing queued from the UI ran."""
+    serve, worker = serving
+    os.kill(worker, signal.SIGKILL)
+    replacement = wait_for_new_worker(serve, worker, seconds=30)
+    assert replacement is not None, "serve did not start a new worker"
+    serve.send_signal(signal.SIGTERM)
+    assert serve.wait(timeout=60) >= 0
+    assert wait_until_gone(replacement, seconds=5), "the new worker outlived serve"
