@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from capo.config import ConfigError, RunConfig, read_config_file
+from capo_lab.bugs import log_file
 from capo_lab.database import Database
 from capo_lab.errors import LabError
 from capo_lab.runs import create_run, failure_message, get_run, loadable_checkpoint, now, run_config
@@ -43,9 +44,25 @@ if TYPE_CHECKING:
 Executor = Callable[[Database, Settings, int, RunConfig, Callable[[], bool]], "RunResult"]
 
 
-log = logging.getLogger("capo_lab.jobs")
+# a failed job's traceback goes to the lab's log file once (``capo_lab.bugs.log_file``), never to a
+# terminal: the job itself stores the error in one line (and the traceback, for ``runs show``)
+failure_log = logging.getLogger("capo_lab.jobs")
+failure_log.propagate = False
 
 # ---- the job lifecycle, the same for every kind of job (``JobKind``: runs, evaluations) -------------
+
+
+def log_failure(kind: JobKind, job_id: int, err: Exception) -> None:
+    """Log a job's failure with its traceback, once, to the lab's log file."""
+    path = str(log_file())
+    for stale in [h for h in failure_log.handlers if getattr(h, "baseFilename", None) != path]:
+        failure_log.removeHandler(stale)  # another home's log (settings changed in this process)
+        stale.close()
+    if not failure_log.handlers:
+        handler = logging.FileHandler(path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
+        failure_log.addHandler(handler)
+    failure_log.error("%s %s failed: %s", kind, job_id, failure_message(err), exc_info=err)
 
 
 def this_process() -> str:
@@ -159,7 +176,7 @@ def work_on(
         except JobStopped:
             done = WorkDone(False)
         except Exception as err:
-            log.exception("%s %s failed", kind, job_id)
+            log_failure(kind, job_id, err)
             stored = finish_job(
                 db,
                 kind,

@@ -5,7 +5,6 @@ stored line with the traceback logged once, and a stale one is reaped like a run
 The translation itself is replaced by a stand-in that reports progress batch by batch (the real one
 is exercised by tests/cli/test_evaluate_cli.py and tests/worker/test_jobs_evaluation_crash.py)."""
 
-import logging
 import threading
 import time
 from datetime import timedelta
@@ -13,6 +12,7 @@ from datetime import timedelta
 import pytest
 
 from capo_lab import lifecycle, translations
+from capo_lab.bugs import log_file
 from capo_lab.errors import LabError
 from capo_lab.runs import now
 from storage import queries, writes
@@ -98,20 +98,21 @@ def test_a_stop_signal_leaves_a_running_evaluation_interrupted(lab, evaluation, 
     assert translate.reported == [1, 2, 3] and job(db, evaluation).status == "interrupted"
 
 
-def test_a_failure_is_one_stored_line_and_its_traceback_is_logged_once(lab, evaluation, monkeypatch, caplog):
+def test_a_failure_is_one_stored_line_and_its_traceback_is_logged_once(lab, evaluation, monkeypatch, capfd):
     db, settings = lab
 
     def fail(batch):
         raise RuntimeError("tokenizer said:\n  something long\n  over lines")
 
     monkeypatch.setattr(translations, "evaluate_translations", Translation(during=fail))
-    with caplog.at_level(logging.ERROR):
-        assert translations.run_evaluation(db, settings, evaluation) == "failed"
+    assert translations.run_evaluation(db, settings, evaluation) == "failed"
     failed = job(db, evaluation)
     assert failed.error == "RuntimeError: tokenizer said: something long over lines"
     assert "Traceback" in failed.traceback and "fail" in failed.traceback
-    logged = [r for r in caplog.records if r.exc_info]
-    assert len(logged) == 1 and f"evaluation {evaluation} failed" in logged[0].getMessage()
+    logged = log_file(settings).read_text()
+    assert logged.count("Traceback") == 1 and f"evaluation {evaluation} failed: {failed.error}" in logged
+    terminal = capfd.readouterr()
+    assert "Traceback" not in terminal.err + terminal.out
 
 
 def test_stale_running_evaluations_are_reaped_with_the_reason(lab, evaluation):
