@@ -11,6 +11,7 @@ tokens (the same for words with accents; it differs only around clitics and numb
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +29,7 @@ _CONSTRAINED = {
 }
 _HAN = r"\u4e00-\u9faf"
 _TU = (r"\btu\b", r"\bte\b", r"\bt'", r"\btoi\b", r"\bton\b", r"\bta\b", r"\btes\b")
+_NO_PUNCTUATION = str.maketrans("", "", string.punctuation)
 _FR_ACCENTS = re.compile(r"[àáâãäåçèéêëìíîïñòóôõöùúûüýÿÀÁÂÃÄÅÇÈÉÊËÌÍÎÏÑÒÓÔÕÖÙÚÛÜÝ]")
 
 
@@ -100,6 +102,24 @@ def _accents(text: str, targets: dict[str, str]) -> bool:
     return True
 
 
+def _nth_paragraph_phrase(text: str, kwargs: dict[str, Any]) -> bool:
+    """Exactly ``num_paragraphs`` non-empty paragraphs (split at blank lines), and paragraph
+    ``nth_paragraph`` opens with the words of ``first_word`` (case-folded, ASCII punctuation removed)."""
+    paragraphs = [p.strip() for p in re.split(r"\n\n", text) if p.strip()]
+    nth = kwargs["nth_paragraph"]
+    if len(paragraphs) != kwargs["num_paragraphs"] or nth > len(paragraphs):
+        return False
+    expected = kwargs["first_word"].lower().split()
+    words = [w.translate(_NO_PUNCTUATION).lower() for w in paragraphs[nth - 1].split()]
+    return words[: len(expected)] == expected
+
+
+def _quoted(text: str) -> bool:
+    """Wrapped in "…", '…' or «…»."""
+    text = text.strip()
+    return len(text) > 1 and any(text[0] == o and text[-1] == c for o, c in ('""', "''", "«»"))
+
+
 def _constrained(language: str) -> Check:
     return lambda r, kw: any(option in r.strip() for option in _CONSTRAINED[language])
 
@@ -119,6 +139,7 @@ LOCAL_CHECKS: dict[str, Check] = {
     "es:change_case:spanish_capital": lambda r, kw: _upper(r) and _detected(r, "es"),
     "es:change_case:spanish_lowercase": lambda r, kw: r.islower() and _detected(r, "es"),
     "es:detectable_format:constrained_response": _constrained("es"),
+    "es:length_constraints:nth_paragraph_first_word": _nth_paragraph_phrase,
     "fr:special_character:ethel_or_cedilla": lambda r, kw: kw["forbidden_char"].lower() not in r.lower(),
     "fr:detectable_content:informal_address": lambda r, kw: bool(re.search("|".join(_TU), r, re.IGNORECASE)),
     "fr:special_character:no_accents": lambda r, kw: not _FR_ACCENTS.search(r),
@@ -127,6 +148,7 @@ LOCAL_CHECKS: dict[str, Check] = {
     "fr:change_case:french_capital": lambda r, kw: r.isupper() and _detected(r, "fr"),
     "fr:change_case:french_lowercase": lambda r, kw: r.islower() and _detected(r, "fr"),
     "fr:detectable_format:constrained_response": _constrained("fr"),
+    "fr:startend:quotation": lambda r, kw: _quoted(r),
     "ja:letters:hiragana_only": lambda r, kw: _only(r, _hiragana),
     "ja:letters:katakana_only": lambda r, kw: _only(r, _katakana),
     "ja:letters:no_hiragana": lambda r, kw: not any("ぁ" <= c <= "ゖ" for c in r),

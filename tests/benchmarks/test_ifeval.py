@@ -120,6 +120,13 @@ def test_unsupported_instructions_are_left_out_not_guessed() -> None:
             "El café está caliente hoy",
         ),
         ("es:detectable_format:constrained_response", {}, "Quizás.", "Tal vez."),
+        (
+            "es:length_constraints:nth_paragraph_first_word",
+            {"num_paragraphs": 2, "nth_paragraph": 2, "first_word": "En mi opinión"},
+            "Hola.\n\nEn mi opinión, sí.",
+            "Hola.\n\nEn tu opinión, sí.",
+        ),
+        ("fr:startend:quotation", {}, "« Bonjour »", "Bonjour"),
         ("fr:special_character:ethel_or_cedilla", {"forbidden_char": "ç"}, "Une lecon.", "Une leçon."),
         ("fr:detectable_content:informal_address", {}, "Est-ce que tu viens ?", "Est-ce que vous venez ?"),
         ("fr:special_character:no_accents", {}, "Le chat dort", "Le chat a mangé"),
