@@ -124,9 +124,7 @@ class Judge:
                 if attempt < self.settings.retries:
                     self.sleep(self.settings.backoff_seconds * 2**attempt)
             except openai.APIStatusError as err:
-                raise JudgeError(
-                    f"the judge at {self.settings.url} refused the request: HTTP {err.status_code}"
-                ) from None
+                raise JudgeError(_refused(self.settings, err.status_code)) from None
         raise JudgeError(_give_up(self.settings, last)) from None
 
     def _complete(self, messages: Messages) -> str:
@@ -134,6 +132,13 @@ class Judge:
             model=self.settings.model, messages=messages, temperature=0, max_tokens=MAX_TOKENS
         )
         return response.choices[0].message.content or ""
+
+
+def _refused(settings: JudgeSettings, status: int) -> str:
+    hint = f"; is the key in {settings.api_key_env} right?" if status in (401, 403) else ""
+    return (
+        f"the judge at {settings.url} refused the request with HTTP {status} (model {settings.model}){hint}"
+    )
 
 
 def _give_up(settings: JudgeSettings, err: Exception) -> str:

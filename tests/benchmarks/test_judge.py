@@ -102,6 +102,18 @@ def test_429_or_500_after_every_retry_is_one_line_and_the_rest_unjudged(chat_ser
     assert [v.outcome for v in run.verdicts] == ["unjudged", "unjudged"]
 
 
+def test_a_refused_request_is_not_retried_and_is_one_line(chat_server) -> None:
+    chat_server.failures = [401]
+    judge = Judge(settings(chat_server.url), MemoryCache())
+    with pytest.raises(JudgeError) as err:
+        judge.ask([{"role": "user", "content": "hi"}])
+    assert str(err.value) == (
+        f"the judge at {chat_server.url} refused the request with HTTP 401 (model judge-model); "
+        "is the key in OPENAI_API_KEY right?"
+    )
+    assert judge.requests == 1
+
+
 def test_an_unreachable_judge_is_one_line() -> None:
     judge = Judge(settings("http://127.0.0.1:9/v1", retries=1), MemoryCache())
     with pytest.raises(JudgeError) as err:
