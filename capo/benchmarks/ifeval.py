@@ -13,7 +13,9 @@ Who checks an instruction ``{lang}:{group}:{name}``:
 Strict (IFEval, Zhou et al. 2023): the response is non-empty and the check passes. Loose: the check
 passes on any of 8 variants: the response, it without its first line, without its last line, without
 both, and each of those four with every ``*`` removed. An instruction whose check cannot run here
-(lm-eval's sentence count needs nltk's ``punkt`` data) is **unavailable**, reported the same way.
+(lm-eval's sentence and capital-word counts need nltk's ``punkt_tab`` data, a download) is
+**unavailable**, and one whose kwargs the check does not know (lm-eval's language table lacks ``zh``)
+is unsupported; both are reported the same way.
 
 Instruction-level accuracy = passed / checked instructions; prompt-level = prompts whose every
 instruction passed / prompts whose every instruction was checked.
@@ -163,6 +165,8 @@ def check_instruction(
     try:
         strict = bool(response.strip()) and checker(response, kwargs, prompt)
         loose = any(text.strip() and checker(text, kwargs, prompt) for text in loose_variants(response))
+    except KeyError as err:  # a kwarg value the check's own table lacks (lm-eval has no "zh" language)
+        return InstructionResult(instruction_id, "unsupported", note=f"the check does not know {err}")
     except LookupError:  # nltk's sentence-splitter data is not installed (a download, not a package)
         return InstructionResult(instruction_id, "unavailable", note=NO_PUNKT)
     return InstructionResult(instruction_id, "checked", strict, bool(loose))

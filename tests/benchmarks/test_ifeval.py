@@ -185,6 +185,16 @@ def test_each_language_specific_check(instruction_id: str, kwargs: dict, passes:
     assert check_instruction(instruction_id, kwargs, fails, "").strict is False
 
 
+def test_a_kwarg_the_check_does_not_know_is_unsupported() -> None:
+    # lm-eval's response-language table has no "zh"; M-IFEval's French set asks for Chinese once
+    result = check_instruction("fr:language:response_language", {"language": "zh"}, "你好，世界。", "")
+    assert (result.status, result.strict, result.note) == (
+        "unsupported",
+        None,
+        "the check does not know 'zh'",
+    )
+
+
 def test_a_check_that_cannot_run_here_is_unavailable_not_failed() -> None:
     """lm-eval counts sentences with nltk's English punkt model, which is data, not a package."""
     result = check_instruction(
