@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from capo_lab.translations import DirectionChrf
 
 MAX_POINTS = 2000
+# A chart with more points than this is drawn with WebGL (go.Scattergl), fewer as SVG (go.Scatter). Each
+# WebGL chart holds a browser WebGL context (Chromium allows 16 a page, and draws them in software
+# without a GPU), so the few points of most charts stay SVG.
+WEBGL_POINTS = 20_000
 
 
 class Point(NamedTuple):
@@ -83,11 +87,13 @@ def empty_figure(title: str, height: int = 340) -> go.Figure:
     return fig
 
 
-def _line(run: str, key: str, values: list, keys: Sequence[str], looks: dict[str, RunLook] | None):
-    kept, look = downsample(values), (looks or {}).get(run)
+def _line(run: str, key: str, kept: list, keys: Sequence[str], looks: dict[str, RunLook] | None, webgl: bool):
+    """One run's line of ``key`` from its ``kept`` (step, value) points; WebGL if ``webgl``."""
+    look = (looks or {}).get(run)
     colour = {"color": look.colour} if look else {}
     name = esc(look.name) if look else run
-    return go.Scattergl(
+    trace = go.Scattergl if webgl else go.Scatter
+    return trace(
         x=[s for s, _ in kept],
         y=[v for _, v in kept],
         mode="lines+markers",
@@ -107,11 +113,13 @@ def line_chart(
     y_range: tuple[float, float] | None = None,
 ) -> go.Figure:
     """One line per (run, key), steps on x, downsampled to ``MAX_POINTS`` per line; with ``looks``, the
-    run's name and colour, one dash per key. Without data, a title that says nothing is logged yet."""
-    series = _series(points, keys)
+    run's name and colour, one dash per key; WebGL only past ``WEBGL_POINTS`` points in all. Without
+    data, a title that says nothing is logged yet."""
+    series = {line: downsample(values) for line, values in sorted(_series(points, keys).items())}
     if not series:
         return empty_figure(f"{title}: {NOTHING_YET}")
-    fig = go.Figure([_line(run, key, values, keys, looks) for (run, key), values in sorted(series.items())])
+    webgl = sum(map(len, series.values())) > WEBGL_POINTS
+    fig = go.Figure([_line(run, key, kept, keys, looks, webgl) for (run, key), kept in series.items()])
     fig.update_layout(
         title=title,
         xaxis_title="step",

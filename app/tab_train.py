@@ -100,7 +100,7 @@ def build(service) -> None:
     presets = service.presets()
     start = service.preset(FIRST_PRESET) if FIRST_PRESET in presets else None
     initial = values_of(start, fields) if start else [None] * len(fields)
-    with gr.Tab("Train", id="train"):
+    with gr.Tab("Train", id="train") as tab:
         preset = gr.Dropdown(
             list(presets), value=FIRST_PRESET if start else None, label="Start from a preset"
         )
@@ -133,7 +133,7 @@ def build(service) -> None:
             launch = gr.Button("Validate and queue", variant="primary", elem_id="launch-button")
         study_inputs, study_button = _study_controls()
         launched = gr.Markdown(elem_id="launch-status")
-        queue = _queue_section(service)
+        queue, watch = _queue_section(service, tab)
 
         def on_objective(name):
             return [gr.update(visible=v) for v in visible_objective_params(name)]
@@ -154,7 +154,7 @@ def build(service) -> None:
             ids = service.launch(raw, (sweep_text or "").strip() or None)
             return queue_frame(service.runs()), queued_text(ids)
 
-        launch.click(do_launch, [sweep, *inputs], [queue, launched], api_name="launch_run")
+        launch.click(do_launch, [sweep, *inputs], [queue, launched], api_name="launch_run").then(*watch)
 
         @inline_errors(outputs=1)
         def do_study(name, objectives, seeds, vary, *values):
@@ -162,11 +162,27 @@ def build(service) -> None:
             study_id, ids = service.launch_study(raw, name, objectives or [], seeds, vary)
             return queue_frame(service.runs()), queued_text(ids, study_id)
 
-        study_button.click(do_study, [*study_inputs, *inputs], [queue, launched], api_name="launch_study")
+        study = study_button.click(
+            do_study, [*study_inputs, *inputs], [queue, launched], api_name="launch_study"
+        )
+        study.then(*watch)
 
 
-def _queue_section(service) -> gr.Dataframe:
-    """The queue, refreshed every few seconds, with cancel and resume by run id."""
+QUEUE_SECONDS = 3.0
+BUSY = ("queued", "running")
+
+
+def watched_queue(service) -> tuple:
+    """[the queue, its timer ticking only while some run is queued or running]."""
+    found = service.runs()
+    return queue_frame(found), gr.Timer(active=any(r.status in BUSY for r in found))
+
+
+def _queue_section(service, tab: gr.Tab) -> tuple[gr.Dataframe, tuple]:
+    """The queue, refreshed every few seconds while a run is queued or running (an idle tab asks the
+    server nothing), with cancel and resume by run id; runs queued elsewhere show on Refresh or when
+    the tab is opened again. Returns the queue and the (function, inputs, outputs) of a refresh that
+    sets the timer going, for other actions to chain."""
     gr.Markdown("### Queue")
     queue = gr.Dataframe(queue_frame(service.runs()), interactive=False, elem_id="queue-table")
     with gr.Row():
@@ -175,6 +191,8 @@ def _queue_section(service) -> gr.Dataframe:
         resume = gr.Button("Resume")
         refresh = gr.Button("Refresh")
     action = gr.Markdown(elem_id="queue-status")
+    timer = gr.Timer(QUEUE_SECONDS, active=False)
+    watch = (lambda: watched_queue(service), None, [queue, timer])
 
     @inline_errors(outputs=1)
     def do_cancel(rid):
@@ -186,8 +204,13 @@ def _queue_section(service) -> gr.Dataframe:
         step = service.resume(run_number(rid))
         return queue_frame(service.runs()), f"run {int(rid)} queued again from step {step or 0}"
 
-    cancel.click(do_cancel, run_id, [queue, action])
-    resume.click(do_resume, run_id, [queue, action])
-    refresh.click(lambda: queue_frame(service.runs()), None, queue)
-    gr.Timer(3.0).tick(lambda: queue_frame(service.runs()), None, queue)
-    return queue
+    cancel.click(do_cancel, run_id, [queue, action]).then(*watch)
+    resume.click(do_resume, run_id, [queue, action]).then(*watch)
+    for event in (refresh.click, timer.tick, tab.select, demo_load()):
+        event(*watch)
+    return queue, watch
+
+
+def demo_load():
+    """The enclosing Blocks' load event (a page opened or reloaded)."""
+    return gr.context.Context.root_block.load

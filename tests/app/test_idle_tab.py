@@ -1,0 +1,107 @@
+"""An idle Runs tab stays idle (issue 20 item 12): with a finished run selected nothing ticks, nothing is
+asked of the server and no chart is drawn again; a chart of a few points is SVG, so it holds no WebGL
+context (Chromium allows 16 a page and, without a GPU, draws them in software)."""
+
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+from app.charts import WEBGL_POINTS, Point, line_chart
+from app.main import build_app
+from app.tab_runs import REFRESH_SECONDS
+from capo_lab.service import LabService
+from capo_lab.settings import Settings
+from storage import writes
+from tests.app.test_browser_e2e import CHROMIUM, LAUNCH_ARGS, pick, server  # noqa: F401  (a fixture)
+from tests.app.ui_events import SKIP, by_id, component, run
+
+ACCURACY, MARGIN = "lw > ll (the paper's)", "Δ = lw − ll (the same for every objective)"
+
+
+def finished_run(home: Path, status: str = "succeeded") -> int:
+    """A run that logged 50 training steps and 5 evaluations, then ended with ``status``."""
+    service = LabService(Settings(home=home))
+    rows = [(s, "loss", 1 / s) for s in range(1, 51)] + [(s, "eval_loss", 2 / s) for s in range(10, 51, 10)]
+    with service.db.write() as session:
+        run_id = writes.add_run(
+            session, "idle", {"objective": {"name": "capo", "alpha": 1.0}}, None, "running"
+        )
+        writes.add_metrics(session, run_id, rows)
+        writes.update_run(session, run_id, status=status, step=50)
+    return run_id
+
+
+def timer_of(demo: gr.Blocks, elem_id: str, event: str) -> gr.Timer:
+    """The timer among the outputs of ``event`` of ``elem_id``."""
+    block = component(demo, elem_id)
+    for f in demo.fns.values():
+        if (block._id, event) in [tuple(t) for t in f.targets]:
+            return next(o for o in f.outputs if isinstance(o, gr.Timer))
+    raise LookupError(elem_id)
+
+
+def test_selecting_a_finished_run_draws_once_and_stops_the_charts_timer(tmp_path: Path) -> None:
+    service = LabService(Settings(home=tmp_path / "home"))
+    run_id = finished_run(tmp_path / "home")
+    demo = build_app(service)
+    timer = timer_of(demo, "runs-select", "input")
+    assert timer.active is False  # built idle: nothing selected
+    outputs, values = run(demo, "runs-select", "input", [run_id], None, True, ACCURACY, MARGIN)
+    shown = by_id(outputs, values)
+    assert shown["loss-chart"] is not None and shown["runs-status"] == ""
+    assert values[outputs.index(timer)].active is False  # a finished run logs nothing more
+    state = values[0]
+    handler = next(f for f in demo.fns.values() if (timer._id, "tick") in [tuple(t) for t in f.targets])
+    ticked = list(handler.fn([run_id], state, True, ACCURACY, MARGIN))  # a tick already on its way
+    assert ticked[1:12] == [SKIP] * 11 and ticked[12].active is False
+
+
+def test_a_running_run_keeps_the_charts_timer_ticking(tmp_path: Path) -> None:
+    service = LabService(Settings(home=tmp_path / "home"))
+    run_id = finished_run(tmp_path / "home", status="running")
+    demo = build_app(service)
+    timer = timer_of(demo, "runs-select", "input")
+    outputs, values = run(demo, "runs-select", "input", [run_id], None, True, ACCURACY, MARGIN)
+    assert values[outputs.index(timer)].active is True and timer.value == REFRESH_SECONDS
+
+
+def test_a_chart_of_few_points_is_svg_and_one_of_many_webgl() -> None:
+    few = [Point("#1", s, "loss", 1 / s) for s in range(1, 200)]
+    assert {t.type for t in line_chart(few, ["loss"], "Loss").data} == {"scatter"}
+    many = [Point(f"#{r}", s, "loss", 1 / s) for r in range(12) for s in range(1, 2001)]
+    assert len(many) > WEBGL_POINTS
+    assert {t.type for t in line_chart(many, ["loss"], "Loss").data} == {"scattergl"}
+
+
+@pytest.mark.slow
+def test_an_idle_runs_tab_asks_nothing_of_the_server_and_makes_no_webgl_context(tmp_path, server):  # noqa: F811
+    """In Chromium, a finished run selected: over 12 s (6 ticks' worth) no event reaches the server's
+    queue, no chart is drawn again and the console says nothing about WebGL."""
+    from playwright.sync_api import sync_playwright
+
+    url, _ = server
+    run_id = finished_run(tmp_path / "home")  # after start-up: listed when the tab is opened
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        console, joins = [], []
+        page.on("console", lambda message: console.append(message.text))
+        page.on("request", lambda request: joins.append(request.url) if "queue/join" in request.url else None)
+        page.goto(url)
+        page.get_by_role("tab", name="Runs").click(timeout=60_000)
+        pick(page, "runs-select", f"#{run_id}")
+        page.wait_for_function(
+            "() => { const p = document.querySelector('#loss-chart .js-plotly-plot');"
+            " return p && p.data && p.data.some(t => t.x && t.x.length > 1); }",
+            timeout=60_000,
+        )
+        page.wait_for_timeout(3_000)  # the selection's own events end
+        before = len(joins)
+        page.wait_for_timeout(6 * REFRESH_SECONDS * 1000)
+        idle_joins = joins[before:]
+        traces = page.evaluate("() => document.querySelector('#loss-chart .js-plotly-plot').data[0].type")
+        browser.close()
+    assert idle_joins == []
+    assert [m for m in console if "webgl" in m.lower()] == []
+    assert traces == "scatter"
