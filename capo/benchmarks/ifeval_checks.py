@@ -5,7 +5,15 @@ registry, but that one loads spaCy's ``es_core_news_sm`` model at import (not in
 these are re-implemented from the rules of M-IFEval's ``instructions/{es,fr,ja}_instructions.py``
 (Dussolle et al. 2025; read in the shisa-ai/M-IFEval fork), one small function each:
 ``check(response, kwargs) -> bool``. Word counts use Unicode ``\\w+`` runs where upstream uses spaCy
-tokens (the same for words with accents; it differs only around clitics and numbers).
+tokens (the same for words with accents; it differs only around clitics and numbers). A few ids that
+IFEval also has are localised upstream (French titles ``##…##``, Japanese ``『…』`` titles, ``《…》``
+highlights and ``・`` bullets, Spanish end phrases and first phrases), so they are here too.
+
+Checked against the fork's stored verdicts (``evaluations/``: gpt-4o, Qwen2.5-7B, aya-23-8B and
+Mistral-7B in en, es, fr and ja; strict and loose): 11,119 of 11,176 instruction verdicts agree. The
+57 others: IFEval's code swaps a non-letter ``letter`` (``!``, ``#``) for a random one, so upstream's
+verdict there is a coin toss; langdetect on mixed-script text; and Japanese keyword and bullet verdicts
+stored before the fork changed those checks to what this module does.
 """
 
 from __future__ import annotations
@@ -120,11 +128,41 @@ def _quoted(text: str) -> bool:
     return len(text) > 1 and any(text[0] == o and text[-1] == c for o, c in ('""', "''", "«»"))
 
 
+def _wrapped(text: str, opening: str, closing: str) -> list[str]:
+    """Non-empty spans ``opening…closing`` on one line (titles, highlights)."""
+    spans = re.findall(re.escape(opening) + r"[^\n]+?" + re.escape(closing), text)
+    return [span for span in spans if span[len(opening) : -len(closing)].strip()]
+
+
+def _ja_bullets(text: str) -> int:
+    """Lines opening with ``・``, ``*`` (not ``**``) or ``- ``."""
+    return len(re.findall(r"^\s*(?:・|\*[^*]|-\s)", text, flags=re.M))
+
+
+def _ends_with(text: str, phrase: str) -> bool:
+    """Spanish end check: case-folded, outer quotes and one final period ignored."""
+    text = text.strip().strip('"').lower()
+    return text.removesuffix(".").endswith(phrase.strip().lower())
+
+
+def _letter_frequency(text: str, kwargs: dict[str, Any]) -> bool:
+    """Occurrences of the character ``letter`` (case-folded, any character: M-IFEval asks for ``!`` and
+    ``#``, which IFEval's code swaps for a random letter) compared by ``let_relation``."""
+    count = text.lower().count(kwargs["letter"].lower())
+    relation = {"at least": "at least", "less than": "less than"}.get(
+        kwargs["let_relation"], kwargs["let_relation"]
+    )
+    return compare(count, relation, kwargs["let_frequency"])
+
+
 def _constrained(language: str) -> Check:
     return lambda r, kw: any(option in r.strip() for option in _CONSTRAINED[language])
 
 
 LOCAL_CHECKS: dict[str, Check] = {
+    "en:keywords:letter_frequency": _letter_frequency,
+    "es:keywords:letter_frequency": _letter_frequency,
+    "fr:keywords:letter_frequency": _letter_frequency,
     "es:punctuation:question_marks": lambda r, kw: _marked(r, "¿", "?"),
     "es:punctuation:exclamation_marks": lambda r, kw: _marked(r, "¡", "!"),
     "es:special_character:enie": lambda r, kw: (
@@ -140,6 +178,7 @@ LOCAL_CHECKS: dict[str, Check] = {
     "es:change_case:spanish_lowercase": lambda r, kw: r.islower() and _detected(r, "es"),
     "es:detectable_format:constrained_response": _constrained("es"),
     "es:length_constraints:nth_paragraph_first_word": _nth_paragraph_phrase,
+    "es:startend:end_checker": lambda r, kw: _ends_with(r, kw["end_phrase"]),
     "fr:special_character:ethel_or_cedilla": lambda r, kw: kw["forbidden_char"].lower() not in r.lower(),
     "fr:detectable_content:informal_address": lambda r, kw: bool(re.search("|".join(_TU), r, re.IGNORECASE)),
     "fr:special_character:no_accents": lambda r, kw: not _FR_ACCENTS.search(r),
@@ -149,6 +188,7 @@ LOCAL_CHECKS: dict[str, Check] = {
     "fr:change_case:french_lowercase": lambda r, kw: r.islower() and _detected(r, "fr"),
     "fr:detectable_format:constrained_response": _constrained("fr"),
     "fr:startend:quotation": lambda r, kw: _quoted(r),
+    "fr:detectable_format:title": lambda r, kw: bool(_wrapped(r, "##", "##")),
     "ja:letters:hiragana_only": lambda r, kw: _only(r, _hiragana),
     "ja:letters:katakana_only": lambda r, kw: _only(r, _katakana),
     "ja:letters:no_hiragana": lambda r, kw: not any("ぁ" <= c <= "ゖ" for c in r),
@@ -179,4 +219,9 @@ LOCAL_CHECKS: dict[str, Check] = {
         >= kw["num_sections"]
     ),
     "ja:detectable_format:constrained_response": _constrained("ja"),
+    "ja:detectable_format:title": lambda r, kw: bool(_wrapped(r, "『", "』")),
+    "ja:detectable_format:number_highlighted_sections": lambda r, kw: (
+        len(_wrapped(r, "《", "》")) >= kw["num_highlights"]
+    ),
+    "ja:detectable_format:number_bullet_lists": lambda r, kw: _ja_bullets(r) == kw["num_bullets"],
 }
