@@ -60,3 +60,25 @@ def test_cyrillic_arabic_and_vietnamese_are_words() -> None:
     assert tokenize("القاهرة عاصمة مصر", "ar") == ["القاهرة", "عاصمة", "مصر"]
     assert tokenize("Hà Nội là thủ đô.", "vi") == ["hà", "nội", "là", "thủ", "đô"]
     assert rouge_l("Київ столиця", "Київ, столиця України", "uk").recall == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize(
+    ("candidate", "reference"),
+    [
+        (
+            "The new version of Skype will conserve laptop battery life.",
+            "Skype saves laptop battery by pausing.",
+        ),
+        (
+            "Microsoft released a new Skype; it pauses in the background.",
+            "A new Skype pauses when idle, Microsoft says.",
+        ),
+        ("Nothing in common", "entirely different words here"),
+    ],
+)
+def test_english_matches_rouge_score_without_stemming(candidate: str, reference: str) -> None:
+    """On plain ASCII English the word rule is rouge-score's own (lower case, [a-z0-9] runs)."""
+    from rouge_score import rouge_scorer
+
+    expected = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False).score(reference, candidate)["rougeL"]
+    assert rouge_l(candidate, reference, "en").f1 == pytest.approx(expected.fmeasure)
