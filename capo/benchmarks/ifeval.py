@@ -119,14 +119,13 @@ def _lm_eval_checker(short_id: str) -> Checker:
 
     def check(response: str, kwargs: dict[str, Any], prompt: str) -> bool:
         instruction = cls(short_id)
-        english = _english_kwargs(kwargs)
-        accepted = (
-            instruction.get_instruction_args_keys()
-            if hasattr(instruction, "get_instruction_args_keys")
-            else None
-        )
-        if accepted is not None:  # M-IFEval adds "relation: at least" where IFEval's rule is ≥ already
-            english = {k: v for k, v in english.items() if k in accepted or v != "at least"}
+        accepted = set(instruction.get_instruction_args_keys())
+        # M-IFEval adds "relation: at least" where IFEval's rule is ≥ already: dropped; other extras
+        # raise KeyError, which makes the instruction unsupported
+        english = {k: v for k, v in _english_kwargs(kwargs).items() if k in accepted or v != "at least"}
+        unknown = sorted(set(english) - accepted)
+        if unknown:
+            raise KeyError(unknown[0])
         instruction.build_description(**english)
         args = instruction.get_instruction_args()
         if args and "prompt" in args:

@@ -228,6 +228,13 @@ def test_a_kwarg_the_check_does_not_know_is_unsupported() -> None:
     )
 
 
+def test_a_kwarg_the_check_does_not_take_is_unsupported() -> None:
+    # IFEval's placeholder rule is "at least N": an "at least" relation is that rule, "less than" is not
+    kwargs = {"num_placeholders": 2, "relation": "moins de"}
+    result = check_instruction("fr:detectable_content:number_placeholders", kwargs, "[a]", "")
+    assert (result.status, result.note) == ("unsupported", "the check does not know 'relation'")
+
+
 def test_a_check_that_cannot_run_here_is_unavailable_not_failed() -> None:
     """lm-eval counts sentences with nltk's English punkt model, which is data, not a package."""
     result = check_instruction(
