@@ -277,10 +277,12 @@ def test_upload_launch_watch_and_inspect_in_chromium(server: tuple[str, Path], t
 def test_a_failed_import_keeps_the_dataset_list_and_says_why(
     server: tuple[str, Path], tmp_path: Path
 ) -> None:
-    """Import with no name and no file: both fields are named beside the button, in the tab's words;
-    the datasets table and the dataset dropdown keep what they showed, the previous import's result is
-    cleared (only the new error shows); the server logs one line. Then a preview row opens its pair side
-    by side, its markup shown as text."""
+    """After an import, import again with the same file and no name: the name is asked for beside the
+    button; the datasets table and the dataset dropdown keep what they showed, the previous import's
+    result is cleared (only the new error shows) and so is the uploaded file, which the next click would
+    otherwise import again. That click, with no name and no file, names both fields in the tab's words.
+    The server logs one line per failure. Then a preview row opens its pair side by side, its markup
+    shown as text."""
     from playwright.sync_api import expect, sync_playwright
 
     url, log = server
@@ -296,11 +298,13 @@ def test_a_failed_import_keeps_the_dataset_list_and_says_why(
         expect(choice).to_have_value("e2e")
 
         page.get_by_label("Dataset name").fill("")
-        page.locator("#upload-files button[aria-label=Clear]").click()
-        expect(page.get_by_role("cell", name="mtpe.jsonl")).to_have_count(0)
+        expect(page.get_by_role("cell", name="mtpe.jsonl")).to_be_visible()  # still uploaded
         page.locator("#import-button").click()
         status = page.locator("#import-status")
         expect(status).to_contain_text("Dataset name: a dataset needs a name", timeout=30_000)
+        expect(page.get_by_role("cell", name="mtpe.jsonl")).to_have_count(0)  # not imported again
+        expect(page.get_by_text('"dataset_id"')).to_have_count(0)  # the previous import's result, gone
+        page.locator("#import-button").click()
         expect(status).to_contain_text(
             "Upload MTPE files or pick files from the data folders: choose at least"
         )
@@ -324,5 +328,5 @@ def test_a_failed_import_keeps_the_dataset_list_and_says_why(
         browser.close()
     assert errors == []
     lines = [line for line in log.read_text().splitlines() if "user error" in line]
-    assert len(lines) == 1 and "a dataset needs a name" in lines[0]
+    assert len(lines) == 2 and all("a dataset needs a name" in line for line in lines)
     assert "Traceback" not in log.read_text()
