@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from capo.errors import UserError
+from capo.languages import language_name
 
 SUITES = ("m-ifeval", "xlsum", "mt-bench")
 LANGUAGES = {
@@ -129,8 +130,6 @@ def xlsum_prompt(language_name: str, text: str) -> str:
 
 def parse_xlsum(text: str, language: str, where: str = "XLSum") -> list[BenchmarkItem]:
     """``{language}_test.jsonl`` rows (id, url, title, summary, text) to one-turn summary items."""
-    from capo.languages import language_name
-
     name = language_name(language)
     items = []
     for row in _json_lines(text, where):
