@@ -271,6 +271,7 @@ def build(service) -> None:
         with gr.Row():
             pair_id = gr.Number(label="Pair id", precision=0, elem_id="pair-id")
             open_btn = gr.Button("Open pair by id", variant="primary", elem_id="open-pair")
+        pair_status = gr.Markdown(elem_id="pair-status")  # why a pair did not open
         with gr.Row():
             with gr.Column():
                 numbers = gr.Markdown(elem_id="pair-numbers")
@@ -282,7 +283,6 @@ def build(service) -> None:
                 view_b = gr.HTML(elem_id="compare-view")
         with gr.Row():
             history, plane = gr.Plot(elem_id="pair-history"), gr.Plot(elem_id="regime-plane")
-        pair_status = gr.Markdown(elem_id="pair-status")
         detail_json = gr.JSON(visible=False)
         build_study_section(service, tab, pair_id, detail_json)
         outputs = [detail_json, numbers, view, generated, history, regimes, plane, numbers_b, view_b]
