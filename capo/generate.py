@@ -7,6 +7,19 @@ logits at a time, and transformers computes the prompt's logits for its last
 position only, so the batch × length × vocabulary tensor is never held.
 A generation that reaches ``max_new_tokens`` without a stop token is marked
 ``truncated``, never silently cut.
+
+Generation runs on the device the model is on; ``load_generation_model`` puts it on the device it
+is given (a worker's ``--device``), once per job, for every split and for both the adapter and the
+base (``base=True`` disables the adapter, no second load). ``generation_model`` picks the fastest
+kernels there: training turns bitsandbytes' CPU inference kernel for 4-bit layers off (it has
+no backward, capo/precision.py), generation turns it back on; and a 4-bit base, whose other
+weights (head, embeddings, norms) peft's ``prepare_model_for_kbit_training`` made float32 for
+training, decodes with them back in its 16-bit compute dtype, as transformers loads such a model:
+decoding reads the whole head every token (half the bytes). The LoRA adapter goes to that dtype
+too, as bf16 autocast computes it in training and evaluation (``train.bf16``), so activations
+stay 16-bit instead of being converted twice per adapted layer (PEFT computes LoRA in its
+weights' dtype); its weights are rounded by at most 2⁻⁹ relative, far below the 4-bit base's
+own rounding. It stays unmerged: merging it into 4-bit weights would re-quantise them.
 """
 
 from __future__ import annotations
@@ -17,6 +30,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from capo.config import ModelConfig
 
 
 @dataclass(frozen=True)
@@ -43,6 +58,70 @@ def left_padded(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Te
         ids[i, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
         mask[i, width - len(prompt) :] = 1
     return ids, mask
+
+
+def use_4bit_inference_kernels(model: nn.Module) -> int:
+    """Let bitsandbytes' 4-bit layers take its CPU inference kernel again where this CPU has it (the
+    inverse of ``capo.precision.keep_4bit_layers_differentiable``); returns the layers changed."""
+    changed = 0
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            from bitsandbytes.functional import has_avx512bf16
+
+            module.support_avx512bf16_for_cpu = has_avx512bf16()
+            changed += 1
+    return changed
+
+
+def _compute_dtype_of_4bit(model: nn.Module) -> torch.dtype | None:
+    """The compute dtype of the model's 4-bit layers (None when it has none)."""
+    return next((m.compute_dtype for m in model.modules() if hasattr(m, "support_avx512bf16_for_cpu")), None)
+
+
+def float32_weights_to(model: nn.Module, dtype: torch.dtype) -> int:
+    """Cast every float32 weight (head, embeddings, norms, LoRA; 4-bit ones are not float32) to
+    ``dtype``, in place (a tied head stays tied); returns how many were cast."""
+    cast = 0
+    for param in model.parameters():
+        if param.dtype == torch.float32:
+            param.data = param.data.to(dtype)
+            cast += 1
+    return cast
+
+
+def _contiguous_input(module: nn.Module, args: tuple) -> tuple:
+    return (args[0].contiguous(), *args[1:])
+
+
+def generation_model(model: nn.Module) -> nn.Module:
+    """``model`` (a base, or a PEFT model around one) in eval mode with the fastest kernels for greedy
+    decoding on its device: bitsandbytes' 4-bit inference kernel, and a 4-bit base's other weights and
+    the adapter in its 16-bit compute dtype (for training they are float32). Not for training after."""
+    if use_4bit_inference_kernels(model):
+        dtype = _compute_dtype_of_4bit(model)
+        if dtype in (torch.bfloat16, torch.float16):
+            float32_weights_to(model, dtype)
+    # The prompt's step feeds the head the last position only, hidden[:, -1:, :], a strided view:
+    # torch's CPU matmul cannot fold it into one [B, H] @ [H, V] product and makes a bmm with the
+    # head weight expanded over the batch, which in bf16 it copies (B × V × H values: 2.7 GB for
+    # Gemma 3 at batch 8; measured 12 of 14 s of a generation). A contiguous input folds.
+    head = model.get_output_embeddings()
+    if head is not None and not getattr(head, "_capo_contiguous_input", False):
+        head.register_forward_pre_hook(_contiguous_input)
+        head._capo_contiguous_input = True
+    return model.eval()
+
+
+def load_generation_model(cfg: ModelConfig, cache_dir, device: torch.device, adapter_dir=None):
+    """(model, tokenizer): the base on ``device`` with the adapter saved in ``adapter_dir`` (None: the
+    base alone), ready for ``generate`` (``generation_model``). Load it once per job."""
+    from peft import PeftModel
+
+    from capo.models import load_base_model
+
+    loaded = load_base_model(cfg, cache_dir, device)
+    model = PeftModel.from_pretrained(loaded.model, str(adapter_dir)) if adapter_dir else loaded.model
+    return generation_model(model), loaded.tokenizer
 
 
 def _cut(tokenizer, new_ids: list[int], stops: Sequence[int], max_new_tokens: int) -> Generation:

@@ -2,9 +2,11 @@
 
 import torch
 
-from capo.config import LoraConfig
-from capo.generate import generate, left_padded, stop_token_ids
+import capo.models as models
+from capo.config import LoraConfig, ModelConfig
+from capo.generate import generate, generation_model, left_padded, load_generation_model, stop_token_ids
 from capo.models import add_lora, tiny_random_llama
+from capo.precision import keep_4bit_layers_differentiable
 from capo.templates import render_pair
 
 PROMPTS = ["Translate: the cat.", "Translate this much longer sentence about a dog, please:", "Hi"]
@@ -44,3 +46,48 @@ def test_base_disables_the_adapter():
     after = generate(model, tok, prompts, stops, max_new_tokens=6)
     base = generate(model, tok, prompts, stops, max_new_tokens=6, base=True)
     assert base == before and after != before
+
+
+def test_one_load_serves_the_adapter_and_the_base_on_the_device_it_is_given(tmp_path, monkeypatch) -> None:
+    tiny = tiny_random_llama()
+    trained = add_lora(tiny.model, LoraConfig())
+    with torch.no_grad():
+        for name, param in trained.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 2.0, generator=torch.Generator().manual_seed(0))
+    trained.save_pretrained(tmp_path / "adapter")
+    tok, prompts = tiny.tokenizer, prompt_ids(tiny.tokenizer)
+    want = generate(trained, tok, prompts, [tok.eos_token_id], max_new_tokens=6)
+    want_base = generate(trained, tok, prompts, [tok.eos_token_id], max_new_tokens=6, base=True)
+    devices, fresh = [], tiny_random_llama()  # the same seed: the same base weights
+    monkeypatch.setattr(models, "load_base_model", lambda cfg, cache, device: devices.append(device) or fresh)
+    worker_gpu = torch.device("cuda", 3)  # recorded, not used: this machine has no GPU
+    model, tokenizer = load_generation_model(ModelConfig(), tmp_path, worker_gpu, tmp_path / "adapter")
+    assert devices == [worker_gpu]  # loaded once, where the worker said
+    assert not model.training
+    assert generate(model, tokenizer, prompts, [tok.eos_token_id], max_new_tokens=6) == want
+    assert generate(model, tokenizer, prompts, [tok.eos_token_id], max_new_tokens=6, base=True) == want_base
+
+
+def test_generation_turns_the_4bit_kernel_back_on_and_decodes_in_bf16_as_transformers_does(tmp_path) -> None:
+    from bitsandbytes.functional import has_avx512bf16
+
+    qlora = ModelConfig(name_or_path="tiny-random-llama", dtype="bfloat16", load_in_4bit=True)
+    loaded = models.load_base_model(qlora, tmp_path, torch.device("cpu"))
+    assert keep_4bit_layers_differentiable(loaded.model) == 14  # as training leaves it
+    assert loaded.model.lm_head.weight.dtype == torch.float32  # peft's upcast (no bf16 unit here)
+    model = generation_model(add_lora(loaded.model, LoraConfig()))
+    flags = [
+        m.support_avx512bf16_for_cpu for m in model.modules() if hasattr(m, "support_avx512bf16_for_cpu")
+    ]
+    assert flags == [has_avx512bf16()] * 14
+    assert model.get_output_embeddings().weight.dtype == torch.bfloat16
+    assert model.get_input_embeddings().weight.dtype == torch.bfloat16
+    assert model.base_model.model.model.norm.weight.dtype == torch.bfloat16  # as transformers loads it
+    assert {p.dtype for n, p in model.named_parameters() if ".lora_" in n} == {torch.bfloat16}
+    seen = []  # runs after generation_model's hook: what the head's matmul gets
+    head = model.get_output_embeddings()
+    head.register_forward_pre_hook(lambda module, args: seen.append(args[0].is_contiguous()))
+    out = generate(model, loaded.tokenizer, prompt_ids(loaded.tokenizer), [loaded.tokenizer.eos_token_id], 4)
+    assert [g.n_tokens for g in out] == [4, 4, 4]
+    assert seen == [True] * 4  # the prompt's step included: hidden[:, -1:, :] alone is a strided view
