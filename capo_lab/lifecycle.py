@@ -8,10 +8,11 @@ status). A queued job that is cancelled never starts; a running one stops at its
 keeps its last checkpoint) and becomes ``cancelled``; one stopped by a signal becomes
 ``interrupted``, as does one whose heartbeat goes stale (its worker died: ``reap_stale_jobs``).
 
-For runs: ``submit`` creates queued runs; ``run_job`` (the worker's task and ``capo-lab train``
-alike) claims one, records the device it really uses, trains and finishes it. ``resume`` re-queues
-an interrupted, cancelled or failed run from its newest checkpoint that loads (newer, damaged ones
-skipped with a note). Evaluations: ``capo_lab.translations.run_evaluation``.
+For runs: ``submit`` creates queued runs; ``resume`` re-queues an interrupted, cancelled or failed
+run from its newest checkpoint that loads (newer, damaged ones skipped with a note). The work itself
+is on the worker's side, which alone loads models: ``worker.training_job.run_job`` (the worker's
+task and ``capo-lab train`` alike) and ``worker.evaluate.run_evaluation``. Nothing here imports
+torch, so the web process can queue, cancel and resume.
 """
 
 from __future__ import annotations
@@ -25,24 +26,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from capo.config import ConfigError, RunConfig, read_config_file
 from capo_lab.bugs import log_file
 from capo_lab.database import Database
 from capo_lab.errors import LabError
-from capo_lab.runs import create_run, failure_message, get_run, loadable_checkpoint, now, run_config
-from capo_lab.settings import Settings
+from capo_lab.model_names import check_chat_template
+from capo_lab.runs import create_run, failure_message, get_run, loadable_checkpoint, now
 from storage import queries, writes
 from storage.records import RESUMABLE, JobKind, RunStatus
-
-if TYPE_CHECKING:
-    from capo.train import RunResult
-
-# Trains a claimed run and returns how it ended: ``worker.execute.train_run`` (the lab's trainer,
-# on one process or several). Passed in, so that the services never import the worker.
-Executor = Callable[[Database, Settings, int, RunConfig, Callable[[], bool]], "RunResult"]
-
 
 # a failed job's traceback goes to the lab's log file once (``capo_lab.bugs.log_file``), never to a
 # terminal: the job itself stores the error in one line (and the traceback, for ``runs show``)
@@ -201,23 +194,6 @@ def load_raw_config(path: Path) -> dict[str, Any]:
         raise LabError(str(err)) from None
 
 
-def check_chat_template(cfg: RunConfig) -> None:
-    """Refuse ``data.chat_template: model`` for a model whose tokenizer has no template, before queuing."""
-    if cfg.data.chat_template != "model":
-        return
-    from capo.models import model_has_chat_template
-
-    try:
-        has_template = model_has_chat_template(cfg.model.name_or_path)
-    except OSError:  # not loadable here (offline hub id): the trainer checks it when it loads the model
-        return
-    if not has_template:
-        raise LabError(
-            f"data.chat_template: model {cfg.model.name_or_path!r} has no chat template of its own; "
-            "use data.chat_template=zephyr or none"
-        )
-
-
 def submit(
     db: Database, configs: list[RunConfig], enqueue: Callable[[int], None], study_id: int | None = None
 ) -> list[int]:
@@ -289,50 +265,3 @@ def resume(db: Database, run_id: int | str, enqueue: Callable[[int], None]) -> i
             writes.append_run_note(session, run.id, note)
     enqueue(run.id)
     return step
-
-
-def run_job(
-    db: Database,
-    settings: Settings,
-    run_id: int,
-    worker: str,
-    stop_event: threading.Event,
-    device: str | None = None,
-    *,
-    execute: Executor,
-) -> str:
-    """Claim, heartbeat, train and finish one queued run; returns its final status (never raises for a
-    training failure, which is stored on the run). ``execute`` trains it; ``device`` (a worker's
-    ``--device``) overrides ``train.device``; ``stop_event`` (a signal) stops it at its next step
-    as ``interrupted``."""
-    if not claim_job(db, JobKind.RUN, run_id, worker):
-        return f"skipped (run {run_id} is {get_run(db, run_id).status})"
-    run = get_run(db, run_id)
-
-    def train(should_stop: Callable[[], bool]) -> WorkDone:
-        cfg = _on_device(db, run_config(run, device), run_id)
-        result = execute(db, settings, run_id, cfg, should_stop)
-        return WorkDone(result.status == "succeeded", {"step": result.step})
-
-    status = work_on(db, JobKind.RUN, run_id, stop_event, settings.heartbeat_seconds, train)
-    if status is None:
-        return f"lost (run {run_id} became {get_run(db, run_id).status} while it trained)"
-    cfg = run_config(run)
-    if status is RunStatus.SUCCEEDED and cfg.train.generate_at_end:
-        from capo_lab.translations import evaluate_at_end  # it imports the run services
-
-        evaluate_at_end(
-            db, settings, run_id, cfg.train.eval_splits, cfg.train.generate_max_new_tokens, worker, stop_event
-        )
-    return status
-
-
-def _on_device(db: Database, cfg: RunConfig, run_id: int) -> RunConfig:
-    """Resolve ``train.device`` once (``auto`` → ``cuda`` or ``cpu``) and record it on the run."""
-    from capo.models import resolve_device
-
-    device = resolve_device(cfg.train.device)
-    name = str(device) if device.index is not None or device.type == "cpu" else f"{device.type}:0"
-    with db.write() as session:
-        writes.update_run(session, run_id, device=name)
-    return cfg.model_copy(update={"train": cfg.train.model_copy(update={"device": name})})

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from capo.checkpoints import checkpoint_problem
+from capo.checkpoint_files import checkpoint_problem
 from capo.config import RunConfig
 from capo.schedule import planned_steps
 from capo_lab.database import Database
@@ -37,7 +37,6 @@ if TYPE_CHECKING:  # the trainer imports torch and transformers: only commands t
     from sqlalchemy.orm import Session
 
     from capo.evaluation import PairScoreRow
-    from capo.train import TrainInputs
 
 
 def now() -> datetime:
@@ -163,7 +162,7 @@ def loadable_checkpoint(
     db: Database, run_id: int, at_or_before: int | None = None
 ) -> tuple[CheckpointRecord | None, list[str]]:
     """The run's newest checkpoint (at or before ``at_or_before``) whose folder is there and whose
-    files read whole (``capo.checkpoints.checkpoint_problem``), and one line per newer one passed
+    files read whole (``capo.checkpoint_files.checkpoint_problem``), and one line per newer one passed
     over saying its step and why; (None, lines) when none loads."""
     skipped: list[str] = []
     bound = at_or_before
@@ -205,27 +204,6 @@ def split_pairs(db: Database, cfg: RunConfig, split: str) -> list[PairRecord]:
     if cfg.data.directions:
         pairs = [p for p in pairs if p.direction in set(cfg.data.directions)]
     return pairs
-
-
-def run_inputs(db: Database, settings: Settings, cfg: RunConfig, run_id: int) -> TrainInputs:
-    """What ``capo.train`` needs for the run. A resumed run loads the checkpoint ``runs resume``
-    chose, at the run's ``resumed_from_step``, checked again here (``resume_checkpoint``)."""
-    resume_from = resume_checkpoint(db, run_id)
-    with db.read() as session:
-        base_scores = queries.base_scores(
-            session, base_fingerprint(cfg, get_dataset(db, cfg.data.dataset).id)
-        )
-    from capo.train import TrainInputs
-
-    return TrainInputs(
-        base_scores=base_scores,
-        train_pairs=split_pairs(db, cfg, "train"),
-        eval_pairs=split_pairs(db, cfg, "eval"),
-        validation_pairs=split_pairs(db, cfg, "validation") if "validation" in cfg.train.eval_splits else [],
-        run_dir=run_dir(settings, run_id),
-        model_cache_dir=settings.home_dir / "models",
-        resume_from=resume_from,
-    )
 
 
 OOM_HINT = (

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from capo.checkpoint_files import sha256
 from capo.data.sources import CATALOGUE, DEFAULT_BASE_URLS, SourceFile, is_source_name, source_file
 from capo_lab.errors import LabError
 from capo_lab.settings import Settings
@@ -125,7 +126,7 @@ def resolve_inputs(settings: Settings, items: Sequence[Path | str]) -> list[tupl
 def find_mirror(settings: Settings, file: SourceFile) -> Path | None:
     """The first mirror folder's copy of ``file``; refused when it differs from the pinned bytes."""
     path = _mirror_copy(settings, file)
-    if path is not None and _pin_problem(file, path.stat().st_size, lambda: sha256_of(path)):
+    if path is not None and _pin_problem(file, path.stat().st_size, lambda: sha256(path)):
         raise LabError(
             f"{path} is in a CAPO_LAB_DATA_DIRS folder but is not {file.name} "
             "(its size or sha256 differs from the pinned one); replace or remove it"
@@ -153,7 +154,7 @@ def cache_problem(file: SourceFile, path: Path) -> str | None:
         return f"has {size} bytes where its manifest records {record.get('size')}"
     if file.sha256 is not None and record.get("sha256") != file.sha256:
         return "has a manifest that does not match the pinned sha256"
-    if sha256_of(path) != record.get("sha256"):
+    if sha256(path) != record.get("sha256"):
         return "does not match the sha256 in its manifest"
     return None
 
@@ -164,14 +165,6 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) else None
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _pin_problem(file: SourceFile, size: int, digest: Callable[[], str]) -> str | None:

@@ -1,29 +1,26 @@
-"""Do the trained adapters translate better? Greedy translations of a split, stored and scored.
+"""Do the trained adapters translate better? The web side of translation evaluations: queue one,
+cancel it, read what the worker stored.
 
-``evaluate_translations`` loads the run's base model and its adapter at one step,
-translates the split's source prompts (rendered with the run's prompt and chat
-template), stores every generation, scores them with sacrebleu against the
+The worker (``worker.evaluate``) loads the run's base model and its adapter at one step, translates
+the split's source prompts (rendered with the run's prompt and chat template), and hands the
+generations to ``store_and_score``, which stores them, scores them with sacrebleu against the
 post-edits, and stores the scores as metrics ``{split}_translation/<metric>[/<direction>]``:
 ``chrf``, ``bleu``, ``ter``, ``chrf_vs_mt`` (trained), ``base_…`` (base model), ``p_chrf``,
 ``p_bleu``, ``p_ter`` (two-sided paired test, ``capo.translation_quality``), ``truncated``,
-``base_truncated`` and ``seconds_per_sentence``. It loads a model, so it runs in the CLI or on the worker,
-never in the web process.
+``base_truncated`` and ``seconds_per_sentence``. Nothing here loads a model.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from capo_lab.database import Database
 from capo_lab.errors import LabError
-from capo_lab.lifecycle import JobStopped, WorkDone, cancel_job, claim_job, this_process, work_on
-from capo_lab.runs import failure_message, get_run, now, run_config, split_pairs
-from capo_lab.settings import Settings
+from capo_lab.lifecycle import cancel_job
+from capo_lab.runs import failure_message, get_run, now, run_config
 from storage import queries, writes
-from storage.records import CheckpointRecord, EvaluationRecord, JobKind, PairRecord, RunStatus
+from storage.records import CheckpointRecord, EvaluationRecord, JobKind, RunStatus
 
 MODELS = ("adapter", "base")
 
@@ -51,57 +48,9 @@ def adapter_at(db: Database, run_id: int, step: int | str) -> CheckpointRecord:
     return found
 
 
-def evaluate_translations(
-    db: Database,
-    settings: Settings,
-    run_id: int | str,
-    step: int | str = "last",
-    split: str = "eval",
-    base: bool = False,
-    max_new_tokens: int = 160,
-    on_progress: Callable[[int, int], None] | None = None,
-) -> TranslationReport:
-    """Translate, store and score; ``on_progress(done, total)`` counts sentences as they finish."""
-    run = get_run(db, run_id)
-    cfg = run_config(run)
-    checkpoint = adapter_at(db, run.id, step)
-    pairs = split_pairs(db, cfg, split)
-    if not pairs:
-        raise LabError(f"the {split} split of dataset {cfg.data.dataset!r} has no pairs to translate")
-    started = time.perf_counter()
-    outputs = _translate(cfg, settings, checkpoint, pairs, base, max_new_tokens, on_progress)
-    seconds = (time.perf_counter() - started) / (len(pairs) * len(outputs))
-    return _store_and_score(db, run.id, checkpoint.step, split, pairs, outputs, seconds)
-
-
-def _translate(cfg, settings, checkpoint, pairs: list[PairRecord], base, max_new_tokens, on_progress):
-    from peft import PeftModel
-
-    from capo.generate import generate, stop_token_ids
-    from capo.models import load_base_model, resolve_device
-    from capo.templates import render_pair
-
-    loaded = load_base_model(cfg.model, settings.home_dir / "models", resolve_device(cfg.train.device))
-    model = PeftModel.from_pretrained(loaded.model, checkpoint.path)
-    tok, data = loaded.tokenizer, cfg.data
-    rendered = [
-        render_pair(tok, p.prompt, p.chosen, p.rejected, data.chat_template, data.response_separator)
-        for p in pairs
-    ]
-    prompts = [r.prompt.ids for r in rendered]
-    stops = stop_token_ids(tok, rendered[0].chosen.ids)
-    total = len(pairs) * (2 if base else 1)
-    outputs = {}
-    for done_before, model_name in enumerate(MODELS[: 2 if base else 1]):
-        report = (lambda n, b=done_before: on_progress(b * len(pairs) + n, total)) if on_progress else None
-        outputs[model_name] = generate(
-            model, tok, prompts, stops, max_new_tokens, cfg.train.eval_batch_size or cfg.train.batch_size,
-            base=model_name == "base", on_progress=report,
-        )  # fmt: skip
-    return outputs
-
-
-def _store_and_score(db, run_id, step, split, pairs, outputs, seconds_per_sentence) -> TranslationReport:
+def store_and_score(db, run_id, step, split, pairs, outputs, seconds_per_sentence) -> TranslationReport:
+    """Store every generation (``outputs``: model name → generations, in ``pairs``' order) and the
+    scores against the post-edits as metrics; the report of both."""
     from capo.translation_quality import TranslationRow, translation_quality
 
     with db.write() as session:
@@ -203,69 +152,6 @@ def cancel_evaluation(db: Database, evaluation_id: int | str) -> str:
             f"evaluation {job.id} is {status}; only queued or running evaluations can be cancelled"
         )
     return done
-
-
-def run_evaluation(
-    db: Database,
-    settings: Settings,
-    evaluation_id: int,
-    worker: str | None = None,
-    stop_event: threading.Event | None = None,
-) -> str:
-    """What a worker does with one evaluation id, in the job lifecycle (``capo_lab.lifecycle``):
-    claim it for ``worker`` (default: this process), translate and score under a heartbeat, and
-    finish it: succeeded, failed (one line stored, the traceback logged), cancelled, or interrupted
-    when ``stop_event`` (a signal) is set. Returns its final status."""
-    if not claim_job(db, JobKind.EVALUATION, evaluation_id, worker or this_process()):
-        return f"skipped (evaluation {evaluation_id} is not queued)"
-    job = get_evaluation(db, evaluation_id)
-
-    def evaluate(should_stop: Callable[[], bool]) -> WorkDone:
-        progress = _ProgressWriter(db, evaluation_id, should_stop)
-        report = evaluate_translations(
-            db, settings, job.run_id, job.step, job.split, job.base, job.max_new_tokens, progress
-        )
-        done = report.n_sentences * len(report.truncated)
-        return WorkDone(True, {"evaluated_step": report.step, "done": done, "total": done})
-
-    stop = stop_event or threading.Event()
-    status = work_on(db, JobKind.EVALUATION, evaluation_id, stop, settings.heartbeat_seconds, evaluate)
-    return status or f"lost (evaluation {evaluation_id} became {get_evaluation(db, evaluation_id).status})"
-
-
-class _ProgressWriter:
-    """``on_progress`` for a job: stores sentences done, at most every ``every`` seconds, and raises
-    ``JobStopped`` once ``should_stop`` says so (checked after every batch), storing how far it got."""
-
-    def __init__(
-        self, db: Database, evaluation_id: int, should_stop: Callable[[], bool], every: float = 2.0
-    ) -> None:
-        self.db, self.evaluation_id, self.should_stop = db, evaluation_id, should_stop
-        self.every, self.last = every, 0.0
-
-    def __call__(self, done: int, total: int) -> None:
-        stopping = self.should_stop()
-        if stopping or done == total or time.monotonic() - self.last >= self.every:
-            self.last = time.monotonic()
-            with self.db.write() as session:
-                writes.update_evaluation(session, self.evaluation_id, done=done, total=total)
-        if stopping:
-            raise JobStopped
-
-
-def evaluate_at_end(
-    db: Database,
-    settings: Settings,
-    run_id: int,
-    splits: tuple[str, ...],
-    max_new_tokens: int,
-    worker: str | None = None,
-    stop_event: threading.Event | None = None,
-) -> None:
-    """``train.generate_at_end``: evaluate the last adapter (and the base) on each split, in this process."""
-    for split in splits:
-        evaluation_id = queue_evaluation(db, run_id, lambda _id: None, "last", split, True, max_new_tokens)
-        run_evaluation(db, settings, evaluation_id, worker, stop_event)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Execute a claimed run: ``capo.train`` in this process, or its ranks through ``worker.launch``.
 
-``capo_lab.lifecycle.run_job`` owns the run's status and calls ``train_run`` as its executor;
+``worker.training_job.run_job`` owns the run's status and calls ``train_run`` as its executor;
 the worker's task and ``capo-lab train`` both pass it in. Each rank of a data-parallel run
 prepares itself with the same ``worker.prepare.prepare_run``.
 """

@@ -4,17 +4,15 @@ and in each rank of a data-parallel run (``worker.distributed_run``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from capo.config import RunConfig
 from capo.precision import resolve_bf16
+from capo.train import TrainInputs
 from capo_lab.database import Database
 from capo_lab.datasets import get_dataset
-from capo_lab.runs import DatabaseSink, base_fingerprint, run_inputs
+from capo_lab.runs import DatabaseSink, base_fingerprint, resume_checkpoint, run_dir, split_pairs
 from capo_lab.settings import Settings
-
-if TYPE_CHECKING:
-    from capo.train import TrainInputs
+from storage import queries
 
 
 @dataclass(frozen=True)
@@ -44,3 +42,21 @@ def prepare_run(
     inputs = run_inputs(db, settings, cfg, run_id)
     fingerprint = base_fingerprint(cfg, get_dataset(db, cfg.data.dataset).id)
     return PreparedRun(cfg, inputs, DatabaseSink(db, run_id, fingerprint))
+
+
+def run_inputs(db: Database, settings: Settings, cfg: RunConfig, run_id: int) -> TrainInputs:
+    """What ``capo.train`` needs for the run. A resumed run loads the checkpoint ``runs resume``
+    chose, at the run's ``resumed_from_step``, checked again here (``resume_checkpoint``)."""
+    resume_from = resume_checkpoint(db, run_id)
+    with db.read() as session:
+        fingerprint = base_fingerprint(cfg, get_dataset(db, cfg.data.dataset).id)
+        base_scores = queries.base_scores(session, fingerprint)
+    return TrainInputs(
+        base_scores=base_scores,
+        train_pairs=split_pairs(db, cfg, "train"),
+        eval_pairs=split_pairs(db, cfg, "eval"),
+        validation_pairs=split_pairs(db, cfg, "validation") if "validation" in cfg.train.eval_splits else [],
+        run_dir=run_dir(settings, run_id),
+        model_cache_dir=settings.home_dir / "models",
+        resume_from=resume_from,
+    )

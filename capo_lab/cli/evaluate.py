@@ -19,7 +19,7 @@ from capo_lab.cli.common import (
     user_errors,
 )
 from capo_lab.settings import Settings
-from capo_lab.translations import TranslationReport, evaluate_translations
+from capo_lab.translations import TranslationReport
 
 
 @user_errors
@@ -34,6 +34,8 @@ def evaluate_command(
     output_format: Annotated[Output, typer.Option("--format")] = Output.table,
 ) -> None:
     """Greedy translations of the split's sources; chrF, BLEU, TER against the post-edits, per direction."""
+
+    from worker.evaluate import evaluate_translations  # loads the model: imports torch, so only here
 
     def progress(done: int, total: int) -> None:
         stderr.print(f"\r{done}/{total} sentences", end="", markup=False, highlight=False)

@@ -57,9 +57,10 @@ def train_command(
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     from worker.execute import train_run  # the trainer: imports torch, so only here
+    from worker.training_job import run_job
 
     worker = f"cli:{socket.gethostname()}:{os.getpid()}"
-    status = lifecycle.run_job(db, Settings(), run_id, worker, stop, execute=train_run)
+    status = run_job(db, Settings(), run_id, worker, stop, execute=train_run)
     run = runs.get_run(db, run_id)
     for note in run.notes:
         say(f"note: {note}")

@@ -15,11 +15,11 @@ from app.tab_inspect import open_pair, pair_table_view
 from app.tab_runs import figures, refreshed
 from capo_lab import comparisons
 from capo_lab.database import Database
-from capo_lab.lifecycle import run_job
 from capo_lab.service import LabService
 from capo_lab.settings import Settings
 from tests.conftest import DIVEMT
 from worker.execute import train_run
+from worker.training_job import run_job
 
 
 @pytest.fixture

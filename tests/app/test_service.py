@@ -10,12 +10,12 @@ from app.main import build_app
 from capo_lab.database import Database
 from capo_lab.datasets import dataset_pairs
 from capo_lab.errors import LabError
-from capo_lab.lifecycle import run_job
 from capo_lab.service import LabService
 from capo_lab.settings import Settings
-from capo_lab.translations import run_evaluation
 from tests.conftest import DIVEMT
+from worker.evaluate import run_evaluation
 from worker.execute import train_run
+from worker.training_job import run_job
 
 REPO = Path(__file__).resolve().parents[2]
 

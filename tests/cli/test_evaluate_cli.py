@@ -75,7 +75,8 @@ def test_table_reports_truncation_and_bad_steps_name_the_ones_with_an_adapter(tr
 
 @pytest.mark.slow
 def test_generate_at_end_and_a_queued_job_record_progress(lab_home: Path, shared_data: Path) -> None:
-    from capo_lab.translations import queue_evaluation, run_evaluation
+    from capo_lab.translations import queue_evaluation
+    from worker.evaluate import run_evaluation
 
     cli("data", "import", str(DIVEMT), "--name", "paper8", "--per-direction", "1")
     at_end = ["--set", "train.generate_at_end=true", "--set", "train.generate_max_new_tokens=4"]

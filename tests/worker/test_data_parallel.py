@@ -10,6 +10,7 @@ from capo_lab import lifecycle
 from capo_lab.runs import get_run, run_dir
 from storage import queries
 from tests.worker.conftest import tiny_config
+from worker import training_job
 from worker.execute import train_run
 
 
@@ -52,7 +53,7 @@ def test_two_processes_match_one_with_the_same_global_batch(lab, objective) -> N
     ]
     single, double = lifecycle.submit(db, configs, lambda _: None)
     for run_id in (single, double):
-        outcome = lifecycle.run_job(db, settings, run_id, "w", threading.Event(), execute=train_run)
+        outcome = training_job.run_job(db, settings, run_id, "w", threading.Event(), execute=train_run)
         assert outcome == "succeeded", get_run(db, run_id).error
     launched = run_dir(settings, double)
     assert (launched / "result.json").exists() and not (run_dir(settings, single) / "result.json").exists()
@@ -72,7 +73,7 @@ def test_a_cancelled_two_process_run_stops_checkpoints_and_resumes(lab) -> None:
     cfg = tiny_config(epochs=200, device="cpu", num_processes=2)
     (run_id,) = lifecycle.submit(db, [cfg], lambda _: None)
     job = threading.Thread(
-        target=lifecycle.run_job,
+        target=training_job.run_job,
         args=(db, settings, run_id, "w", threading.Event()),
         kwargs={"execute": train_run},
     )
@@ -90,7 +91,7 @@ def test_a_cancelled_two_process_run_stops_checkpoints_and_resumes(lab) -> None:
     assert lifecycle.resume(db, run_id, lambda _: None) == run.step
     shutdown = threading.Event()
     shutdown.set()  # a worker shutting down: the ranks load the checkpoint, train one step and stop
-    assert lifecycle.run_job(db, settings, run_id, "w", shutdown, execute=train_run) == "interrupted"
+    assert training_job.run_job(db, settings, run_id, "w", shutdown, execute=train_run) == "interrupted"
     again = get_run(db, run_id)
     assert again.status == "interrupted" and again.resumed_from_step == run.step
     assert run.step < again.step < run.total_steps

@@ -18,6 +18,7 @@ from capo_lab.runs import now
 from storage import queries, writes
 from storage.records import JobKind
 from tests.worker.conftest import tiny_config
+from worker import evaluate
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ class Translation:
         self.batches, self.pause, self.during = batches, pause, during
         self.reported: list[int] = []
 
-    def __call__(self, db, settings, run_id, step, split, base, max_new_tokens, on_progress):
+    def __call__(self, db, settings, run_id, step, split, base, max_new_tokens, on_progress, *_models_device):
         for batch in range(1, self.batches + 1):
             time.sleep(self.pause)
             self.during(batch)
@@ -52,23 +53,23 @@ class Translation:
 
 def test_a_finished_evaluation_records_its_worker_start_heartbeat_and_result(lab, evaluation, monkeypatch):
     db, settings = lab
-    monkeypatch.setattr(translations, "evaluate_translations", Translation(batches=3, pause=0.3))
-    assert translations.run_evaluation(db, settings, evaluation, "host:1") == "succeeded"
+    monkeypatch.setattr(evaluate, "evaluate_translations", Translation(batches=3, pause=0.3))
+    assert evaluate.run_evaluation(db, settings, evaluation, "host:1") == "succeeded"
     done = job(db, evaluation)
     assert (done.status, done.worker, done.evaluated_step, done.done, done.total) == (
         "succeeded", "host:1", 3, 3, 3,
     )  # fmt: skip
     assert done.started_at <= done.heartbeat_at <= done.finished_at  # the thread beat while it worked
     assert done.heartbeat_at > done.started_at
-    assert translations.run_evaluation(db, settings, evaluation).startswith("skipped")  # claimed once only
+    assert evaluate.run_evaluation(db, settings, evaluation).startswith("skipped")  # claimed once only
 
 
 def test_a_cancelled_queued_evaluation_never_starts(lab, evaluation, monkeypatch):
     db, settings = lab
     translate = Translation()
-    monkeypatch.setattr(translations, "evaluate_translations", translate)
+    monkeypatch.setattr(evaluate, "evaluate_translations", translate)
     assert translations.cancel_evaluation(db, evaluation) == "cancelled before it started"
-    assert translations.run_evaluation(db, settings, evaluation).startswith("skipped")
+    assert evaluate.run_evaluation(db, settings, evaluation).startswith("skipped")
     assert translate.reported == [] and job(db, evaluation).status == "cancelled"
     with pytest.raises(LabError, match=f"^evaluation {evaluation} is cancelled; only queued or running"):
         translations.cancel_evaluation(db, evaluation)
@@ -82,8 +83,8 @@ def test_a_running_evaluation_stops_after_its_current_batch_when_cancelled(lab, 
     translate = Translation(
         during=lambda b: b == 2 and answers.append(translations.cancel_evaluation(db, evaluation))
     )
-    monkeypatch.setattr(translations, "evaluate_translations", translate)
-    assert translations.run_evaluation(db, settings, evaluation) == "cancelled"
+    monkeypatch.setattr(evaluate, "evaluate_translations", translate)
+    assert evaluate.run_evaluation(db, settings, evaluation) == "cancelled"
     assert answers == ["asked to stop after its current batch"] and translate.reported == [1, 2]
     stopped = job(db, evaluation)
     assert stopped.status == "cancelled" and stopped.finished_at and stopped.done == 2
@@ -93,8 +94,8 @@ def test_a_stop_signal_leaves_a_running_evaluation_interrupted(lab, evaluation, 
     db, settings = lab
     stop = threading.Event()
     translate = Translation(during=lambda batch: batch == 3 and stop.set())
-    monkeypatch.setattr(translations, "evaluate_translations", translate)
-    assert translations.run_evaluation(db, settings, evaluation, "w", stop) == "interrupted"
+    monkeypatch.setattr(evaluate, "evaluate_translations", translate)
+    assert evaluate.run_evaluation(db, settings, evaluation, "w", stop) == "interrupted"
     assert translate.reported == [1, 2, 3] and job(db, evaluation).status == "interrupted"
 
 
@@ -104,8 +105,8 @@ def test_a_failure_is_one_stored_line_and_its_traceback_is_logged_once(lab, eval
     def fail(batch):
         raise RuntimeError("tokenizer said:\n  something long\n  over lines")
 
-    monkeypatch.setattr(translations, "evaluate_translations", Translation(during=fail))
-    assert translations.run_evaluation(db, settings, evaluation) == "failed"
+    monkeypatch.setattr(evaluate, "evaluate_translations", Translation(during=fail))
+    assert evaluate.run_evaluation(db, settings, evaluation) == "failed"
     failed = job(db, evaluation)
     assert failed.error == "RuntimeError: tokenizer said: something long over lines"
     assert "Traceback" in failed.traceback and "fail" in failed.traceback

@@ -14,7 +14,7 @@ from storage import queries
 from storage.records import JobKind
 from storage.writes import add_metrics, update_run
 from tests.worker.conftest import tiny_config
-from worker import tasks
+from worker import tasks, training_job
 from worker.execute import train_run
 from worker.huey_app import huey
 
@@ -61,7 +61,7 @@ def test_a_cancelled_queued_run_never_starts(lab) -> None:
     db, settings = lab
     (run_id,) = lifecycle.submit(db, [tiny_config(max_steps=2)], lambda _: None)
     assert lifecycle.cancel(db, run_id) == "cancelled before it started"
-    outcome = lifecycle.run_job(db, settings, run_id, "w", threading.Event(), execute=train_run)
+    outcome = training_job.run_job(db, settings, run_id, "w", threading.Event(), execute=train_run)
     assert outcome.startswith("skipped")
     run = get_run(db, run_id)
     assert run.status == "cancelled" and run.started_at is None
@@ -73,7 +73,7 @@ def test_a_running_run_stops_at_its_next_step_when_cancelled(lab) -> None:
     db, settings = lab
     (run_id,) = lifecycle.submit(db, [tiny_config(epochs=200)], lambda _: None)
     job = threading.Thread(
-        target=lifecycle.run_job,
+        target=training_job.run_job,
         args=(db, settings, run_id, "w", threading.Event()),
         kwargs={"execute": train_run},
     )
@@ -93,7 +93,7 @@ def test_a_stop_signal_leaves_the_run_interrupted_and_resumable(lab, immediate) 
     (run_id,) = lifecycle.submit(db, [tiny_config(max_steps=6)], lambda _: None)
     stop = threading.Event()
     stop.set()
-    assert lifecycle.run_job(db, settings, run_id, "w", stop, execute=train_run) == "interrupted"
+    assert training_job.run_job(db, settings, run_id, "w", stop, execute=train_run) == "interrupted"
     assert get_run(db, run_id).status == "interrupted"
     assert lifecycle.resume(db, run_id, tasks.enqueue_run) == 1
     run = get_run(db, run_id)
@@ -103,7 +103,7 @@ def test_a_stop_signal_leaves_the_run_interrupted_and_resumable(lab, immediate) 
 def test_a_training_error_marks_the_run_failed_and_the_worker_goes_on(lab) -> None:
     db, settings = lab
     (run_id,) = lifecycle.submit(db, [tiny_config(max_steps=2, device="cuda:7")], lambda _: None)
-    assert lifecycle.run_job(db, settings, run_id, "w", threading.Event(), execute=train_run) == "failed"
+    assert training_job.run_job(db, settings, run_id, "w", threading.Event(), execute=train_run) == "failed"
     run = get_run(db, run_id)
     assert run.status == "failed" and "no CUDA GPU" in run.error and "Traceback" in run.traceback
 
