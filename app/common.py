@@ -6,7 +6,7 @@ import functools
 import html
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
@@ -62,8 +62,9 @@ def error_markdown(err: BaseException) -> str:
 def inline_errors(outputs: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """For an action whose outputs are ``outputs`` components, then a status line (gr.Markdown).
 
-    On a user error (``USER_ERRORS``, ``Problems`` among them) the components keep what they show (gr.skip()), the
-    status line says what went wrong until the next action replaces it, and the log gets one line.
+    On a user error (``USER_ERRORS``, ``Problems`` among them) the components keep what they show
+    (gr.skip()), the status line says what went wrong until the next action replaces it, and the log
+    gets one line.
     A bug leaves them too, and the status line says an internal error happened and where its
     traceback is. The action itself returns its ``outputs`` values and its status line (empty to
     clear it)."""
@@ -118,13 +119,3 @@ def run_choices(service) -> list[tuple[str, int]]:
 
 def dataset_choices(service) -> list[str]:
     return [d.name for d in service.datasets()]
-
-
-def confirmed_delete(what: str, button: str, elem_id: str, view, target) -> None:
-    """A delete button that acts only with its "I understand" box ticked; ``view(target, ticked)``
-    returns [message, target update, the box unticked]."""
-    with gr.Row():
-        sure = gr.Checkbox(False, label=f"I understand: {what} go for good")
-        delete = gr.Button(button, variant="stop", elem_id=elem_id, scale=0)
-    message = gr.Markdown(elem_id=f"{elem_id}-message")
-    delete.click(shows_errors(view), [target, sure], [message, target, sure])

@@ -1,8 +1,8 @@
 """A delete button that acts only with its "I understand" box ticked, its errors said inline.
 
-Like ``app.common.confirmed_delete``, but a refusal (nothing chosen, the box not ticked, a run still
-running) is a line under the button: the list keeps its content, and the box is unticked, so a stale
-confirmation is never submitted with another choice."""
+A refusal (nothing chosen, the box not ticked, a run still running) is a line under the button: the
+list keeps its content, and the box is unticked, so a stale confirmation is never submitted with
+another choice."""
 
 from __future__ import annotations
 
