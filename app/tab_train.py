@@ -24,6 +24,8 @@ from app.config_form import (
     visible_objective_params,
 )
 from app.tables import queue_frame
+from capo.config import RunConfig
+from capo_lab.errors import Problems
 
 FIRST_PRESET = "paper-cpu"  # the paper's recipe on the embedded model: results that mean something
 
@@ -62,17 +64,18 @@ def form_config(fields: list[FormField], values: list[Any], labels: dict[str, st
     return raw_config(fields, values)
 
 
-def checked_config(service, fields: list[FormField], values: list[Any], labels: dict[str, str]) -> dict:
-    """The form's raw config once the service finds no problem in it; else FormProblems naming every
-    invalid field by its label."""
-    raw = form_config(fields, values, labels)
-    problems = service.config_problems(raw)
-    if problems:
-        raise FormProblems([(labels.get(p.key, p.key), p.message) for p in problems])
-    return raw
+def checked_config(service, fields: list[FormField], values: list[Any], labels: dict[str, str]) -> RunConfig:
+    """The form's config, validated once by the service (``LabService.checked_config``); else
+    FormProblems naming every invalid field by its label."""
+    try:
+        return service.checked_config(form_config(fields, values, labels))
+    except Problems as err:
+        raise FormProblems([(labels.get(key, key), message) for key, message in err.problems]) from None
 
 
-def study_config(service, fields: list[FormField], values: list[Any], labels: dict[str, str], name) -> dict:
+def study_config(
+    service, fields: list[FormField], values: list[Any], labels: dict[str, str], name
+) -> RunConfig:
     """``checked_config`` for a study, whose name is checked with the form's fields."""
     missing = [] if (name or "").strip() else [("Study name", "a study needs a name")]
     try:
@@ -150,16 +153,16 @@ def build(service) -> None:
 
         @inline_errors(outputs=1)
         def do_launch(sweep_text, *values):
-            raw = checked_config(service, fields, list(values), labels)
-            ids = service.launch(raw, (sweep_text or "").strip() or None)
+            cfg = checked_config(service, fields, list(values), labels)
+            ids = service.launch(cfg, (sweep_text or "").strip() or None)
             return queue_frame(service.runs()), queued_text(ids)
 
         launch.click(do_launch, [sweep, *inputs], [queue, launched], api_name="launch_run").then(*watch)
 
         @inline_errors(outputs=1)
         def do_study(name, objectives, seeds, vary, *values):
-            raw = study_config(service, fields, list(values), labels, name)
-            study_id, ids = service.launch_study(raw, name, objectives or [], seeds, vary)
+            cfg = study_config(service, fields, list(values), labels, name)
+            study_id, ids = service.launch_study(cfg, name, objectives or [], seeds, vary)
             return queue_frame(service.runs()), queued_text(ids, study_id)
 
         study = study_button.click(

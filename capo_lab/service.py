@@ -6,6 +6,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from capo.config import (
     ConfigProblem,
     DataConfig,
@@ -264,36 +266,50 @@ class LabService:
         found = config_problems(raw)
         data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
         dataset = data.get("dataset", DataConfig.model_fields["dataset"].default)
-        known = self.datasets()
         if isinstance(dataset, str) and all(p.key != "data.dataset" for p in found):
-            if not any(dataset in (d.name, str(d.id)) for d in known):
-                listed = ", ".join(d.name for d in known) or "none yet; import one first"
-                found.append(
-                    ConfigProblem("data.dataset", f"no dataset named {dataset!r} (datasets: {listed})")
-                )
+            found += [p for p in [self._dataset_problem(dataset)] if p]
         return found
 
+    def _dataset_problem(self, dataset: str) -> ConfigProblem | None:
+        known = self.datasets()
+        if any(dataset in (d.name, str(d.id)) for d in known):
+            return None
+        listed = ", ".join(d.name for d in known) or "none yet; import one first"
+        return ConfigProblem("data.dataset", f"no dataset named {dataset!r} (datasets: {listed})")
+
     def launch_study(
-        self, raw: dict[str, Any], name: str, objectives: list[str], seeds: str, vary: str
+        self, config: RunConfig | dict[str, Any], name: str, objectives: list[str], seeds: str, vary: str
     ) -> tuple[int, list[int]]:
-        """Validate and queue a study: this config × objectives × seeds × factor lines (``key=v1,v2``)."""
+        """Queue a study: this config (validated as ``launch`` does) × objectives × seeds × factor
+        lines (``key=v1,v2``), each run of the grid validated as it is planned."""
+        raw = self._typed(config).model_dump(mode="json")
         return studies.launch_study(self.db, raw, self.enqueue, name, objectives, seeds, vary)
 
     def checked_config(self, raw: dict[str, Any]) -> RunConfig:
         """The run config of these raw values (a form's, a file's), or ``Problems`` naming every
         invalid key at once (``train.batch_size``, ``data.dataset`` when no such dataset exists)."""
-        found = self.config_problems(raw)
-        if found:
-            raise Problems([(p.key, p.message) for p in found])
-        return RunConfig.model_validate(raw)
+        try:
+            cfg = RunConfig.model_validate(raw)
+        except ValidationError:  # then every problem, each under its key
+            raise Problems([(p.key, p.message) for p in self.config_problems(raw)]) from None
+        return self._typed(cfg)
 
-    def launch(self, raw: dict[str, Any], sweep: str | None = None) -> list[int]:
-        """Validate (``checked_config``: every problem at once), create and queue one run; with
-        ``sweep`` (``key=v1,v2``), a study of one run per value, each point validated as it is planned."""
-        cfg = self.checked_config(raw)
+    def launch(self, config: RunConfig | dict[str, Any], sweep: str | None = None) -> list[int]:
+        """Create and queue one run; with ``sweep`` (``key=v1,v2``), a study of one run per value, each
+        point validated as it is planned. Raw values are validated here (``checked_config``: every
+        problem at once); a ``RunConfig`` already was, and only its dataset is looked up."""
+        cfg = self._typed(config)
         if sweep and sweep.strip():
-            return studies.launch(self.db, raw, self.enqueue, sweep.strip())[1]
+            return studies.launch(self.db, cfg.model_dump(mode="json"), self.enqueue, sweep.strip())[1]
         return lifecycle.submit(self.db, [cfg], self.enqueue)
+
+    def _typed(self, config: RunConfig | dict[str, Any]) -> RunConfig:
+        if not isinstance(config, RunConfig):
+            return self.checked_config(config)
+        problem = self._dataset_problem(config.data.dataset)
+        if problem:
+            raise Problems([(problem.key, problem.message)])
+        return config
 
     def runs(self) -> list[RunRecord]:
         """Every run, newest first."""

@@ -28,3 +28,24 @@ def test_the_readme_notebook_example_runs(lab_home: Path, shared_data: Path, mon
     printed = capsys.readouterr().out.splitlines()
     assert printed[0] == "queued []"
     assert printed[1].startswith("[('optim.lr', ") and "('train.batch_size', " in printed[1]
+
+
+def test_a_launch_validates_its_config_once(lab_home: Path, shared_data: Path, monkeypatch) -> None:
+    """The Train form's path (``checked_config`` then ``launch`` with the typed config) runs pydantic
+    over the form's values once; it ran twice (``config_problems``, then again in ``launch``)."""
+    from capo.config import RunConfig
+
+    lab = LabService(Settings(), enqueue=lambda _run_id: None)
+    lab.import_dataset("d", [], [str(shared_data / "divemt" / "warmup.tsv")], per_direction=2, keep_ties=True)
+    raw = lab.preset("smoke").model_dump(mode="json")
+    raw["data"]["dataset"] = "d"
+    seen: list[object] = []
+    original = RunConfig.model_validate.__func__
+
+    def counting(cls, value, *args, **kwargs):
+        seen.append(value)
+        return original(cls, value, *args, **kwargs)
+
+    monkeypatch.setattr(RunConfig, "model_validate", classmethod(counting))
+    (run_id,) = lab.launch(lab.checked_config(raw))
+    assert [v for v in seen if v is raw] == [raw] and lab.run(run_id).status == "queued"
