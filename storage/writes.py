@@ -31,12 +31,16 @@ from storage.queries import dataset_name_taken
 from storage.records import JobKind, RunStatus
 
 
-class DatasetNameTaken(ValueError):
+class DatasetNameTaken(Exception):
+    """A user's mistake (``capo_lab.errors.USER_ERRORS``), not a ValueError: nothing is stored."""
+
     def __init__(self, name: str) -> None:
         super().__init__(f"a dataset named {name!r} already exists; choose another name")
 
 
-class StudyNameTaken(ValueError):
+class StudyNameTaken(Exception):
+    """A user's mistake (``capo_lab.errors.USER_ERRORS``), not a ValueError: nothing is stored."""
+
     def __init__(self, name: str) -> None:
         super().__init__(f"a study named {name!r} already exists; choose another name")
 
