@@ -1,6 +1,7 @@
-"""The Runs tab's translation evaluations: queue one for the first selected run, follow the jobs while
-one is queued or running (a timer that ticks only then), and chart chrF base vs trained per direction.
-A failure is a line beside the button; the jobs table and the chart keep what they show."""
+"""The Runs tab's translation evaluations: queue one for the first selected run, cancel one by its
+job number, follow the jobs while one is queued or running (a timer that ticks only then), and chart
+chrF base vs trained per direction. A failure is a line beside the button; the jobs table and the
+chart keep what they show."""
 
 from __future__ import annotations
 
@@ -53,6 +54,8 @@ def build_evaluations(service, selected: gr.Dropdown, refresh_seconds: float) ->
     with gr.Row():
         split = gr.Radio(["eval", "validation"], value="eval", label="Split to translate", scale=1)
         evaluate = gr.Button("Evaluate translations", elem_id="evaluate-translations", scale=0)
+        job_id = gr.Number(label="Job", precision=0, minimum=1, scale=0, elem_id="evaluation-job")
+        cancel = gr.Button("Cancel job", elem_id="cancel-evaluation", scale=0)
         message = gr.Markdown(EXPLAINED, elem_id="evaluation-message")
     with gr.Row():
         jobs = gr.Dataframe(interactive=False, elem_id="evaluation-jobs", label="Translation evaluations")
@@ -67,6 +70,13 @@ def build_evaluations(service, selected: gr.Dropdown, refresh_seconds: float) ->
         queued = f"Queued evaluation {job}: run #{int(run_ids[0])}, {which} split."
         return [*watched(service, run_ids, which), queued]
 
+    @resetting_errors([KEEP, KEEP, KEEP])
+    def on_cancel(run_ids, which, job):
+        if job is None:
+            raise LabError("give the job number from the table")
+        done = service.cancel_evaluation(int(job))
+        return [*watched(service, run_ids, which), f"Evaluation {int(job)}: {done}."]
+
     @resetting_errors([gr.Timer(active=False), KEEP, KEEP])  # a failing tick stops ticking
     def on_tick(run_ids, which):
         return [*watched(service, run_ids, which), gr.skip()]
@@ -76,6 +86,7 @@ def build_evaluations(service, selected: gr.Dropdown, refresh_seconds: float) ->
         return [*watched(service, run_ids, which), EXPLAINED]
 
     evaluate.click(on_evaluate, [selected, split], outputs)
+    cancel.click(on_cancel, [selected, split, job_id], outputs)
     timer.tick(on_tick, [selected, split], outputs)
     for trigger in (selected.change, split.change):
         trigger(on_choice, [selected, split], outputs)

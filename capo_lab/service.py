@@ -123,6 +123,10 @@ class LabService:
             self.db, int(run_id), self._enqueue_evaluation, step, split, True
         )
 
+    def cancel_evaluation(self, evaluation_id: int | str) -> str:
+        """Cancel a queued evaluation, or ask a running one to stop after its current batch."""
+        return translations.cancel_evaluation(self.db, evaluation_id)
+
     def evaluations(self, run_id: int) -> list[EvaluationRecord]:
         with self.db.read() as session:
             return queries.evaluations(session, int(run_id))

@@ -108,3 +108,15 @@ def test_a_failed_import_clears_the_previous_result_and_the_picked_files(demo, t
     assert shown["upload-files"] is None  # a next click does not import them again
     assert prop(shown["data-files-pick"], "value") == []
     assert shown["datasets-table"] == SKIP and shown["dataset-choice"] == SKIP
+
+
+def test_cancelling_an_evaluation_job_says_what_happened_beside_the_button(demo, service):
+    from capo_lab.translations import queue_evaluation
+
+    run_id = seed_run(service.db, service.settings)
+    job = queue_evaluation(service.db, run_id, lambda _id: None, "last", "eval", True, 4)
+    shown = by_id(*run(demo, "cancel-evaluation", "click", [run_id], "eval", job))
+    assert shown["evaluation-message"] == f"Evaluation {job}: cancelled before it started."
+    assert [e.status for e in service.evaluations(run_id) if e.id == job] == ["cancelled"]
+    shown = by_id(*run(demo, "cancel-evaluation", "click", [run_id], "eval", job))  # already finished
+    assert shown["evaluation-message"].startswith(f"⚠️ evaluation {job} is cancelled; only queued or running")
