@@ -52,6 +52,17 @@ class PairTokens:
     rejected_logps: tuple[float, ...]
 
 
+def stored_tokens(db: Database, run_id: int, score: PairScoreRecord) -> PairTokens | None:
+    """Per-token log-probs stored by the trainer at that evaluation, with the run's tokens as text;
+    None when that step has none stored (runs trained before the lab stored them)."""
+    with db.read() as session:
+        pieces = queries.token_pieces(session, run_id, score.pair_id)
+    if pieces is None or not score.chosen_token_logps:
+        return None
+    chosen, rejected = (tuple(p) for p in pieces)
+    return PairTokens(chosen, tuple(score.chosen_token_logps), rejected, tuple(score.rejected_token_logps))
+
+
 @dataclass(frozen=True)
 class PairDetail:
     """A pair's texts, its scores at ``step``, Δ across the run's evaluations and (when stored) tokens."""
@@ -103,7 +114,7 @@ def pair_detail(
     score = next((h for h in history if h.step == at), None)
     if pair is None or score is None:
         raise LabError(f"pair {pair_id} has no {split} score at step {at} in run {run.id}")
-    tokens = runs.stored_tokens(db, run.id, score) if with_tokens else None
+    tokens = stored_tokens(db, run.id, score) if with_tokens else None
     return PairDetail(
         run_id=run.id,
         step=at,
@@ -117,5 +128,5 @@ def pair_detail(
         history=tuple(
             MarginPoint(h.step, h.logp_chosen - h.logp_rejected, h.loss, h.reward_margin) for h in history
         ),
-        tokens=PairTokens(**{k: tuple(v) for k, v in tokens.items()}) if tokens else None,
+        tokens=tokens,
     )

@@ -224,21 +224,6 @@ def final_metric(db: Database, run_id: int, key: str) -> float | None:
     return max(values, key=lambda m: m.step).value if values else None
 
 
-def stored_tokens(db: Database, run_id: int, score: PairScoreRecord) -> dict[str, list] | None:
-    """Per-token log-probs stored by the trainer at that evaluation, with the run's tokens as text;
-    None when that step has none stored (runs trained before the lab stored them)."""
-    with db.read() as session:
-        pieces = queries.token_pieces(session, run_id, score.pair_id)
-    if pieces is None or not score.chosen_token_logps:
-        return None
-    return {
-        "chosen_tokens": pieces[0],
-        "chosen_logps": list(score.chosen_token_logps),
-        "rejected_tokens": pieces[1],
-        "rejected_logps": list(score.rejected_token_logps),
-    }
-
-
 def resolve_step(db: Database, run_id: int, split: str, step: str) -> int:
     """``first``, ``last`` or a number → a step at which ``split`` scores exist."""
     with db.read() as session:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import Any
 
 import yaml
@@ -27,6 +27,7 @@ from capo_lab.database import Database
 from capo_lab.errors import LabError
 from capo_lab.lifecycle import enqueue_all, submit
 from capo_lab.model_names import check_chat_template
+from capo_lab.pairs import stored_tokens
 from capo_lab.settings import Settings
 from storage import deletions, queries, writes
 from storage.records import RunStatus, StudyRecord
@@ -332,13 +333,12 @@ def _study_pair_run(
     s = next((h for h in history if h.split == split and h.step == at), None)
     if s is None:
         return MissingRun(run.id, run.name, f"no {split} score for pair {pair_id} at step {at}")
-    stored = runs.stored_tokens(db, run.id, s) or {}
-    keys = ("chosen_tokens", "chosen_logps", "rejected_tokens", "rejected_logps")
+    stored = stored_tokens(db, run.id, s)
     refs = (s.ref_logp_chosen, s.ref_logp_rejected)
     base = None if None in refs else refs[0] - refs[1]
     config = run.config
     return StudyPairRun(
         *(run.id, run.name, config["objective"]["name"], int(config["train"]["seed"]), at),
         *(s.logp_chosen, s.logp_rejected, s.logp_chosen - s.logp_rejected, s.loss, base),
-        *(tuple(stored.get(k, ())) for k in keys),
+        *(astuple(stored) if stored else ((), (), (), ())),
     )
