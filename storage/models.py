@@ -230,5 +230,105 @@ class Checkpoint(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class Benchmark(Base):
+    """A downstream benchmark job on one run (M-IFEval, XLSum, MT-Bench): its request, the judge's
+    estimated requests, status and progress in items; the lifecycle's columns as an evaluation's."""
+
+    __tablename__ = "benchmarks"
+    __table_args__ = (Index("ix_benchmarks_run", "run_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    step: Mapped[str] = mapped_column(String(16))  # as asked: a number or "last"
+    suite: Mapped[str] = mapped_column(String(16))
+    languages: Mapped[list[Any]] = mapped_column()
+    limit: Mapped[int | None] = mapped_column(Integer, nullable=True)  # items per language; None: all
+    seed: Mapped[int] = mapped_column(Integer)
+    base: Mapped[bool] = mapped_column(Boolean)
+    max_new_tokens: Mapped[int] = mapped_column(Integer)
+    temperature: Mapped[float] = mapped_column(Float)
+    template: Mapped[str] = mapped_column(String(16))  # the run's data.chat_template
+    judge_requests: Mapped[int | None] = mapped_column(Integer, nullable=True)  # estimated at queueing
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)  # e.g. why judged parts were skipped
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    evaluated_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    traceback: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class BenchmarkGeneration(Base):
+    """One answer of a benchmark job: an item's turn by one arm, with the exact settings it was made with."""
+
+    __tablename__ = "benchmark_generations"
+    __table_args__ = (
+        UniqueConstraint(
+            "benchmark_id", "language", "item_id", "arm", "turn", name="uq_benchmark_generations_item"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    benchmark_id: Mapped[int] = mapped_column(ForeignKey("benchmarks.id", ondelete="CASCADE"))
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    language: Mapped[str] = mapped_column(String(8))
+    item_id: Mapped[str] = mapped_column(String(200))
+    arm: Mapped[str] = mapped_column(String(16))  # "adapter" or "base"
+    turn: Mapped[int] = mapped_column(Integer)  # 1, or MT-Bench's 2
+    prompt: Mapped[str] = mapped_column(Text)  # the rendered model input
+    output: Mapped[str] = mapped_column(Text)
+    n_tokens: Mapped[int] = mapped_column(Integer)
+    truncated: Mapped[bool] = mapped_column(Boolean)
+    max_new_tokens: Mapped[int] = mapped_column(Integer)
+    temperature: Mapped[float] = mapped_column(Float)
+    seed: Mapped[int] = mapped_column(Integer)
+    template: Mapped[str] = mapped_column(String(16))
+
+
+class BenchmarkScore(Base):
+    """One score of an item under one arm: ``value`` (None: unjudged or unchecked) and its ``detail``
+    (which checks passed; the judge's verdicts in both orders; the turn ratings)."""
+
+    __tablename__ = "benchmark_scores"
+    __table_args__ = (
+        UniqueConstraint(
+            "benchmark_id", "language", "item_id", "arm", "metric", name="uq_benchmark_scores_item"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    benchmark_id: Mapped[int] = mapped_column(ForeignKey("benchmarks.id", ondelete="CASCADE"))
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    language: Mapped[str] = mapped_column(String(8))
+    item_id: Mapped[str] = mapped_column(String(200))
+    arm: Mapped[str] = mapped_column(String(16))
+    metric: Mapped[str] = mapped_column(String(40))
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class JudgeReply(Base):
+    """A judge's reply by prompt key (sha256 of model, messages and sampling settings), kept once."""
+
+    __tablename__ = "judge_replies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    model: Mapped[str] = mapped_column(String(200))
+    messages: Mapped[list[Any]] = mapped_column()
+    reply: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 # Every table with the job lifecycle's columns, by kind; ``storage.writes`` makes its transitions.
-JOB_MODELS: dict[JobKind, type[Run] | type[Evaluation]] = {JobKind.RUN: Run, JobKind.EVALUATION: Evaluation}
+JOB_MODELS: dict[JobKind, type[Run] | type[Evaluation] | type[Benchmark]] = {
+    JobKind.RUN: Run,
+    JobKind.EVALUATION: Evaluation,
+    JobKind.BENCHMARK: Benchmark,
+}

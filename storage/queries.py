@@ -13,10 +13,14 @@ from sqlalchemy.orm import Session
 from storage.models import (
     JOB_MODELS,
     BaseScore,
+    Benchmark,
+    BenchmarkGeneration,
+    BenchmarkScore,
     Checkpoint,
     Dataset,
     Evaluation,
     Generation,
+    JudgeReply,
     Metric,
     Pair,
     PairScore,
@@ -25,6 +29,9 @@ from storage.models import (
     TokenPieces,
 )
 from storage.records import (
+    BenchmarkGenerationRecord,
+    BenchmarkRecord,
+    BenchmarkScoreRecord,
     CheckpointRecord,
     DatasetInfo,
     EvaluationRecord,
@@ -287,6 +294,63 @@ def _evaluation_record(e: Evaluation) -> EvaluationRecord:
         e.evaluated_step, e.error, e.created_at, e.finished_at, e.started_at, e.heartbeat_at,
         e.worker, bool(e.cancel_requested), e.traceback,
     )  # fmt: skip
+
+
+def benchmarks(session: Session, run_id: int) -> list[BenchmarkRecord]:
+    """A run's benchmark jobs, newest first."""
+    query = select(Benchmark).where(Benchmark.run_id == run_id).order_by(Benchmark.id.desc())
+    return [_benchmark_record(b) for b in session.scalars(query)]
+
+
+def get_benchmark(session: Session, benchmark_id: int) -> BenchmarkRecord | None:
+    found = session.get(Benchmark, benchmark_id)
+    return _benchmark_record(found) if found is not None else None
+
+
+def _benchmark_record(b: Benchmark) -> BenchmarkRecord:
+    return BenchmarkRecord(
+        b.id, b.run_id, b.step, b.suite, tuple(b.languages), b.limit, b.seed, b.base, b.max_new_tokens,
+        b.temperature, b.template, b.judge_requests, b.note, b.status, b.done, b.total, b.evaluated_step,
+        b.error, b.created_at, b.finished_at, b.started_at, b.heartbeat_at, b.worker,
+        bool(b.cancel_requested), b.traceback,
+    )  # fmt: skip
+
+
+def benchmark_generations(session: Session, benchmark_id: int) -> list[BenchmarkGenerationRecord]:
+    """A benchmark job's answers, by language, item, arm and turn."""
+    g = BenchmarkGeneration
+    query = select(g).where(g.benchmark_id == benchmark_id).order_by(g.language, g.item_id, g.arm, g.turn)
+    return [
+        BenchmarkGenerationRecord(
+            r.benchmark_id,
+            r.language,
+            r.item_id,
+            r.arm,
+            r.turn,
+            r.prompt,
+            r.output,
+            r.n_tokens,
+            bool(r.truncated),
+            r.max_new_tokens,
+            r.temperature,
+            r.seed,
+            r.template,
+        )  # fmt: skip
+        for r in session.scalars(query)
+    ]
+
+
+def benchmark_scores(session: Session, benchmark_id: int) -> list[BenchmarkScoreRecord]:
+    s = BenchmarkScore
+    query = select(s).where(s.benchmark_id == benchmark_id).order_by(s.language, s.item_id, s.arm, s.metric)
+    return [
+        BenchmarkScoreRecord(r.benchmark_id, r.language, r.item_id, r.arm, r.metric, r.value, dict(r.detail))
+        for r in session.scalars(query)
+    ]
+
+
+def judge_reply(session: Session, key: str) -> str | None:
+    return session.scalar(select(JudgeReply.reply).where(JudgeReply.key == key))
 
 
 def job_state(session: Session, kind: JobKind, job_id: int) -> JobState | None:

@@ -71,6 +71,7 @@ class JobKind(StrEnum):
 
     RUN = "run"
     EVALUATION = "evaluation"
+    BENCHMARK = "benchmark"
 
 
 @dataclass(frozen=True)
@@ -194,3 +195,63 @@ class CheckpointRecord:
     run_id: int
     step: int
     path: str
+
+
+@dataclass(frozen=True)
+class BenchmarkRecord:
+    """A benchmark job: what was asked (``limit`` items per language, None: all), the judge's
+    estimated requests, and the lifecycle's columns."""
+
+    id: int
+    run_id: int
+    step: str
+    suite: str
+    languages: tuple[str, ...]
+    limit: int | None
+    seed: int
+    base: bool
+    max_new_tokens: int
+    temperature: float
+    template: str
+    judge_requests: int | None
+    note: str | None
+    status: str
+    done: int
+    total: int | None
+    evaluated_step: int | None
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None = None
+    started_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    worker: str | None = None
+    cancel_requested: bool = False
+    traceback: str | None = None
+
+
+@dataclass(frozen=True)
+class BenchmarkGenerationRecord:
+    benchmark_id: int
+    language: str
+    item_id: str
+    arm: str  # "adapter" or "base"
+    turn: int
+    prompt: str
+    output: str
+    n_tokens: int
+    truncated: bool
+    max_new_tokens: int
+    temperature: float
+    seed: int
+    template: str
+
+
+@dataclass(frozen=True)
+class BenchmarkScoreRecord:
+    benchmark_id: int
+    language: str
+    item_id: str
+    arm: str
+    metric: str
+    value: float | None
+    detail: dict[str, Any]

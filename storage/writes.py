@@ -15,10 +15,14 @@ from storage.models import (
     JOB_MODELS,
     Base,
     BaseScore,
+    Benchmark,
+    BenchmarkGeneration,
+    BenchmarkScore,
     Checkpoint,
     Dataset,
     Evaluation,
     Generation,
+    JudgeReply,
     Metric,
     Pair,
     PairScore,
@@ -183,6 +187,44 @@ def add_evaluation(
 
 def update_evaluation(session: Session, evaluation_id: int, **fields: Any) -> None:
     update_job(session, JobKind.EVALUATION, evaluation_id, **fields)
+
+
+def add_benchmark(session: Session, run_id: int, request: dict[str, Any]) -> int:
+    """A queued benchmark job; ``request``: step, suite, languages, limit, seed, base, max_new_tokens,
+    temperature, template and judge_requests (``capo_lab.benchmarks.queue_benchmark`` checks them)."""
+    row = Benchmark(run_id=run_id, **request, status=RunStatus.QUEUED, done=0)
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def update_benchmark(session: Session, benchmark_id: int, **fields: Any) -> None:
+    update_job(session, JobKind.BENCHMARK, benchmark_id, **fields)
+
+
+def add_benchmark_generations(
+    session: Session, benchmark_id: int, run_id: int, rows: Iterable[dict[str, Any]]
+) -> None:
+    """Store answers (``BenchmarkGeneration`` fields) once: an (item, arm, turn) already stored is kept."""
+    values = [{**row, "benchmark_id": benchmark_id, "run_id": run_id} for row in rows]
+    insert_new(session, BenchmarkGeneration, values, ["benchmark_id", "language", "item_id", "arm", "turn"])
+
+
+def replace_benchmark_scores(
+    session: Session, benchmark_id: int, run_id: int, rows: Iterable[dict[str, Any]]
+) -> None:
+    """Set the job's per-item scores (``BenchmarkScore`` fields), dropping any it stored before."""
+    session.execute(delete(BenchmarkScore).where(BenchmarkScore.benchmark_id == benchmark_id))
+    values = [{**row, "benchmark_id": benchmark_id, "run_id": run_id} for row in rows]
+    if values:
+        session.execute(insert(BenchmarkScore), values)
+
+
+def add_judge_reply(session: Session, key: str, model: str, messages: list[Any], reply: str) -> None:
+    """Cache a judge's reply under its prompt key; a key already stored (another job, another worker
+    at the same time) keeps its first reply."""
+    row = {"key": key, "model": model, "messages": messages, "reply": reply, "created_at": utcnow()}
+    insert_new(session, JudgeReply, [row], ["key"])
 
 
 def replace_generations(
