@@ -216,3 +216,31 @@ def test_columns_maps_a_csvs_own_names(lab_home: Path, tmp_path: Path) -> None:
 def test_import_problems_are_worded_as_the_commands_options(lab_home: Path, tmp_path: Path) -> None:
     code, _, err = cli("data", "import", str(tmp_path / "x.csv"), "--name", " ")
     assert code == 1 and err.strip() == "error: --name: a dataset needs a name"
+
+
+@pytest.mark.parametrize(
+    ("file_name", "direction"), [("nul-en-de.jsonl", "en-de"), ("eng-deu.jsonl", "en-de")]
+)
+def test_the_direction_in_a_file_name_follows_the_one_rule(
+    lab_home: Path, tmp_path: Path, file_name: str, direction: str
+) -> None:
+    """``nul-en-de.jsonl`` was imported as direction ``nul-en`` ("nul" is a language code)."""
+    rows = [
+        {"src": f"Source sentence number {i}.", "mt": f"Satz {i}", "pe": f"Ein Satz {i}"} for i in range(4)
+    ]
+    path = tmp_path / file_name
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert (
+        cli("data", "import", str(path), "--name", "d", "--per-direction", "10", "--min-source-chars", "0")[0]
+        == 0
+    )
+    assert {row["direction"] for split in ("train", "eval") for row in show("d", split)} == {direction}
+
+
+def test_a_name_stating_two_directions_asks_for_one(lab_home: Path, tmp_path: Path) -> None:
+    path = tmp_path / "en-de-fr.jsonl"
+    path.write_text(json.dumps({"src": "Source sentence.", "mt": "Satz", "pe": "Ein Satz"}) + "\n")
+    code, _, err = cli("data", "import", str(path), "--name", "d", "--min-source-chars", "0")
+    assert (
+        code == 1 and err.startswith("error: ") and "direction" in err and len(err.strip().splitlines()) == 1
+    )
