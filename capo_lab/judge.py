@@ -29,7 +29,9 @@ from typing import Protocol
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from capo.benchmarks.prompts import Messages, parse_pairwise, parse_rating
+from capo_lab.database import Database
 from capo_lab.errors import LabError
+from storage import queries, writes
 
 NO_JUDGE = "no judge configured (set CAPO_LAB_JUDGE_URL and CAPO_LAB_JUDGE_MODEL); judge-scored parts skipped"
 MAX_TOKENS = 2048
@@ -56,7 +58,7 @@ class JudgeError(LabError):
 
 
 class JudgeCache(Protocol):
-    """Judge replies by prompt key; phase 2 backs it with a storage table."""
+    """Judge replies by prompt key: ``MemoryCache``, or ``StoredCache`` on the lab's database."""
 
     def get(self, key: str) -> str | None: ...
 
@@ -72,6 +74,22 @@ class MemoryCache:
 
     def put(self, key: str, model: str, messages: Messages, reply: str) -> None:
         self.replies[key] = reply
+
+
+@dataclass(frozen=True)
+class StoredCache:
+    """``JudgeCache`` on the lab's database (``judge_replies``): a rerun, another job or another worker
+    asks only what no one has asked yet; a reply stored first by someone else is kept."""
+
+    db: Database
+
+    def get(self, key: str) -> str | None:
+        with self.db.read() as session:
+            return queries.judge_reply(session, key)
+
+    def put(self, key: str, model: str, messages: Messages, reply: str) -> None:
+        with self.db.write() as session:
+            writes.add_judge_reply(session, key, model, messages, reply)
 
 
 def prompt_key(model: str, messages: Messages) -> str:

@@ -1,10 +1,10 @@
-"""The Huey tasks, each taking an id: train a run, evaluate a run's translations.
+"""The Huey tasks, each taking an id: train a run, evaluate a run's translations, run a benchmark.
 
-``enqueue_run`` and ``enqueue_evaluation`` put a task on the queue; the front ends pass them
-to the services. The tasks run in ``worker.consumer``'s loop, which sets ``runtime.context``
-(the worker's name, its stop flag, its ``--device`` and the one database every job shares). The
-trainer and the translator are imported only when a job starts, so the web process that enqueues
-never loads torch.
+``enqueue_run``, ``enqueue_evaluation`` and ``enqueue_benchmark`` put a task on the queue; the
+front ends pass them to the services. The tasks run in ``worker.consumer``'s loop, which sets
+``runtime.context`` (the worker's name, its stop flag, its ``--device`` and the one database every
+job shares). The trainer, the translator and the benchmark are imported only when a job starts, so
+the web process that enqueues never loads torch.
 """
 
 from __future__ import annotations
@@ -59,3 +59,21 @@ def release_device_memory(device: str | None) -> None:
 def enqueue_evaluation(evaluation_id: int) -> None:
     with queue_problems():
         evaluate_translations_job(evaluation_id)
+
+
+@huey.task(name="capo_lab.benchmark")
+def benchmark_job(benchmark_id: int) -> str:
+    from worker.benchmark import run_benchmark
+
+    settings = Settings()
+    ctx = runtime.context
+    db = ctx.shared_database(settings.database_url)
+    try:
+        return run_benchmark(db, settings, benchmark_id, ctx.name, ctx.stop_event, ctx.device)
+    finally:
+        release_device_memory(ctx.device)
+
+
+def enqueue_benchmark(benchmark_id: int) -> None:
+    with queue_problems():
+        benchmark_job(benchmark_id)

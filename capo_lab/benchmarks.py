@@ -1,0 +1,153 @@
+"""The paper's downstream benchmarks as jobs, the web side: queue one, cancel it, read what the worker
+stored.
+
+The worker (``worker.benchmark``) loads the run's base model and its adapter at one step once,
+answers each item (every user turn; by the adapter, and with ``base`` also the base model), stores
+the answers per item with the exact settings, and ``capo_lab.benchmark_scoring.store_and_score``
+scores them: per-item scores with their detail, and the run's metrics at the evaluated step,
+``benchmark/{suite}/{metric}[/{language}]`` (the base model's as ``benchmark/{suite}/base_{metric}…``).
+Generation is greedy (``capo.generate`` has no sampling), so every job stores temperature 0.
+Nothing here loads a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from capo.benchmarks import suites
+from capo.benchmarks.items import check_languages, check_suite
+from capo_lab.benchmark_sources import load_benchmark
+from capo_lab.database import Database
+from capo_lab.errors import LabError
+from capo_lab.judge import JudgeSettings, planned_requests
+from capo_lab.lifecycle import cancel_job
+from capo_lab.runs import failure_message, get_run, now, run_config
+from capo_lab.settings import Settings
+from capo_lab.translations import adapter_at
+from storage import queries, writes
+from storage.records import BenchmarkRecord, JobKind, RunStatus
+
+ARMS = ("adapter", "base")
+TEMPERATURE = 0.0  # greedy: capo.generate does not sample
+
+
+def arms(base: bool) -> tuple[str, ...]:
+    return ARMS if base else ARMS[:1]
+
+
+def queue_benchmark(
+    db: Database,
+    run_id: int | str,
+    enqueue: Callable[[int], None],
+    suite: str,
+    languages: Sequence[str] | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    base: bool = False,
+    step: int | str = "last",
+    max_new_tokens: int = 1024,
+    settings: Settings | None = None,
+) -> BenchmarkRecord:
+    """Check everything (suite, languages, limit, the fetched files, the step's adapter), record the job
+    with the judge's estimated requests, and queue it; one line for the first problem found."""
+    run = get_run(db, run_id)
+    codes = check_languages(check_suite(suite), languages)
+    if limit is not None and limit < 1:
+        raise LabError(f"--limit must be at least 1, not {limit}")
+    if max_new_tokens < 1:
+        raise LabError(f"--max-new-tokens must be at least 1, not {max_new_tokens}")
+    adapter_at(db, run.id, step)
+    items = load_benchmark(settings or Settings(), suite, codes, limit, seed)
+    judged = JudgeSettings().configured
+    request = {
+        "step": str(step), "suite": suite, "languages": list(codes), "limit": limit, "seed": seed,
+        "base": base, "max_new_tokens": max_new_tokens, "temperature": TEMPERATURE,
+        "template": run_config(run).data.chat_template,
+        "judge_requests": planned_requests(suite, len(items), len(arms(base))) if judged else 0,
+    }  # fmt: skip
+    with db.write() as session:
+        benchmark_id = writes.add_benchmark(session, run.id, request)
+        writes.update_benchmark(session, benchmark_id, total=len(items))
+    _enqueue(db, benchmark_id, enqueue)
+    return get_benchmark(db, benchmark_id)
+
+
+def _enqueue(db: Database, benchmark_id: int, enqueue: Callable[[int], None]) -> None:
+    try:
+        enqueue(benchmark_id)
+    except Exception as err:
+        with db.write() as session:
+            writes.transition_job(
+                session, JobKind.BENCHMARK, benchmark_id, RunStatus.QUEUED, status=RunStatus.FAILED,
+                finished_at=now(), error=f"could not be queued: {failure_message(err)}",
+            )  # fmt: skip
+        raise LabError(f"the queue refused benchmark {benchmark_id}: {err}") from None
+
+
+def get_benchmark(db: Database, benchmark_id: int | str) -> BenchmarkRecord:
+    """A benchmark job by id; ``LabError`` (one line) when there is none."""
+    if not str(benchmark_id).isdigit():
+        raise LabError(f"benchmark ids are numbers, got {benchmark_id!r}")
+    with db.read() as session:
+        job = queries.get_benchmark(session, int(benchmark_id))
+    if job is None:
+        raise LabError(f"no benchmark {benchmark_id}")
+    return job
+
+
+def benchmarks(db: Database, run_id: int | str) -> list[BenchmarkRecord]:
+    """A run's benchmark jobs, newest first."""
+    run = get_run(db, run_id)
+    with db.read() as session:
+        return queries.benchmarks(session, run.id)
+
+
+def cancel_benchmark(db: Database, benchmark_id: int | str) -> str:
+    """Cancel a queued benchmark now, or ask a running one to stop after its current item."""
+    job = get_benchmark(db, benchmark_id)
+    done = cancel_job(db, JobKind.BENCHMARK, job.id, "after its current item")
+    if done is None:
+        status = get_benchmark(db, job.id).status
+        raise LabError(f"benchmark {job.id} is {status}; only queued or running benchmarks can be cancelled")
+    return done
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """One item of a job as the UI inspects it: each arm's prompts and answers per turn, and each
+    (arm, metric) score with its detail (checks passed; the judge's verdicts in both orders)."""
+
+    language: str
+    item_id: str
+    prompts: dict[str, tuple[str, ...]]
+    answers: dict[str, tuple[str, ...]]
+    scores: dict[str, dict[str, object]]  # "arm/metric" → {"value": …, "detail": {…}}
+
+
+def benchmark_items(db: Database, benchmark_id: int | str) -> list[ItemView]:
+    """Every item of a job with its answers and scores, by language and item id."""
+    job = get_benchmark(db, benchmark_id)
+    with db.read() as session:
+        generations = queries.benchmark_generations(session, job.id)
+        scores = queries.benchmark_scores(session, job.id)
+    views: dict[suites.Key, ItemView] = {}
+    for g in generations:
+        view = views.setdefault((g.language, g.item_id), ItemView(g.language, g.item_id, {}, {}, {}))
+        view.prompts[g.arm] = (*view.prompts.get(g.arm, ()), g.prompt)
+        view.answers[g.arm] = (*view.answers.get(g.arm, ()), g.output)
+    for s in scores:
+        view = views.setdefault((s.language, s.item_id), ItemView(s.language, s.item_id, {}, {}, {}))
+        view.scores[f"{s.arm}/{s.metric}"] = {"value": s.value, "detail": s.detail}
+    return [views[k] for k in sorted(views)]
+
+
+def benchmark_metrics(db: Database, benchmark_id: int | str) -> dict[str, float]:
+    """The run's ``benchmark/{suite}/…`` metrics at the step the job evaluated (empty before it ends)."""
+    job = get_benchmark(db, benchmark_id)
+    if job.evaluated_step is None:
+        return {}
+    prefix = f"benchmark/{job.suite}/"
+    with db.read() as session:
+        rows = queries.metrics(session, job.run_id, job.evaluated_step - 1)
+    return {m.key: m.value for m in rows if m.step == job.evaluated_step and m.key.startswith(prefix)}
