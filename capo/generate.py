@@ -19,7 +19,11 @@ decoding reads the whole head every token (half the bytes). The LoRA adapter goe
 too, as bf16 autocast computes it in training and evaluation (``train.bf16``), so activations
 stay 16-bit instead of being converted twice per adapted layer (PEFT computes LoRA in its
 weights' dtype); its weights are rounded by at most 2⁻⁹ relative, far below the 4-bit base's
-own rounding. It stays unmerged: merging it into 4-bit weights would re-quantise them.
+own rounding. On a CPU the adapter's generations go through dense copies of its 4-bit layers with
+the update merged in, W = dequant(W₄) + s·B·A in the compute dtype (swapped in while the adapter
+generates; the base's generations keep the 4-bit kernel): 126 small LoRA products per token
+cost more there than the matmuls themselves. Merging into the 4-bit weights instead (PEFT's
+merge) would re-quantise them; a GPU keeps the adapter unmerged (not measured there).
 """
 
 from __future__ import annotations
@@ -89,6 +93,50 @@ def float32_weights_to(model: nn.Module, dtype: torch.dtype) -> int:
     return cast
 
 
+def _merged_dense(lora_layer: nn.Module, dtype: torch.dtype) -> nn.Linear:
+    """A dense ``nn.Linear`` computing a LoRA-wrapped 4-bit layer with its active adapter merged in."""
+    from peft.utils.integrations import dequantize_bnb_weight
+
+    base = lora_layer.get_base_layer()
+    weight = dequantize_bnb_weight(base.weight, state=base.weight.quant_state).float()
+    weight += lora_layer.get_delta_weight(lora_layer.active_adapters[0]).float()
+    dense = nn.Linear(base.in_features, base.out_features, bias=base.bias is not None, dtype=dtype)
+    with torch.no_grad():
+        dense.weight.copy_(weight)
+        if base.bias is not None:
+            dense.bias.copy_(base.bias)
+    return dense.to(weight.device).eval()
+
+
+def merge_adapter_for_cpu(model: nn.Module, dtype: torch.dtype) -> int:
+    """Build the merged dense copy of every LoRA-wrapped 4-bit layer on a CPU (before the 4-bit kernel
+    repacks its weights) for ``generate`` to swap in; returns how many."""
+    from peft.tuners.lora import LoraLayer
+
+    merged = []
+    for name, module in model.named_modules():
+        base = module.get_base_layer() if isinstance(module, LoraLayer) else None
+        unpacked = base is not None and not getattr(base.weight.quant_state, "packing_format_for_cpu", False)
+        if unpacked and base.weight.device.type == "cpu" and len(module.active_adapters) == 1:
+            parent, _, attribute = name.rpartition(".")
+            merged.append((model.get_submodule(parent), attribute, module, _merged_dense(module, dtype)))
+    model._capo_merged = merged
+    return len(merged)
+
+
+@contextlib.contextmanager
+def _merged_layers_in(model: nn.Module):
+    """Swap the merged dense copies (``merge_adapter_for_cpu``) in for the adapter's generations."""
+    merged = getattr(model, "_capo_merged", [])
+    for parent, attribute, _, dense in merged:
+        setattr(parent, attribute, dense)
+    try:
+        yield
+    finally:
+        for parent, attribute, lora_layer, _ in merged:
+            setattr(parent, attribute, lora_layer)
+
+
 def _contiguous_input(module: nn.Module, args: tuple) -> tuple:
     return (args[0].contiguous(), *args[1:])
 
@@ -100,6 +148,7 @@ def generation_model(model: nn.Module) -> nn.Module:
     if use_4bit_inference_kernels(model):
         dtype = _compute_dtype_of_4bit(model)
         if dtype in (torch.bfloat16, torch.float16):
+            merge_adapter_for_cpu(model, dtype)
             float32_weights_to(model, dtype)
     # The prompt's step feeds the head the last position only, hidden[:, -1:, :], a strided view:
     # torch's CPU matmul cannot fold it into one [B, H] @ [H, V] product and makes a bmm with the
@@ -147,7 +196,7 @@ def generate(
     device = next(model.parameters()).device
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths: less padding
     results: dict[int, Generation] = {}
-    adapters_off = model.disable_adapter() if base else contextlib.nullcontext()
+    adapters_off = model.disable_adapter() if base else _merged_layers_in(model)
     model.eval()
     with adapters_off:
         for start in range(0, len(order), batch_size):
