@@ -13,6 +13,7 @@ from capo.data import SPLITS, BuildOptions, BuildReport
 from capo.data.generic import parse_columns
 from capo.data.sources import select_files
 from capo_lab import datasets, sources
+from capo_lab.benchmark_sources import fetch_benchmark
 from capo_lab.cli.common import fmt, lab, open_database, print_table, stderr, stdout, user_errors
 from capo_lab.settings import Settings
 
@@ -33,6 +34,12 @@ class ShowFormat(StrEnum):
 class Source(StrEnum):
     mlqe_pe = "mlqe-pe"
     divemt = "divemt"
+    m_ifeval = "m-ifeval"
+    xlsum = "xlsum"
+    mt_bench = "mt-bench"
+
+
+BENCHMARKS = ("m-ifeval", "xlsum", "mt-bench")
 
 
 class DivemtSet(StrEnum):
@@ -43,7 +50,7 @@ class DivemtSet(StrEnum):
 @data_app.command("fetch")
 @user_errors
 def fetch_command(
-    source: Annotated[Source, typer.Argument(help="mlqe-pe or divemt")],
+    source: Annotated[Source, typer.Argument(help="mlqe-pe, divemt, m-ifeval, xlsum or mt-bench")],
     directions: Annotated[
         str | None, typer.Option(help="MLQE-PE directions, comma-separated (default en-de,en-zh)")
     ] = None,
@@ -51,12 +58,20 @@ def fetch_command(
         str | None, typer.Option(help="MLQE-PE splits, comma-separated (default train,dev,test)")
     ] = None,
     divemt_set: Annotated[DivemtSet | None, typer.Option("--set", help="DivEMT set (default warmup)")] = None,
+    languages: Annotated[
+        str | None, typer.Option(help="Benchmark languages, comma-separated (default: all of the suite's)")
+    ] = None,
 ) -> None:
     """Download a source's files from upstream into $CAPO_LAB_HOME/sources, checked by size and sha256.
 
     A copy in a CAPO_LAB_DATA_DIRS folder (e.g. mlqe-pe/post-editing/train/en-de-train.tar.gz) is used
     instead, without network. Import fetched files by name: mlqe-pe:en-de:train, divemt:warmup, divemt:main.
+    Benchmark files (m-ifeval, xlsum, mt-bench: one per language) are read by ``capo-lab benchmark``.
     """
+    if source.value in BENCHMARKS:
+        for fetched in fetch_benchmark(Settings(), source.value, _csv(languages), notify=_say):
+            _say(fetched.line())
+        return
     files = select_files(
         source.value, _csv(directions), _csv(splits), [divemt_set.value] if divemt_set else None
     )
