@@ -151,3 +151,67 @@ def benchmark_metrics(db: Database, benchmark_id: int | str) -> dict[str, float]
     with db.read() as session:
         rows = queries.metrics(session, job.run_id, job.evaluated_step - 1)
     return {m.key: m.value for m in rows if m.step == job.evaluated_step and m.key.startswith(prefix)}
+
+
+# Per-item scores compared between arms, with the scale each lies on (``capo.benchmarks.paired``).
+PAIRED_METRICS = {
+    "m-ifeval": (("prompt_strict", 0.0, 1.0), ("prompt_loose", 0.0, 1.0)),
+    "xlsum": (("rouge_l", 0.0, 1.0),),
+    "mt-bench": (("rating", 1.0, 10.0),),
+}
+
+
+@dataclass(frozen=True)
+class BenchmarkComparison:
+    """Two arms on the same items: each metric per language and overall (``ArmComparison``), and the
+    judge's verdicts of the adapter against the base (``WinComparison``; a job with the base only)."""
+
+    arms: tuple[str, str]
+    scores: tuple  # capo.benchmarks.paired.ArmComparison
+    verdicts: tuple  # capo.benchmarks.paired.WinComparison
+
+
+def _scores(db: Database, benchmark_id: int, arm: str, metric: str) -> dict[suites.Key, list[float]]:
+    with db.read() as session:
+        rows = queries.benchmark_scores(session, benchmark_id)
+    return {
+        (r.language, r.item_id): [r.value]
+        for r in rows
+        if r.arm == arm and r.metric == metric and r.value is not None
+    }
+
+
+def _outcomes(db: Database, benchmark_id: int) -> dict[suites.Key, str]:
+    with db.read() as session:
+        rows = queries.benchmark_scores(session, benchmark_id)
+    return {(r.language, r.item_id): r.detail["outcome"] for r in rows if r.metric == "judge_vs_base"}
+
+
+def compare_benchmark(
+    db: Database, benchmark_id: int | str, other_id: int | str | None = None
+) -> BenchmarkComparison:
+    """This job's adapter against its base (``other_id`` None) or against another job's adapter on the
+    same suite (another run, another step), item by item."""
+    from capo.benchmarks.paired import compare_scores, compare_verdicts
+
+    job = get_benchmark(db, benchmark_id)
+    other = get_benchmark(db, other_id) if other_id is not None else job
+    if other.suite != job.suite:
+        raise LabError(f"benchmark {job.id} is {job.suite} and benchmark {other.id} is {other.suite}")
+    arm_b = "base" if other_id is None else "adapter"
+    names = (f"run {job.run_id}", f"run {other.run_id} {arm_b}")
+    rows = [
+        row
+        for metric, low, high in PAIRED_METRICS[job.suite]
+        for row in compare_scores(
+            job.suite,
+            metric,
+            names,
+            _scores(db, job.id, "adapter", metric),
+            _scores(db, other.id, arm_b, metric),
+            low,
+            high,
+        )  # fmt: skip
+    ]
+    verdicts = compare_verdicts(_outcomes(db, job.id)) if other_id is None else []
+    return BenchmarkComparison(names, tuple(rows), tuple(verdicts))

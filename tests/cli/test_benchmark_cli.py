@@ -173,3 +173,17 @@ def test_bad_input_is_one_line_each(lab_home: Path, served, shared_data: Path) -
         assert (result.exit_code, result.stderr.strip().splitlines()) == (1, [line]), args
     missing = runner.invoke(app, ["benchmark", "99", "--suite", "xlsum"])
     assert missing.stderr.strip().splitlines() == ["error: no run 99; see `capo-lab runs list`"]
+
+
+def test_the_table_has_a_row_per_language_then_all() -> None:
+    from capo_lab.cli.benchmark import score_table
+
+    metrics = {
+        "benchmark/xlsum/rouge_l/zh": 0.4,
+        "benchmark/xlsum/rouge_l/en": 0.25,
+        "benchmark/xlsum/rouge_l": 0.3,
+        "benchmark/xlsum/base_rouge_l/en": 0.2,
+    }
+    headers, rows = score_table("xlsum", metrics)
+    assert headers == ["language", "base_rouge_l", "rouge_l"]
+    assert rows == [["en", "0.200", "0.250"], ["zh", "", "0.400"], ["all", "", "0.300"]]

@@ -142,3 +142,27 @@ def test_a_failure_is_one_stored_line(lab, job, monkeypatch):
     stand_in(monkeypatch, fail)
     assert worker_benchmark.run_benchmark(db, settings, job) == "failed"
     assert stored(db, job)[0].error == "RuntimeError: the tokenizer said: no"
+
+
+def test_arms_are_compared_item_by_item_within_a_job_and_across_jobs(lab, job, monkeypatch):
+    db, settings = lab
+    stand_in(monkeypatch)
+    assert worker_benchmark.run_benchmark(db, settings, job) == "succeeded"
+    within = benchmarks.compare_benchmark(db, job)
+    strict = [
+        (r.language, r.mean_a, r.mean_b, r.only_a) for r in within.scores if r.metric == "prompt_strict"
+    ]
+    # both arms answered "Rain falls.": en 1001 passes (no comma), 1002 fails (no title); not hiragana
+    assert strict == [("en", 0.5, 0.5, 0), ("ja", 0.0, 0.0, 0), ("all", 1 / 3, 1 / 3, 0)]
+    assert within.arms == ("run 1", "run 1 base") and within.verdicts == ()
+    run_id = benchmarks.get_benchmark(db, job).run_id
+    other = benchmarks.queue_benchmark(db, run_id, lambda _: None, "m-ifeval", ["en"]).id
+    assert worker_benchmark.run_benchmark(db, settings, other) == "succeeded"
+    across = benchmarks.compare_benchmark(db, job, other)
+    assert across.arms == ("run 1", "run 1 adapter") and [r.language for r in across.scores][:2] == [
+        "en",
+        "all",
+    ]
+    assert across.scores[0].missing == 0 and across.scores[-1].missing == 1  # ja only in the first job
+    with pytest.raises(LabError, match="^no benchmark 7$"):
+        benchmarks.compare_benchmark(db, job, 7)
