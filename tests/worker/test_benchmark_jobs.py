@@ -7,13 +7,16 @@ tests/cli/test_benchmark_cli.py); the items come through the loopback fetch in M
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
 
 from capo_lab import benchmarks, lifecycle
 from capo_lab.benchmark_sources import fetch_benchmark
 from capo_lab.errors import LabError
+from capo_lab.runs import now
 from storage import queries, writes
+from storage.records import JobKind
 from tests.benchmarks.conftest import static_server  # noqa: F401  (a fixture)
 from tests.benchmarks.test_benchmark_sources import jsonl, write
 from tests.benchmarks.test_benchmark_suites import MIFEVAL_EN, MIFEVAL_JA
@@ -166,3 +169,24 @@ def test_arms_are_compared_item_by_item_within_a_job_and_across_jobs(lab, job, m
     assert across.scores[0].missing == 0 and across.scores[-1].missing == 1  # ja only in the first job
     with pytest.raises(LabError, match="^no benchmark 7$"):
         benchmarks.compare_benchmark(db, job, 7)
+
+
+def test_a_refused_queue_fails_the_job_in_one_line_and_stale_ones_are_reaped(lab, job):
+    db, _ = lab
+    run_id = benchmarks.get_benchmark(db, job).run_id
+
+    def refuse(_id: int) -> None:
+        raise ConnectionError("redis is down")
+
+    with pytest.raises(LabError, match="^the queue refused benchmark 2: redis is down$"):
+        benchmarks.queue_benchmark(db, run_id, refuse, "m-ifeval", ["en"])
+    refused = benchmarks.get_benchmark(db, 2)
+    assert (refused.status, refused.error) == (
+        "failed",
+        "could not be queued: ConnectionError: redis is down",
+    )
+    with db.write() as session:
+        writes.update_benchmark(session, job, status="running", heartbeat_at=now() - timedelta(seconds=120))
+    assert lifecycle.reap_stale_jobs(db, 30) == [(JobKind.BENCHMARK, job)]
+    assert "no heartbeat for over 30 s" in benchmarks.get_benchmark(db, job).error
+    assert [b.id for b in benchmarks.benchmarks(db, run_id)] == [2, job]  # newest first
