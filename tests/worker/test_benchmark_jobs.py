@@ -190,3 +190,29 @@ def test_a_refused_queue_fails_the_job_in_one_line_and_stale_ones_are_reaped(lab
     assert lifecycle.reap_stale_jobs(db, 30) == [(JobKind.BENCHMARK, job)]
     assert "no heartbeat for over 30 s" in benchmarks.get_benchmark(db, job).error
     assert [b.id for b in benchmarks.benchmarks(db, run_id)] == [2, job]  # newest first
+
+
+def test_the_worker_runs_a_queued_benchmark_task(lab, job, monkeypatch):
+    """``capo_lab.benchmark`` through the queue and the worker's loop, as ``--queue`` and the UI send it."""
+    import signal
+
+    from worker import runtime, tasks
+    from worker.consumer import serve
+    from worker.huey_app import huey
+
+    db, _ = lab
+    stand_in(monkeypatch)
+    huey.flush()
+    run_id = benchmarks.get_benchmark(db, job).run_id
+    queued = benchmarks.queue_benchmark(db, run_id, tasks.enqueue_benchmark, "m-ifeval", ["ja"])
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        assert serve(max_jobs=1, poll_seconds=0.1) == 1
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        runtime.context.stop_event.clear()
+        huey.flush()
+    done = benchmarks.get_benchmark(db, queued.id)
+    assert (done.status, done.done, done.error) == ("succeeded", 1, None)
+    assert benchmarks.get_benchmark(db, job).status == "queued"  # only the enqueued one ran
