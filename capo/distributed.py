@@ -22,6 +22,8 @@ from typing import TypeVar
 import torch
 import torch.distributed as dist
 
+from capo.errors import UserError
+
 T = TypeVar("T")
 
 
@@ -76,7 +78,7 @@ def barrier(world: World) -> None:
         dist.barrier()
 
 
-class NotEnoughGpus(Exception):
+class NotEnoughGpus(UserError):
     """A data-parallel rank found no GPU of its own among the GPUs its worker was given."""
 
 

@@ -42,6 +42,7 @@ from transformers import (
 )
 
 from capo.config import LoraConfig, ModelConfig
+from capo.errors import UserError
 from capo.precision import bnb_4bit_problem, native_bf16
 
 TINY_RANDOM_LLAMA = "tiny-random-llama"
@@ -50,7 +51,7 @@ T = TypeVar("T")
 HUB_REFUSALS = (401, 403)  # unauthorised (no or bad token), forbidden (gated, licence not accepted)
 
 
-class ModelAccessError(Exception):
+class ModelAccessError(UserError):
     """The Hugging Face hub refused to serve a model (401 or 403); the message is one line naming the
     model and HF_TOKEN."""
 

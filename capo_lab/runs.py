@@ -51,7 +51,7 @@ def base_fingerprint(cfg: RunConfig, dataset_id: int) -> str:
     is scored batched exactly as the policy is evaluated, so that its first loss is ln 2 exactly."""
     key = {
         "dataset": dataset_id,
-        "model": cfg.model.model_dump(mode="json"),
+        "model": model_key(cfg),
         "bf16": cfg.train.bf16,
         "template": cfg.data.chat_template,
         "separator": cfg.data.response_separator,
@@ -60,6 +60,15 @@ def base_fingerprint(cfg: RunConfig, dataset_id: int) -> str:
         "scoring": cfg.train.scoring,  # rows packed differently round differently in float32
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
+
+def model_key(cfg: RunConfig) -> dict[str, object]:
+    """The model settings base scores depend on; a setting at its default that was added later (the
+    attention kernel left to transformers) is left out, so older runs' base scores stay reusable."""
+    model = cfg.model.model_dump(mode="json")
+    if model.get("attn_implementation") == "auto":
+        del model["attn_implementation"]
+    return model
 
 
 class DatabaseSink:

@@ -33,7 +33,8 @@ from storage.records import CheckpointRecord, JobKind, PairRecord
 
 
 class GenerationModels:
-    """The base model with one adapter, loaded on first use and kept while the adapter is the same."""
+    """The base model with one adapter, loaded on first use and kept while the adapter is the same,
+    with the fastest generation kernels the device has (``capo.generate.load_generation_model``)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -43,14 +44,13 @@ class GenerationModels:
 
     def get(self, cfg: RunConfig, checkpoint: CheckpointRecord) -> tuple[Any, Any]:
         if self.loaded_for != checkpoint.path:
-            from peft import PeftModel
-
-            from capo.models import load_base_model, resolve_device
+            from capo.generate import load_generation_model
+            from capo.models import resolve_device
 
             device = resolve_device(cfg.train.device)
-            loaded = load_base_model(cfg.model, self.settings.home_dir / "models", device)
-            self.model = PeftModel.from_pretrained(loaded.model, checkpoint.path)
-            self.tokenizer, self.loaded_for = loaded.tokenizer, checkpoint.path
+            cache = self.settings.home_dir / "models"
+            self.model, self.tokenizer = load_generation_model(cfg.model, cache, device, checkpoint.path)
+            self.loaded_for = checkpoint.path
         return self.model, self.tokenizer
 
 

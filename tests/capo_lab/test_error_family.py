@@ -5,8 +5,10 @@ import pytest
 
 from capo.config import ConfigError
 from capo.data.triples import DataError
+from capo.distributed import NotEnoughGpus
 from capo.errors import Problems, UserError
 from capo.languages import UnknownLanguageError
+from capo.models import ModelAccessError
 from capo.templates import TemplateError
 from capo_lab.errors import USER_ERRORS, LabError
 from storage.errors import StorageProblem
@@ -22,6 +24,8 @@ MEMBERS = [
     DatasetNameTaken("d"),
     StudyNameTaken("s"),
     StorageProblem("lab.db", "damaged", "restore a backup"),
+    ModelAccessError("meta-llama/x: the hub refused it (401); set HF_TOKEN"),
+    NotEnoughGpus("rank 1 has no GPU of its own"),
 ]
 
 
