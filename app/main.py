@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import gradio as gr
 
 from app import tab_data, tab_export, tab_inspect, tab_runs, tab_studies, tab_train
@@ -13,9 +15,57 @@ CSS = """
 #preview-pair td { white-space: pre-wrap; padding: 4px 8px; }
 """
 
+# Gradio 6.31's StatusTracker keeps its elapsed-time requestAnimationFrame loop running when it is
+# destroyed while "pending", and the app's own loading screen is destroyed that way on every page
+# load: an idle tab then asks for a frame 60 times a second for as long as it is open (5-7 % of a
+# core in headless Chromium, issue 20 item 12). The tracker's module captured the native
+# requestAnimationFrame before any script of ours runs, so the loop is reachable only by its id:
+# later callers go through a wrapper that notes theirs, and a request that bypasses it every frame
+# while no tracker is pending is cancelled. The sweep stops after 120 frames with no bypassing
+# request (a minute at most). Drop this once Gradio stops the timer on destroy.
+JS = """
+() => {
+  const native = window.requestAnimationFrame.bind(window);
+  const cancel = window.cancelAnimationFrame.bind(window);
+  const noted = new Set();
+  window.requestAnimationFrame = (callback) => {
+    const id = native(callback);
+    noted.add(id);
+    if (noted.size > 1000) noted.delete(noted.values().next().value);
+    return id;
+  };
+  // Frame requests that bypassed the wrapper, one a frame for `streak` frames in a row, are such a
+  // loop (other such requesters, e.g. a browser extension or a test driver, come and go).
+  let last = native(() => {});
+  let streak = 0, quiet = 0, frames = 0;
+  const sweep = () => {
+    const now = native(() => {});
+    cancel(now);
+    frames += 1;
+    const bypassed = [];
+    for (let id = last + 1; id < now; id++) if (!noted.has(id)) bypassed.push(id);
+    last = now;
+    // A mounted tracker that is pending shows its timer (.progress-text): its loop is legitimate.
+    const pending = document.querySelector('[data-testid="status-tracker"] .progress-text');
+    streak = bypassed.length === 1 && !pending ? streak + 1 : 0;
+    quiet = bypassed.length === 0 ? quiet + 1 : 0;
+    if (streak >= 10) {
+      cancel(bypassed[0]);
+      window.__cancelledFrameLoops = (window.__cancelledFrameLoops || 0) + 1;
+      streak = 0;
+    }
+    if (quiet < 120 && frames < 3600) noted.add(native(sweep));
+  };
+  noted.add(native(sweep));
+}
+"""
+
 
 def build_app(service) -> gr.Blocks:
-    with gr.Blocks(title="CAPO Lab") as demo:
+    with warnings.catch_warnings():  # Gradio 6 wants js= at launch(); capo-lab serve passes css= only
+        warnings.filterwarnings("ignore", "The parameters have been moved", UserWarning)
+        demo = gr.Blocks(title="CAPO Lab", js=JS)
+    with demo:
         gr.Markdown(
             "# CAPO Lab\nMultilingual preference optimization on MTPE data: CAPO, DPO, SimPO, DPO+NLL."
         )

@@ -17,6 +17,16 @@ from tests.app.test_browser_e2e import CHROMIUM, LAUNCH_ARGS, pick, server  # no
 from tests.app.ui_events import SKIP, by_id, component, run
 
 ACCURACY, MARGIN = "lw > ll (the paper's)", "Δ = lw − ll (the same for every objective)"
+# Before any of the page's scripts: counts the animation-frame callbacks that run, including those of
+# modules that keep their own reference to requestAnimationFrame (Gradio's StatusTracker does).
+COUNT_FRAMES = """
+window.__frames = 0;
+const requestFrame = window.requestAnimationFrame.bind(window);
+window.requestAnimationFrame = (callback) =>
+  requestFrame((time) => { window.__frames += 1; return callback(time); });
+"""
+RUNNING_FOREVER = """() => document.getAnimations().filter(a => a.playState === 'running'
+  && a.effect && a.effect.getComputedTiming().iterations === Infinity).map(a => a.animationName || 'a')"""
 
 
 def finished_run(home: Path, status: str = "succeeded") -> int:
@@ -77,7 +87,9 @@ def test_a_chart_of_few_points_is_svg_and_one_of_many_webgl() -> None:
 @pytest.mark.slow
 def test_an_idle_runs_tab_asks_nothing_of_the_server_and_makes_no_webgl_context(tmp_path, server):  # noqa: F811
     """In Chromium, a finished run selected: over 12 s (6 ticks' worth) no event reaches the server's
-    queue, no chart is drawn again and the console says nothing about WebGL."""
+    queue, no chart is drawn again, the console says nothing about WebGL, nothing animates forever
+    and no animation-frame loop runs (the app's loading screen's timer outlived it, app.main.JS: a
+    frame each 1/60 s, 5-7 % of a core)."""
     from playwright.sync_api import sync_playwright
 
     url, _ = server
@@ -88,6 +100,7 @@ def test_an_idle_runs_tab_asks_nothing_of_the_server_and_makes_no_webgl_context(
         console, joins = [], []
         page.on("console", lambda message: console.append(message.text))
         page.on("request", lambda request: joins.append(request.url) if "queue/join" in request.url else None)
+        page.add_init_script(COUNT_FRAMES)
         page.goto(url)
         page.get_by_role("tab", name="Runs").click(timeout=60_000)
         pick(page, "runs-select", f"#{run_id}")
@@ -97,11 +110,15 @@ def test_an_idle_runs_tab_asks_nothing_of_the_server_and_makes_no_webgl_context(
             timeout=60_000,
         )
         page.wait_for_timeout(3_000)  # the selection's own events end
-        before = len(joins)
+        before, frames = len(joins), page.evaluate("() => window.__frames")
         page.wait_for_timeout(6 * REFRESH_SECONDS * 1000)
         idle_joins = joins[before:]
+        idle_frames = page.evaluate("() => window.__frames") - frames
+        forever = page.evaluate(RUNNING_FOREVER)
         traces = page.evaluate("() => document.querySelector('#loss-chart .js-plotly-plot').data[0].type")
         browser.close()
     assert idle_joins == []
+    assert idle_frames < 60, f"{idle_frames} animation frames ran in {6 * REFRESH_SECONDS} idle seconds"
+    assert forever == []
     assert [m for m in console if "webgl" in m.lower()] == []
     assert traces == "scatter"
