@@ -86,10 +86,10 @@ def score_xlsum(items: Sequence[BenchmarkItem], answers: Answers, judge: Judge |
         rouge = suites.rouge_scores(items, {k: v[0] for k, v in by_item.items()})
         rows += [_row(k, arm, "rouge_l", v, {}) for k, v in rouge.items()]
         metrics |= _arm_metrics("xlsum", arm, suites.rouge_metrics(rouge))
-    if "base" not in answers:
-        return Scored(tuple(rows), metrics, ("the judge compares the adapter with the base: add --base",))
     if judge is None:
         return Scored(tuple(rows), metrics, (NO_JUDGE,))
+    if "base" not in answers:
+        return Scored(tuple(rows), metrics, ("the judge compares the adapter with the base: add --base",))
     judged = _judge_xlsum(items, answers, judge)
     return Scored(tuple(rows) + judged.rows, metrics | judged.metrics, judged.notes)
 
