@@ -13,10 +13,25 @@ from collections.abc import Collection, Iterable
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import Checkpoint, Evaluation, Generation, Metric, PairScore, Run, Study, TokenPieces
+from storage.models import (
+    Benchmark,
+    BenchmarkGeneration,
+    BenchmarkScore,
+    Checkpoint,
+    Evaluation,
+    Generation,
+    Metric,
+    PairScore,
+    Run,
+    Study,
+    TokenPieces,
+)
 
 # Every table with a ``run_id`` column; a test checks that no table with one is missing.
-RUN_CHILDREN = (Metric, PairScore, Generation, Evaluation, TokenPieces, Checkpoint)
+RUN_CHILDREN = (
+    Metric, PairScore, Generation, Evaluation, TokenPieces, Checkpoint,
+    BenchmarkGeneration, BenchmarkScore, Benchmark,  # a benchmark's rows before the benchmark
+)  # fmt: skip
 
 
 def lock_runs(session: Session, run_ids: Iterable[int], unless: Collection[str] = ()) -> bool:

@@ -43,7 +43,22 @@ def seed_run(db: Database, settings: Settings, status: str = "succeeded", study_
         writes.update_evaluation(session, evaluation, status="succeeded")
         writes.add_token_pieces(session, run_id, {1: (["Hal", "lo"], ["Hi"])})
         writes.add_checkpoint(session, run_id, 10, str(checkpoint))
+        benchmark = writes.add_benchmark(session, run_id, BENCHMARK_REQUEST)
+        answer = {
+            "language": "en", "item_id": "1", "arm": "adapter", "turn": 1, "prompt": "p", "output": "o",
+            "n_tokens": 1, "truncated": False, "max_new_tokens": 8, "temperature": 0.0, "seed": 0,
+            "template": "none",
+        }  # fmt: skip
+        writes.add_benchmark_generations(session, benchmark, run_id, [answer])
+        score = {"language": "en", "item_id": "1", "arm": "adapter", "metric": "rouge_l", "value": 0.5}
+        writes.replace_benchmark_scores(session, benchmark, run_id, [score])
     return run_id
+
+
+BENCHMARK_REQUEST = {
+    "step": "last", "suite": "xlsum", "languages": ["en"], "limit": 1, "seed": 0, "base": False,
+    "max_new_tokens": 8, "temperature": 0.0, "template": "none", "judge_requests": 0,
+}  # fmt: skip
 
 
 def rows_of(db: Database, run_id: int) -> dict[str, int]:
