@@ -6,8 +6,10 @@ computed once before training, under the policy's precision (``train.bf16``
 autocast, capo/precision.py), and cached for every objective: they are DPO's
 reference and the baseline of ``rewards/accuracies_vs_base``. Evaluation runs at
 step 0, every ``eval_every`` steps and at the last step, on each split of
-``train.eval_splits`` (eval, validation; the train split too at step 0 and the last step). Checkpoints every
-``checkpoint_every`` steps, at the end, and when asked to stop.
+``train.eval_splits`` (eval, validation; the train split too at step 0 and the last step). A fresh
+adapter is the base model (LoRA's B starts at zero), so step 0's scores, per-token log-probs
+included, come from the base scoring pass, never from a second forward pass over the same pairs.
+Checkpoints every ``checkpoint_every`` steps, at the end, and when asked to stop.
 
 Data parallel: in a process group (``train.num_processes`` ranks, started by
 ``worker.launch``) every rank scores its share of each batch, DDP averages the
@@ -16,6 +18,7 @@ LoRA gradients, and rank 0 alone logs the gathered results and checkpoints.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -82,6 +85,41 @@ class RunResult:
     step: int
     total_steps: int
     final_metrics: dict[str, float]
+    # Wall seconds by phase (``PHASES``), as measured on this rank: where a run's time went.
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+# What ``RunResult.seconds`` times: loading (base model, LoRA, optimizer), tokenizing, base_scoring
+# (the reference pass), eval_scoring (each evaluation's forward passes and rows), logging_scores
+# (handing rows to the sink: the database), steps (forward, backward, optimizer; their metrics
+# logged), checkpoints; ``total`` is all of ``train``.
+PHASES = ("loading", "tokenizing", "base_scoring", "eval_scoring", "logging_scores", "steps", "checkpoints")
+
+
+class _Clock:
+    """Adds wall seconds per phase: ``with clock("steps"): ...``."""
+
+    def __init__(self) -> None:
+        self.seconds = dict.fromkeys(PHASES, 0.0)
+        self.started = time.perf_counter()
+        self.open: dict[str, float] = {}
+
+    def start(self, phase: str) -> None:
+        self.open[phase] = time.perf_counter()
+
+    def stop(self, phase: str) -> None:
+        self.seconds[phase] += time.perf_counter() - self.open.pop(phase)
+
+    @contextlib.contextmanager
+    def __call__(self, phase: str):
+        self.start(phase)
+        try:
+            yield
+        finally:
+            self.stop(phase)
+
+    def result(self) -> dict[str, float]:
+        return {**self.seconds, "total": time.perf_counter() - self.started}
 
 
 class NonFiniteLossError(RuntimeError):
@@ -133,6 +171,9 @@ class _Scorer:
                 broadcast_buffers=False,
             )
         self.reference: dict[int, tuple[float, float]] = {}
+        # Per-token base log-probs (chosen, rejected) of the pairs scored with ``per_token``: step 0's
+        # held-out rows, heat maps included, without a second pass (a fresh adapter is the base).
+        self.reference_tokens: dict[int, tuple[tuple[float, ...], tuple[float, ...]]] = {}
         self.params = cfg.objective.model_dump()
         self.packed, self.layout_note = scoring_layout(cfg.train.scoring, loaded.model)
 
@@ -178,9 +219,10 @@ class _Scorer:
 
     @torch.no_grad()
     def cache_reference(
-        self, pairs: Sequence[TokenizedPair], batch_size: int
+        self, pairs: Sequence[TokenizedPair], batch_size: int, per_token: bool = False
     ) -> dict[int, tuple[float, float]]:
-        """Base scores: the same weights with LoRA adapters disabled, scored once (DPO's reference).
+        """Base scores: the same weights with LoRA adapters disabled, scored once (DPO's reference);
+        ``per_token`` keeps each token's log-prob too (``reference_tokens``), for step 0's rows.
 
         Pairs already known (``TrainInputs.base_scores``) are skipped; returns the newly scored ones."""
         known = set(self.reference)
@@ -190,20 +232,38 @@ class _Scorer:
         with self.model.disable_adapter(), self.autocast:
             for start in range(0, len(todo), batch_size):
                 chunk = todo[start : start + batch_size]
-                out = batch_response_logps(self.model, self.batch(chunk))
+                batch = self.batch(chunk)
+                out = batch_response_logps(self.model, batch, per_token=per_token)
                 for p, w, r in zip(chunk, out.chosen.tolist(), out.rejected.tolist(), strict=True):
                     self.reference[p.pair_id] = (w, r)
+                if per_token:
+                    tokens = batch_token_logps(batch, out.token_logps.float())
+                    b = len(chunk)
+                    for i, p in enumerate(chunk):
+                        self.reference_tokens[p.pair_id] = (tuple(tokens[i]), tuple(tokens[b + i]))
         self.reference = gather_dicts(self.reference, self.world)
+        if per_token:
+            self.reference_tokens = gather_dicts(self.reference_tokens, self.world)
         return {pid: scores for pid, scores in self.reference.items() if pid not in known}
+
+    def has_base_tokens(self, pairs: Sequence[TokenizedPair]) -> bool:
+        return all(p.pair_id in self.reference_tokens for p in pairs)
 
     @torch.no_grad()
     def base_rows(self, pairs: Sequence[TokenizedPair]) -> list[PairScoreRow]:
         """Step-0 scores of a fresh adapter from the base cache: LoRA's B starts at zero, so the policy
-        is the base model and its log-probs are the cached ones (no per-token log-probs)."""
+        is the base model and its log-probs are the cached ones (per token too, where cached)."""
         ref = torch.tensor([self.reference[p.pair_id] for p in pairs], dtype=torch.float32)
         counts = torch.tensor([[len(p.chosen_ids), len(p.rejected_ids)] for p in pairs])
         logps = PairLogps(ref[:, 0], ref[:, 1], counts[:, 0], counts[:, 1], ref[:, 0], ref[:, 1])
-        return _rows(pairs, logps, compute_objective(self.spec.name, logps, self.params))
+        rows = _rows(pairs, logps, compute_objective(self.spec.name, logps, self.params))
+        tokens = self.reference_tokens
+        return [
+            replace(row, chosen_token_logps=tokens[p.pair_id][0], rejected_token_logps=tokens[p.pair_id][1])
+            if p.pair_id in tokens
+            else row
+            for p, row in zip(pairs, rows, strict=True)
+        ]
 
     @torch.no_grad()
     def evaluate(self, pairs: Sequence[TokenizedPair], batch_size: int) -> list[PairScoreRow]:
@@ -292,6 +352,8 @@ def train(
     world = current_world()
     if not world.is_main:
         sink = _SilentSink()
+    clock = _Clock()
+    clock.start("loading")
     device = resolve_device(cfg.train.device)
     loaded = loaded or load_base_model(cfg.model, inputs.model_cache_dir, device)
     autocast, precision_notes = bf16_autocast(cfg.train.bf16, loaded.model, device)
@@ -306,13 +368,15 @@ def train(
     check_template(loaded.tokenizer, cfg.data.chat_template, loaded.name)
     spec = get_objective(cfg.objective.name)
     scorer = _Scorer(cfg, loaded, spec, world, autocast)
+    clock.stop("loading")
     if scorer.layout_note:
         sink.log_note(scorer.layout_note)
-    train_set = scorer.tokenize(inputs.train_pairs)
-    held_out = {
-        "eval": scorer.tokenize(inputs.eval_pairs),
-        "validation": scorer.tokenize(inputs.validation_pairs),
-    }
+    with clock("tokenizing"):
+        train_set = scorer.tokenize(inputs.train_pairs)
+        held_out = {
+            "eval": scorer.tokenize(inputs.eval_pairs),
+            "validation": scorer.tokenize(inputs.validation_pairs),
+        }
     held_out = {split: held_out[split] for split in cfg.train.eval_splits}
     every_pair = train_set + [p for pairs in held_out.values() for p in pairs]
     truncated = sum(p.truncated for p in every_pair)
@@ -327,32 +391,42 @@ def train(
         )
     eval_bs = cfg.train.eval_batch_size or cfg.train.batch_size
     scorer.reference.update(inputs.base_scores)
-    for split in (train_set, *held_out.values()):  # batched exactly as evaluate() batches them
-        new = scorer.cache_reference(split, eval_bs)
-        if new:
-            sink.log_base_scores(new)
+    # Held-out pairs keep their per-token base log-probs: step 0 evaluates them from this pass.
+    fresh_start = inputs.resume_from is None and cfg.train.evaluate
+    with clock("base_scoring"):
+        for split, per_token in ((train_set, False), *((p, fresh_start) for p in held_out.values())):
+            new = scorer.cache_reference(split, eval_bs, per_token)  # batched as evaluate() batches them
+            if new:
+                sink.log_base_scores(new)
 
-    total = planned_steps(cfg, len(train_set))
-    lengths = [p.length for p in train_set]
-    per_epoch = steps_per_epoch(len(train_set), cfg.train.batch_size, cfg.train.grad_accum)
-    optimizer = _optimizer(cfg, loaded.model, device, sink)
-    scheduler = get_scheduler(
-        cfg.optim.scheduler,
-        optimizer,
-        num_warmup_steps=int(cfg.optim.warmup_ratio * total),
-        num_training_steps=total,
-    )
-    step = (
-        load_checkpoint(inputs.resume_from, loaded.model, optimizer, scheduler) if inputs.resume_from else 0
-    )
+    with clock("loading"):
+        total = planned_steps(cfg, len(train_set))
+        lengths = [p.length for p in train_set]
+        per_epoch = steps_per_epoch(len(train_set), cfg.train.batch_size, cfg.train.grad_accum)
+        optimizer = _optimizer(cfg, loaded.model, device, sink)
+        scheduler = get_scheduler(
+            cfg.optim.scheduler,
+            optimizer,
+            num_warmup_steps=int(cfg.optim.warmup_ratio * total),
+            num_training_steps=total,
+        )
+        step = (
+            load_checkpoint(inputs.resume_from, loaded.model, optimizer, scheduler)
+            if inputs.resume_from
+            else 0
+        )
 
     def evaluate(at_step: int, with_train: bool) -> dict[str, float]:
         metrics: dict[str, float] = {}
         splits = {**held_out, "train": train_set} if with_train else held_out
         for split, pairs in splits.items():
-            fresh_train = at_step == 0 and split == "train"  # a fresh adapter is the base: no forward pass
-            rows = scorer.base_rows(pairs) if fresh_train else scorer.evaluate(pairs, eval_bs)
-            sink.log_pair_scores(at_step, split, rows)
+            # A fresh adapter is the base: its scores are the cached ones, no forward pass (the train
+            # split's without per-token log-probs, which only held-out heat maps draw).
+            fresh = at_step == 0 and (split == "train" or scorer.has_base_tokens(pairs))
+            with clock("eval_scoring"):
+                rows = scorer.base_rows(pairs) if fresh else scorer.evaluate(pairs, eval_bs)
+            with clock("logging_scores"):
+                sink.log_pair_scores(at_step, split, rows)
             metrics.update(aggregate(rows, spec.name, scorer.params, prefix=f"{split}_"))
         sink.log_metrics(at_step, metrics)
         return metrics
@@ -365,6 +439,7 @@ def train(
     final: dict[str, float] = {}
     while step < total:
         started = time.perf_counter()
+        clock.start("steps")
         epoch, position = divmod(step, per_epoch)
         bs, accum = cfg.train.batch_size, cfg.train.grad_accum
         order = (
@@ -413,16 +488,18 @@ def train(
                 "throughput/pairs_per_second": n_step / elapsed,
             },
         )
+        clock.stop("steps")
         if cfg.train.evaluate and (step % cfg.train.eval_every == 0 or step == total):
             final = evaluate(step, with_train=step == total and cfg.train.score_train_split)
         stop = main_decides(should_stop() if world.is_main else False, world)
         if step % cfg.train.checkpoint_every == 0 or step == total or stop:
-            if world.is_main:
-                sink.log_checkpoint(
-                    step, save_checkpoint(inputs.run_dir, step, loaded.model, optimizer, scheduler)
-                )
-            barrier(world)
+            with clock("checkpoints"):
+                if world.is_main:
+                    sink.log_checkpoint(
+                        step, save_checkpoint(inputs.run_dir, step, loaded.model, optimizer, scheduler)
+                    )
+                barrier(world)
         sink.log_progress(step, total)
         if stop and step < total:
-            return RunResult("stopped", step, total, final)
-    return RunResult("succeeded", step, total, final)
+            return RunResult("stopped", step, total, final, clock.result())
+    return RunResult("succeeded", step, total, final, clock.result())
