@@ -296,6 +296,13 @@ class TrainConfig(_Frozen):
         False, description="Translate the eval splits with the last adapter and the base (capo-lab evaluate)."
     )
     generate_max_new_tokens: int = _whole(160, "Most tokens generated per translation", le=LENGTH_MAX)
+    generate_at_end_pairs: int | None = _whole(
+        None,
+        "Pairs of each split translated at the end (generate_at_end): the same subset every run, taken "
+        "in turn from each direction in pair order; null: the whole split",
+        le=STEPS_MAX,
+        optional=True,
+    )
     seed: int = _whole(
         0, "Seeds each epoch's pair order, the adapter's initialisation and dropout", ge=0, le=SEED_MAX
     )

@@ -65,12 +65,14 @@ def evaluate_translations(
     on_progress: Callable[[int, int], None] | None = None,
     models: GenerationModels | None = None,
     device: str | None = None,
+    n_pairs: int | None = None,
 ) -> TranslationReport:
-    """Translate, store and score; ``on_progress(done, total)`` counts sentences as they finish."""
+    """Translate, store and score; ``on_progress(done, total)`` counts sentences as they finish;
+    ``n_pairs`` translates that fixed subset of the split (``translation_subset``), None all of it."""
     run = get_run(db, run_id)
     cfg = run_config(run, device)
     checkpoint = adapter_at(db, run.id, step)
-    pairs = split_pairs(db, cfg, split)
+    pairs = translation_subset(split_pairs(db, cfg, split), n_pairs)
     if not pairs:
         raise LabError(f"the {split} split of dataset {cfg.data.dataset!r} has no pairs to translate")
     model, tok = (models or GenerationModels(settings)).get(cfg, checkpoint)
@@ -78,6 +80,21 @@ def evaluate_translations(
     outputs = translate(cfg, model, tok, pairs, base, max_new_tokens, on_progress)
     seconds = (time.perf_counter() - started) / (len(pairs) * len(outputs))
     return store_and_score(db, run.id, checkpoint.step, split, pairs, outputs, seconds)
+
+
+def translation_subset(pairs: list[PairRecord], n_pairs: int | None) -> list[PairRecord]:
+    """``n_pairs`` of ``pairs``, the same ones every time: in pair-id order, one from each direction
+    in turn (directions in order of their first pair), so every direction is translated; None: all."""
+    if n_pairs is None or n_pairs >= len(pairs):
+        return pairs
+    by_direction: dict[str, list[PairRecord]] = {}
+    for pair in sorted(pairs, key=lambda p: p.pair_id):
+        by_direction.setdefault(pair.direction, []).append(pair)
+    queues = list(by_direction.values())
+    chosen: list[PairRecord] = []
+    for rank in range(max(len(q) for q in queues)):
+        chosen.extend(q[rank] for q in queues if rank < len(q))
+    return sorted(chosen[:n_pairs], key=lambda p: p.pair_id)
 
 
 def translate(cfg: RunConfig, model, tok, pairs: list[PairRecord], base: bool, max_new_tokens, on_progress):
@@ -111,6 +128,7 @@ def run_evaluation(
     stop_event: threading.Event | None = None,
     device: str | None = None,
     models: GenerationModels | None = None,
+    n_pairs: int | None = None,
 ) -> str:
     """What a worker does with one evaluation id, in the job lifecycle (``capo_lab.lifecycle``):
     claim it for ``worker`` (default: this process), translate and score under a heartbeat on
@@ -124,7 +142,7 @@ def run_evaluation(
         progress = ProgressWriter(db, evaluation_id, should_stop)
         report = evaluate_translations(
             db, settings, job.run_id, job.step, job.split, job.base, job.max_new_tokens, progress,
-            models, device,
+            models, device, n_pairs,
         )  # fmt: skip
         done = report.n_sentences * len(report.truncated)
         return WorkDone(True, {"evaluated_step": report.step, "done": done, "total": done})
@@ -165,8 +183,9 @@ def evaluate_at_end(
     device: str | None = None,
 ) -> None:
     """``train.generate_at_end``: evaluate the last adapter (and the base) on each split, in this
-    process, loading the model once for all of them."""
+    process, loading the model once for all of them; ``train.generate_at_end_pairs`` of each split."""
+    n_pairs = run_config(get_run(db, run_id)).train.generate_at_end_pairs
     models = GenerationModels(settings)
     for split in splits:
         evaluation_id = queue_evaluation(db, run_id, lambda _id: None, "last", split, True, max_new_tokens)
-        run_evaluation(db, settings, evaluation_id, worker, stop_event, device, models)
+        run_evaluation(db, settings, evaluation_id, worker, stop_event, device, models, n_pairs)

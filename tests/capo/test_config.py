@@ -233,7 +233,7 @@ NUMBER_KEYS = [
 
 
 def test_the_number_keys_are_all_found() -> None:
-    assert len(NUMBER_KEYS) == 22 and {"train.seed", "optim.max_grad_norm", "objective.nll_weight"} <= set(
+    assert len(NUMBER_KEYS) == 23 and {"train.seed", "optim.max_grad_norm", "objective.nll_weight"} <= set(
         NUMBER_KEYS
     )
 
