@@ -7,6 +7,7 @@ import sys
 import typer
 
 from capo_lab.bugs import report_bug
+from capo_lab.cli.benchmark import benchmark_command
 from capo_lab.cli.data import data_app
 from capo_lab.cli.evaluate import evaluate_command
 from capo_lab.cli.jobs import cancel_command, resume_command, submit_command, worker_command
@@ -31,6 +32,7 @@ app.command("train")(train_command)
 app.command("pairs")(pairs_command)
 app.command("export")(export_command)
 app.command("evaluate")(evaluate_command)
+app.command("benchmark")(benchmark_command)
 app.command("serve")(serve_command)
 app.command("worker")(worker_command)
 app.command("submit")(submit_command)
