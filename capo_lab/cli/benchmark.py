@@ -83,15 +83,16 @@ def _run_here(db: Database, job: BenchmarkRecord) -> BenchmarkRecord:
 
 
 def score_table(suite: str, metrics: dict[str, float]) -> tuple[list[str], list[list[str]]]:
-    """Metric names as columns, languages (then ``all``) as rows."""
+    """A row per metric (the base's after the adapter's), a column per language, then ``all``."""
     prefix = f"benchmark/{suite}/"
     cells: dict[str, dict[str, float]] = {}
     for key, value in metrics.items():
         name, _, language = key[len(prefix) :].partition("/")
-        cells.setdefault(language or "all", {})[name] = value
-    names = sorted({name for row in cells.values() for name in row})
-    order = sorted(lang for lang in cells if lang != "all") + (["all"] if "all" in cells else [])
-    return ["language", *names], [[lang, *(fmt(cells[lang].get(n), 3) for n in names)] for lang in order]
+        cells.setdefault(name, {})[language or "all"] = value
+    languages = sorted({lang for row in cells.values() for lang in row} - {"all"})
+    languages += ["all"] if any("all" in row for row in cells.values()) else []
+    names = sorted(cells, key=lambda n: (n.removeprefix("base_"), n.startswith("base_")))
+    return ["metric", *languages], [[n, *(fmt(cells[n].get(lang), 3) for lang in languages)] for n in names]
 
 
 def print_scores(job: BenchmarkRecord, metrics: dict[str, float]) -> None:

@@ -175,7 +175,7 @@ def test_bad_input_is_one_line_each(lab_home: Path, served, shared_data: Path) -
     assert missing.stderr.strip().splitlines() == ["error: no run 99; see `capo-lab runs list`"]
 
 
-def test_the_table_has_a_row_per_language_then_all() -> None:
+def test_the_table_has_a_row_per_metric_and_a_column_per_language_then_all() -> None:
     from capo_lab.cli.benchmark import score_table
 
     metrics = {
@@ -183,7 +183,12 @@ def test_the_table_has_a_row_per_language_then_all() -> None:
         "benchmark/xlsum/rouge_l/en": 0.25,
         "benchmark/xlsum/rouge_l": 0.3,
         "benchmark/xlsum/base_rouge_l/en": 0.2,
+        "benchmark/xlsum/truncated": 2.0,
     }
     headers, rows = score_table("xlsum", metrics)
-    assert headers == ["language", "base_rouge_l", "rouge_l"]
-    assert rows == [["en", "0.200", "0.250"], ["zh", "", "0.400"], ["all", "", "0.300"]]
+    assert headers == ["metric", "en", "zh", "all"]
+    assert rows == [
+        ["rouge_l", "0.250", "0.400", "0.300"],
+        ["base_rouge_l", "0.200", "", ""],
+        ["truncated", "", "", "2.000"],
+    ]
