@@ -249,9 +249,7 @@ class LabService:
         self, name: str, split: str | None = None, tokenizer: str | None = None
     ) -> list[DirectionStats]:
         cache = self.settings.home_dir / "models"
-        count_tokens = (
-            datasets.token_counter(allowed_model(self.settings, tokenizer), cache) if tokenizer else None
-        )
+        count_tokens = datasets.token_counter(self._model(tokenizer), cache) if tokenizer else None
         return datasets.dataset_stats(self.db, name, split or None, count_tokens)
 
     # ---- runs -------------------------------------------------------------------------------------

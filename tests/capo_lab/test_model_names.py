@@ -92,3 +92,17 @@ def test_a_chat_template_is_read_from_the_folder_without_loading_a_tokenizer(tmp
     check_chat_template(
         cfg.model_copy(update={"model": cfg.model.model_copy(update={"name_or_path": str(with_template)})})
     )
+
+
+def test_the_cli_service_names_any_model_the_ui_service_only_allowed_ones(
+    settings: Settings, monkeypatch
+) -> None:
+    """The CLI is the owner's shell (``LabService(any_model=True)``); the UI's service refuses."""
+    import capo_lab.datasets
+
+    asked: list[str] = []
+    monkeypatch.setattr(capo_lab.datasets, "token_counter", lambda name, _cache: asked.append(name) or len)
+    monkeypatch.setattr(capo_lab.datasets, "dataset_stats", lambda *_args: [])
+    assert LabService(settings, any_model=True).stats("d", None, "gpt2") == [] and asked == ["gpt2"]
+    with pytest.raises(LabError, match="is not one this lab offers"):
+        LabService(settings).stats("d", None, "gpt2")
