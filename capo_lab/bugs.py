@@ -1,8 +1,8 @@
 """Bugs, as distinct from user errors: each logged once, with its traceback, to the lab's log file,
 and shown to the user as one line saying that an internal error happened and where the log is.
 
-The log is ``$CAPO_LAB_HOME/logs/capo-lab.log`` (a temporary folder's ``capo-lab.log`` when the home
-cannot be written). Nothing here prints a traceback to a terminal or a page.
+The log is ``$CAPO_LAB_HOME/logs/capo-lab.log`` (``capo-lab-logs/capo-lab.log`` in the system's
+temporary folder when the home cannot be written). Nothing here prints a traceback to a terminal or a page.
 """
 
 from __future__ import annotations
