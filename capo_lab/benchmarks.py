@@ -21,12 +21,12 @@ from capo_lab.benchmark_sources import load_benchmark
 from capo_lab.database import Database
 from capo_lab.errors import LabError
 from capo_lab.judge import JudgeSettings, planned_requests
-from capo_lab.lifecycle import cancel_job
-from capo_lab.runs import failure_message, get_run, now, run_config
+from capo_lab.lifecycle import cancel_job, enqueue_job
+from capo_lab.runs import get_run, run_config
 from capo_lab.settings import Settings
 from capo_lab.translations import adapter_at
 from storage import queries, writes
-from storage.records import BenchmarkRecord, JobKind, RunStatus
+from storage.records import BenchmarkRecord, JobKind
 
 ARMS = ("adapter", "base")
 TEMPERATURE = 0.0  # greedy: capo.generate does not sample
@@ -69,20 +69,8 @@ def queue_benchmark(
     with db.write() as session:
         benchmark_id = writes.add_benchmark(session, run.id, request)
         writes.update_benchmark(session, benchmark_id, total=len(items))
-    _enqueue(db, benchmark_id, enqueue)
+    enqueue_job(db, JobKind.BENCHMARK, benchmark_id, enqueue)
     return get_benchmark(db, benchmark_id)
-
-
-def _enqueue(db: Database, benchmark_id: int, enqueue: Callable[[int], None]) -> None:
-    try:
-        enqueue(benchmark_id)
-    except Exception as err:
-        with db.write() as session:
-            writes.transition_job(
-                session, JobKind.BENCHMARK, benchmark_id, RunStatus.QUEUED, status=RunStatus.FAILED,
-                finished_at=now(), error=f"could not be queued: {failure_message(err)}",
-            )  # fmt: skip
-        raise LabError(f"the queue refused benchmark {benchmark_id}: {err}") from None
 
 
 def get_benchmark(db: Database, benchmark_id: int | str) -> BenchmarkRecord:

@@ -205,6 +205,20 @@ def submit(
     return run_ids
 
 
+def enqueue_job(db: Database, kind: JobKind, job_id: int, enqueue: Callable[[int], None]) -> None:
+    """Put one queued job on the queue; if the queue refuses it, the job is marked failed (so it never
+    waits for a worker) and the refusal is one ``LabError`` line."""
+    try:
+        enqueue(job_id)
+    except Exception as err:
+        with db.write() as session:
+            writes.transition_job(
+                session, kind, job_id, RunStatus.QUEUED, status=RunStatus.FAILED,
+                finished_at=now(), error=f"could not be queued: {failure_message(err)}",
+            )  # fmt: skip
+        raise LabError(f"the queue refused {kind} {job_id}: {err}") from None
+
+
 def enqueue_all(db: Database, run_ids: list[int], enqueue: Callable[[int], None]) -> None:
     """Enqueue runs in order; if the queue refuses one, it and the rest are marked failed."""
     for position, run_id in enumerate(run_ids):

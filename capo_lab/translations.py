@@ -17,10 +17,10 @@ from dataclasses import dataclass, replace
 
 from capo_lab.database import Database
 from capo_lab.errors import LabError
-from capo_lab.lifecycle import cancel_job
-from capo_lab.runs import failure_message, get_run, now, run_config
+from capo_lab.lifecycle import cancel_job, enqueue_job
+from capo_lab.runs import get_run, run_config
 from storage import queries, writes
-from storage.records import CheckpointRecord, EvaluationRecord, JobKind, RunStatus
+from storage.records import CheckpointRecord, EvaluationRecord, JobKind
 
 MODELS = ("adapter", "base")
 
@@ -118,15 +118,7 @@ def queue_evaluation(
         adapter_at(db, run.id, step)
     with db.write() as session:
         evaluation_id = writes.add_evaluation(session, run.id, str(step), split, base, max_new_tokens)
-    try:
-        enqueue(evaluation_id)
-    except Exception as err:
-        with db.write() as session:
-            writes.transition_job(
-                session, JobKind.EVALUATION, evaluation_id, RunStatus.QUEUED, status=RunStatus.FAILED,
-                finished_at=now(), error=f"could not be queued: {failure_message(err)}",
-            )  # fmt: skip
-        raise LabError(f"the queue refused evaluation {evaluation_id}: {err}") from None
+    enqueue_job(db, JobKind.EVALUATION, evaluation_id, enqueue)
     return evaluation_id
 
 
