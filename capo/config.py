@@ -23,6 +23,7 @@ stored config; the trainer gets that resolved copy.
 
 from __future__ import annotations
 
+import importlib.util
 import operator
 import unicodedata
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from pydantic import (
     Field,
     ValidationError,
     create_model,
+    field_validator,
     model_validator,
 )
 from pydantic.fields import FieldInfo
@@ -57,6 +59,8 @@ BATCH_MAX = 4_096  # pairs: train.batch_size, eval_batch_size, grad_accum
 STEPS_MAX = 10_000_000  # optimizer steps: train.max_steps, eval_every, checkpoint_every
 EPOCHS_MAX = 10_000
 SEED_MAX = 2**31 - 1  # a signed 32-bit integer, which every seeding API takes
+# train.report_to: each tracker's name → the module its extra installs
+TRACKER_MODULES = {"tensorboard": "tensorboard", "mlflow": "mlflow", "trackio": "trackio", "wandb": "wandb"}
 
 
 def _number_text(value: float) -> str:
@@ -329,6 +333,21 @@ class TrainConfig(_Frozen):
         "auto", "Where to train: auto (cuda:0 when there is a GPU, else cpu), cpu, cuda:N", max_length=64
     )
     num_processes: int = _whole(1, "Data-parallel processes on this machine (accelerate launch)", le=256)
+    report_to: tuple[Literal["tensorboard", "mlflow", "trackio", "wandb"], ...] = Field(
+        (),
+        description="Trackers that mirror every metric row (capo/trackers.py), files local by default: "
+        "tensorboard, mlflow, trackio, wandb (offline unless logged in). A failing mirror is a note.",
+    )
+
+    @field_validator("report_to")
+    @classmethod
+    def _trackers_installed(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        missing = [
+            name for name in dict.fromkeys(value) if importlib.util.find_spec(TRACKER_MODULES[name]) is None
+        ]
+        if missing:
+            raise ValueError(f"{', '.join(missing)} not installed: pip install 'capo-lab[trackers]'")
+        return tuple(dict.fromkeys(value))
 
 
 class RunConfig(_Frozen):

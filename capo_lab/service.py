@@ -66,7 +66,8 @@ def whole_number(what: str, value: int | float | str, least: int) -> int:
 
 
 class LabService:
-    """``enqueue`` and ``enqueue_evaluation`` put a run or an evaluation on the job queue (the front end
+    """``enqueue``, ``enqueue_evaluation`` and ``enqueue_benchmark`` put a run, an evaluation or a
+    benchmark on the job queue (the front end
     passes ``worker.tasks``' functions); without them the service only reads. Model and tokenizer
     names are limited to those ``capo_lab.model_names`` allows, unless ``any_model`` (the CLI: the
     machine's owner at a shell, who may name any model transformers loads)."""
@@ -76,6 +77,7 @@ class LabService:
         settings: Settings | None = None,
         enqueue: Callable[[int], None] | None = None,
         enqueue_evaluation: Callable[[int], None] | None = None,
+        enqueue_benchmark: Callable[[int], None] | None = None,
         *,
         any_model: bool = False,
     ) -> None:
@@ -84,6 +86,7 @@ class LabService:
         self._db: Database | None = None
         self._enqueue = enqueue
         self._enqueue_evaluation = enqueue_evaluation
+        self._enqueue_benchmark = enqueue_benchmark
 
     @property
     def db(self) -> Database:

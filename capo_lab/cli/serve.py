@@ -138,7 +138,7 @@ def serve_command(
     """Serve the lab UI (Data, Train, Runs, Inspect, Export) and, by default, one worker."""
     from app.main import CSS, build_app
     from capo_lab.service import LabService
-    from worker.tasks import enqueue_evaluation, enqueue_run
+    from worker.tasks import enqueue_benchmark, enqueue_evaluation, enqueue_run
 
     settings = Settings()
     auth = parse_auth(settings.auth)
@@ -146,7 +146,7 @@ def serve_command(
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     supervisor = WorkerSupervisor(start_worker) if worker else None
     try:
-        demo = build_app(LabService(settings, enqueue_run, enqueue_evaluation))
+        demo = build_app(LabService(settings, enqueue_run, enqueue_evaluation, enqueue_benchmark))
         demo.queue(default_concurrency_limit=4).launch(
             server_name=host,
             server_port=port,
