@@ -122,6 +122,12 @@ class _Clock:
         return {**self.seconds, "total": time.perf_counter() - self.started}
 
 
+def _log_timings(sink: MetricSink, step: int, clock: _Clock) -> None:
+    """The wall seconds spent so far in each phase as ``seconds/<phase>`` metrics (``seconds/total``
+    too), so an ETA can be estimated per phase from the run's own timings as they come."""
+    sink.log_metrics(step, {f"seconds/{phase}": value for phase, value in clock.result().items()})
+
+
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the message names the step and the pairs."""
 
@@ -435,6 +441,8 @@ def train(
         sink.log_token_pieces(scorer.token_pieces([p for pairs in held_out.values() for p in pairs]))
     if step == 0 and cfg.train.evaluate:
         evaluate(0, with_train=cfg.train.score_train_split)
+    if step == 0:  # a resumed run's start step already has its timings
+        _log_timings(sink, step, clock)
     sink.log_progress(step, total)
     final: dict[str, float] = {}
     while step < total:
@@ -499,6 +507,7 @@ def train(
                         step, save_checkpoint(inputs.run_dir, step, loaded.model, optimizer, scheduler)
                     )
                 barrier(world)
+        _log_timings(sink, step, clock)
         sink.log_progress(step, total)
         if stop and step < total:
             return RunResult("stopped", step, total, final, clock.result())
