@@ -37,6 +37,7 @@ from capo_lab.model_names import allowed_model, model_choices
 from capo_lab.pairs import PairDetail, PairRow
 from capo_lab.rendering import RenderedPairRecord, render_dataset_pairs
 from capo_lab.reports import StudyReport
+from capo_lab.service_benchmarks import BenchmarkMethods, whole_number
 from capo_lab.settings import Settings
 from capo_lab.translations import DirectionChrf, PairTranslations
 from storage import queries
@@ -54,21 +55,10 @@ REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 DATA_SUFFIXES = (".tar.gz", ".tgz", ".tsv", ".jsonl", ".json", ".csv", ".parquet")
 
 
-def whole_number(what: str, value: int | float | str, least: int) -> int:
-    """``value`` as an int in [least, 2⁶³ − 1], or a LabError naming ``what``."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise LabError(f"{what} must be a whole number, got {value!r}") from None
-    if not number.is_integer() or not least <= number <= 2**63 - 1:
-        raise LabError(f"{what} must be a whole number from {least} to 2^63 - 1, got {value!r}")
-    return int(number)
-
-
-class LabService:
+class LabService(BenchmarkMethods):
     """``enqueue``, ``enqueue_evaluation`` and ``enqueue_benchmark`` put a run, an evaluation or a
-    benchmark on the job queue (the front end
-    passes ``worker.tasks``' functions); without them the service only reads. Model and tokenizer
+    benchmark on the job queue (the front end passes ``worker.tasks``' functions); without them the
+    service only reads. The benchmark methods are ``capo_lab.service_benchmarks``'. Model and tokenizer
     names are limited to those ``capo_lab.model_names`` allows, unless ``any_model`` (the CLI: the
     machine's owner at a shell, who may name any model transformers loads)."""
 
