@@ -22,6 +22,7 @@ from capo.schedule import planned_steps
 from capo_lab.database import Database
 from capo_lab.datasets import dataset_fingerprint, get_dataset, train_pair_count
 from capo_lab.errors import LabError
+from capo_lab.model_card import card_facts, model_card
 from capo_lab.settings import Settings
 from storage import deletions, queries, writes
 from storage.records import (
@@ -296,8 +297,11 @@ def export_checkpoint(db: Database, run: RunRecord, step: int | None) -> Checkpo
     return checkpoint
 
 
-def export_run(db: Database, run_id: int | str, out: Path, step: int | None = None) -> ExportedRun:
-    """A folder that ``PeftModel.from_pretrained(base, out)`` loads, plus run_config.json and metrics.csv.
+def export_run(
+    db: Database, run_id: int | str, out: Path, step: int | None = None, settings: Settings | None = None
+) -> ExportedRun:
+    """A folder that ``PeftModel.from_pretrained(base, out)`` loads, plus README.md (the model card,
+    ``capo_lab.model_card``), run_config.json and metrics.csv.
 
     A finished run exports its last checkpoint; any run exports the checkpoint at ``step``, and its
     metrics.csv then stops at that step (``export_checkpoint`` says what is refused). The adapter's
@@ -305,7 +309,8 @@ def export_run(db: Database, run_id: int | str, out: Path, step: int | None = No
     name), not the local cache folder the trainer loaded it from; run_config.json holds the run's
     config, its dataset (name, sources, import options and fingerprint) and ``run``: its id, name,
     status and step when exported, and ``adapter_step``, the step the adapter was saved at. Nothing
-    is left in ``out`` when the export fails."""
+    is left in ``out`` when the export fails. ``settings`` (default: the environment's) says where the
+    lab keeps the embedded base model, which the card names."""
     run = get_run(db, run_id)
     checkpoint = export_checkpoint(db, run, step)
     with db.read() as session:
@@ -319,6 +324,9 @@ def export_run(db: Database, run_id: int | str, out: Path, step: int | None = No
     out.mkdir(parents=True, exist_ok=True)
     try:
         _write_export(db, run, checkpoint, metric_rows, out)
+        models = (settings or Settings()).home_dir / "models"
+        facts = card_facts(db, run, checkpoint.step, metric_rows, dataset_provenance(db, run), models)
+        model_card(facts).save(out / "README.md")
     except BaseException:
         if created:
             shutil.rmtree(out, ignore_errors=True)
@@ -378,7 +386,7 @@ def export_zip(db: Database, settings: Settings, run_id: int | str, step: int | 
     inner = f"capo-lab-run-{run.id}"
     try:
         with tempfile.TemporaryDirectory(prefix=".building-", dir=folder) as work:
-            done = export_run(db, run.id, Path(work) / inner, step)
+            done = export_run(db, run.id, Path(work) / inner, step, settings)
             archive = shutil.make_archive(str(Path(work) / inner), "zip", root_dir=work, base_dir=inner)
             target = folder / f"{inner}-step-{done.step}.zip"
             os.replace(archive, target)

@@ -84,9 +84,9 @@ def test_objective_trains_and_stores_exact_per_pair_scores(trained_runs, objecti
 def test_export_reloads_with_peft_and_reproduces_stored_logps(trained_runs, tmp_path: Path) -> None:
     run_id = trained_runs["capo"]
     cli("export", run_id, "--out", str(tmp_path / "adapter"))
-    assert {"adapter_config.json", "adapter_model.safetensors", "run_config.json", "metrics.csv"} <= {
-        p.name for p in (tmp_path / "adapter").iterdir()
-    }
+    assert {
+        "adapter_config.json", "adapter_model.safetensors", "run_config.json", "metrics.csv", "README.md"
+    } <= {p.name for p in (tmp_path / "adapter").iterdir()}  # fmt: skip
     base = tiny_random_llama()
     model = PeftModel.from_pretrained(base.model, str(tmp_path / "adapter")).eval()
     stored = {r["pair_id"]: r for r in scores(run_id, "last", "eval")}
