@@ -10,6 +10,7 @@ import gradio as gr
 
 from app.common import FormProblems, inline_errors, markdown_text, run_choices
 from capo_lab import runs
+from capo_lab.model_card import EMBEDDED_BASES
 
 STEP_LABEL = "Checkpoint step (optional)"
 
@@ -48,16 +49,31 @@ def exporter(service):
     return export
 
 
+def export_help(settings) -> str:
+    """What the zip holds, where it is written, and where the embedded base model lives."""
+    models = settings.home_dir / "models"
+    bases = ", ".join(f"`{name}` (upstream `{hub}`)" for name, (hub, _) in EMBEDDED_BASES.items())
+    return (
+        "The zip holds one folder: a PEFT adapter (`PeftModel.from_pretrained(base, folder)` loads it; "
+        "its `base_model_name_or_path` is the run's model id), `README.md` (a Hub model card: base "
+        "model, objective, data, reward accuracy at the exported step with intervals, how to load), "
+        "`run_config.json` (the run's config, its dataset's sources, import options and fingerprint, "
+        "and the run's status and the adapter's step) and `metrics.csv`. A finished run exports its "
+        "last checkpoint; a run that has not finished needs a checkpoint step (metrics.csv then stops "
+        f"at that step). Zips are written under {markdown_text(runs.exports_dir(settings))} and "
+        "removed a day later.\n\n"
+        f"The embedded base, {bases}, is no name `from_pretrained` finds offline: the lab keeps it "
+        f"converted in {markdown_text(models / '<name>')}; `capo.models.embedded_gemma_folder(Path(...))` "
+        f"given {markdown_text(models)} returns that folder "
+        "(converting the packaged GGUF where it is missing), and `AutoModelForCausalLM.from_pretrained` "
+        "loads it. The card's last section shows the lines."
+    )
+
+
 def build(service) -> None:
     gr.set_static_paths([runs.exports_dir(service.settings)])
     with gr.Tab("Export", id="export") as tab:
-        gr.Markdown(
-            "The zip holds one folder: a PEFT adapter (`PeftModel.from_pretrained(base, folder)` loads it; "
-            "its `base_model_name_or_path` is the run's model id), `run_config.json` (the run's config, "
-            "its dataset's sources, import options and fingerprint, and the run's status and the "
-            "adapter's step) and `metrics.csv`. A finished run exports its last checkpoint; a run that "
-            "has not finished needs a checkpoint step (metrics.csv then stops at that step)."
-        )
+        gr.Markdown(export_help(service.settings), elem_id="export-help")
         with gr.Row():
             run = gr.Dropdown(run_choices(service), label="Run")
             step = gr.Number(None, label=STEP_LABEL, precision=0, elem_id="export-step")

@@ -146,3 +146,14 @@ def test_user_text_reaches_the_card_as_literal_markdown() -> None:
     from capo_lab.model_card import md
 
     assert md("<img src=x> a|b_c*[d]") == r"&lt;img src=x&gt; a\|b\_c\*\[d\]"
+
+
+def test_the_export_tab_says_where_zips_go_and_where_the_embedded_base_lives(lab_home: Path) -> None:
+    from app.common import markdown_text
+    from app.tab_export import export_help
+
+    settings = Settings()
+    shown = export_help(settings)
+    assert markdown_text(lab_home.resolve() / "exports") in shown  # the zips: under CAPO_LAB_HOME
+    assert markdown_text(lab_home.resolve() / "models" / "<name>") in shown
+    assert "`gemma-3-270m` (upstream `google/gemma-3-270m`)" in shown and "README.md" in shown
