@@ -1,9 +1,18 @@
-"""Greedy translations of prompts, batched, with the model's own ``generate`` and a KV cache.
+"""Generations of prompts, batched, with the model's own ``generate`` and a KV cache: greedy, or
+sampled at a temperature with a seed per prompt.
 
 Prompts are rendered by ``capo.templates.render_pair`` (the run's prompt and chat
-template), left-padded, and decoded greedily until a stop token (EOS, or the
-template's end-of-turn) or ``max_new_tokens``. ``generate`` keeps one step's
-logits at a time, and transformers computes the prompt's logits for its last
+template), left-padded, and decoded until a stop token (EOS, or the template's end-of-turn),
+a stop string (a plain-text turn marker such as zephyr's ``<|user|>``, cut from the text) or
+``max_new_tokens``.
+
+``temperature`` 0 is greedy (argmax, as before sampling existed). Above 0 each next token is drawn
+from softmax(logits / temperature) over the whole vocabulary (no top-k, no top-p) by the Gumbel-max
+trick: argmax(logits / T + G) with G standard Gumbel noise drawn from a ``torch.Generator`` of the
+prompt's own seed (``SeededSampling``). A prompt's text therefore depends on its seed and on nothing
+else in the batch (neither its neighbours nor the global RNG), so the same seed gives the same text.
+
+``generate`` keeps one step's logits at a time, and transformers computes the prompt's logits for its last
 position only, so the batch × length × vocabulary tensor is never held.
 A generation that reaches ``max_new_tokens`` without a stop token is marked
 ``truncated``, never silently cut.
@@ -34,6 +43,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from transformers import LogitsProcessor
 
 from capo.config import ModelConfig
 
@@ -173,11 +183,64 @@ def load_generation_model(cfg: ModelConfig, cache_dir, device: torch.device, ada
     return generation_model(model), loaded.tokenizer
 
 
-def _cut(tokenizer, new_ids: list[int], stops: Sequence[int], max_new_tokens: int) -> Generation:
+class SeededSampling(LogitsProcessor):
+    """Sampling at ``temperature`` as greedy decoding of perturbed scores (the Gumbel-max trick):
+    argmax(s / T + G) is a draw from softmax(s / T) when G is i.i.d. standard Gumbel noise. Row i's
+    noise comes from its own generator seeded with ``seeds[i]``; G = −log E with E ~ Exp(1)."""
+
+    def __init__(self, temperature: float, seeds: Sequence[int], device: torch.device) -> None:
+        self.temperature = temperature
+        self.device = device
+        self.generators = [torch.Generator(device=device).manual_seed(int(seed)) for seed in seeds]
+
+    def gumbel(self, vocabulary: int) -> torch.Tensor:
+        """``[rows, vocabulary]`` standard Gumbel noise, row i from generator i."""
+        draws = [
+            torch.empty(vocabulary, device=self.device).exponential_(generator=g) for g in self.generators
+        ]
+        return -torch.stack(draws).clamp_min(torch.finfo(torch.float32).tiny).log()
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        return scores.float() / self.temperature + self.gumbel(scores.shape[-1])
+
+
+def _before_stop_string(tokenizer, kept: list[int], stop_strings: Sequence[str]) -> tuple[str, int] | None:
+    """(the text before the first stop string, how many tokens decode to text before it); None
+    without one. Generation stops once a stop string is complete, so it ends the ids: few decodes."""
+    text = tokenizer.decode(kept, skip_special_tokens=True)
+    found = [i for i in (text.find(s) for s in stop_strings) if i >= 0]
+    if not found:
+        return None
+    start, used = min(found), len(kept)
+    while used > 0 and len(tokenizer.decode(kept[:used], skip_special_tokens=True)) > start:
+        used -= 1
+    return text[:start], used
+
+
+def _cut(
+    tokenizer, new_ids: list[int], stops: Sequence[int], max_new_tokens: int, stop_strings: Sequence[str] = ()
+) -> Generation:
     end = next((i for i, t in enumerate(new_ids) if t in stops), None)
     kept = new_ids if end is None else new_ids[:end]
+    before = _before_stop_string(tokenizer, kept, stop_strings) if stop_strings else None
+    if before is not None:
+        return Generation(before[0].strip(), before[1], False)
     truncated = end is None and len(new_ids) >= max_new_tokens
     return Generation(tokenizer.decode(kept, skip_special_tokens=True).strip(), len(kept), truncated)
+
+
+def _decoding(
+    tokenizer, temperature: float, seeds: Sequence[int], device, stop_strings: Sequence[str]
+) -> dict:
+    """``model.generate`` arguments for greedy (T = 0) or seeded sampling, and the stop strings."""
+    if temperature < 0:
+        raise ValueError(f"temperature must be at least 0, not {temperature}")
+    extra: dict = {"do_sample": False, "num_beams": 1}
+    if temperature > 0:
+        extra["logits_processor"] = [SeededSampling(temperature, seeds, device)]
+    if stop_strings:
+        extra |= {"stop_strings": list(stop_strings), "tokenizer": tokenizer}
+    return extra
 
 
 @torch.no_grad()
@@ -190,8 +253,14 @@ def generate(
     batch_size: int = 8,
     base: bool = False,
     on_progress: Callable[[int], None] | None = None,
+    temperature: float = 0.0,
+    seeds: Sequence[int] | None = None,
+    stop_strings: Sequence[str] = (),
 ) -> list[Generation]:
-    """Greedy generations in the order of ``prompts``; ``base`` disables the LoRA adapters."""
+    """Generations in the order of ``prompts``; ``base`` disables the LoRA adapters. ``temperature``
+    0 is greedy; above it, prompt i is sampled with seed ``seeds[i]`` (default 0 for every prompt).
+    A generation ends at a stop token or at the first of ``stop_strings`` (cut from its text)."""
+    seeds = list(seeds) if seeds is not None else [0] * len(prompts)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
     device = next(model.parameters()).device
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths: less padding
@@ -206,15 +275,14 @@ def generate(
                 input_ids=ids.to(device),
                 attention_mask=mask.to(device),
                 max_new_tokens=max_new_tokens,
-                do_sample=False,
-                num_beams=1,
                 eos_token_id=list(stops),
                 pad_token_id=pad,
                 use_cache=True,
+                **_decoding(tokenizer, temperature, [seeds[i] for i in chunk], device, stop_strings),
             )
             for row, index in enumerate(chunk):
                 new_ids = out[row, ids.shape[1] :].tolist()
-                results[index] = _cut(tokenizer, new_ids, stops, max_new_tokens)
+                results[index] = _cut(tokenizer, new_ids, stops, max_new_tokens, stop_strings)
             if on_progress:
                 on_progress(len(results))
     return [results[i] for i in range(len(prompts))]

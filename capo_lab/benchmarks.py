@@ -6,8 +6,10 @@ answers each item (every user turn; by the adapter, and with ``base`` also the b
 the answers per item with the exact settings, and ``capo_lab.benchmark_scoring.store_and_score``
 scores them: per-item scores with their detail, and the run's metrics at the evaluated step,
 ``benchmark/{suite}/{metric}[/{language}]`` (the base model's as ``benchmark/{suite}/base_{metric}…``).
-Generation is greedy (``capo.generate`` has no sampling), so every job stores temperature 0.
-Nothing here loads a model.
+Each suite decodes at the paper's settings unless told otherwise
+(``capo.benchmarks.suites.PAPER_SETTINGS``: MT-Bench and XLSum sampled at temperature 0.7, M-IFEval
+greedy; at most 1024 new tokens), with a seed per answer derived from the job's seed. Nothing here
+loads a model.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from storage import queries, writes
 from storage.records import BenchmarkRecord, JobKind
 
 ARMS = ("adapter", "base")
-TEMPERATURE = 0.0  # greedy: capo.generate does not sample
+TEMPERATURE = 0.0  # greedy; each suite's own default is suites.PAPER_SETTINGS[suite].temperature
+MAX_TEMPERATURE = 2.0  # above it a sample is close to uniform over 262k tokens: surely a typo
 
 
 def arms(base: bool) -> tuple[str, ...]:
@@ -48,21 +51,24 @@ def queue_benchmark(
     step: int | str = "last",
     max_new_tokens: int = 1024,
     settings: Settings | None = None,
+    temperature: float | None = None,
 ) -> BenchmarkRecord:
     """Check everything (suite, languages, limit, the fetched files, the step's adapter), record the job
-    with the judge's estimated requests, and queue it; one line for the first problem found."""
+    with the judge's estimated requests, and queue it; one line for the first problem found.
+    ``temperature`` None is the suite's paper setting (``suites.PAPER_SETTINGS``); 0 is greedy."""
     run = get_run(db, run_id)
     codes = check_languages(check_suite(suite), languages)
     if limit is not None and limit < 1:
         raise LabError(f"--limit must be at least 1, not {limit}")
     if max_new_tokens < 1:
         raise LabError(f"--max-new-tokens must be at least 1, not {max_new_tokens}")
+    temperature = check_temperature(suite, temperature)
     adapter_at(db, run.id, step)
     items = load_benchmark(settings or Settings(), suite, codes, limit, seed)
     judged = JudgeSettings().configured
     request = {
         "step": str(step), "suite": suite, "languages": list(codes), "limit": limit, "seed": seed,
-        "base": base, "max_new_tokens": max_new_tokens, "temperature": TEMPERATURE,
+        "base": base, "max_new_tokens": max_new_tokens, "temperature": temperature,
         "template": run_config(run).data.chat_template,
         "judge_requests": planned_requests(suite, len(items), len(arms(base))) if judged else 0,
     }  # fmt: skip
@@ -71,6 +77,15 @@ def queue_benchmark(
         writes.update_benchmark(session, benchmark_id, total=len(items))
     enqueue_job(db, JobKind.BENCHMARK, benchmark_id, enqueue)
     return get_benchmark(db, benchmark_id)
+
+
+def check_temperature(suite: str, temperature: float | None) -> float:
+    """The job's temperature: the suite's paper setting when None; one line when out of [0, 2]."""
+    if temperature is None:
+        return suites.PAPER_SETTINGS[suite].temperature
+    if not 0.0 <= temperature <= MAX_TEMPERATURE:  # also refuses NaN
+        raise LabError(f"--temperature must be between 0 (greedy) and {MAX_TEMPERATURE}, not {temperature}")
+    return float(temperature)
 
 
 def get_benchmark(db: Database, benchmark_id: int | str) -> BenchmarkRecord:

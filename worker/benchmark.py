@@ -4,8 +4,10 @@ by item, then score them (``capo_lab.benchmark_scoring.store_and_score``).
 
 It loads a model, so it runs in the worker or the CLI, never in the web process, which only queues
 (``capo_lab.benchmarks.queue_benchmark``) and reads. Progress counts items; a cancel or a stop signal
-takes effect after the current item, whose answers are stored. Generation is greedy
-(``capo.generate``), one item at a time.
+takes effect after the current item, whose answers are stored. Generation (``capo.generate``), one
+item at a time, uses the job's temperature (0: greedy) with a seed per answer
+(``capo.benchmarks.suites.item_seed``: job seed, item and turn; stored with the answer), and stops at
+the template's stop tokens and plain-text turn markers (``capo.benchmarks.render.stop_strings``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from capo.benchmarks.items import BenchmarkItem
-from capo.benchmarks.suites import chat_turns
+from capo.benchmarks.suites import chat_turns, item_seed
 from capo_lab.benchmark_scoring import store_and_score, stored_judge
 from capo_lab.benchmark_sources import load_benchmark
 from capo_lab.benchmarks import arms, get_benchmark
@@ -30,14 +32,16 @@ from worker.evaluate import GenerationModels
 
 
 class Answerer:
-    """Answers items with one loaded model: the run's template, greedy, at most ``max_new_tokens``."""
+    """Answers items with one loaded model: the run's template, the job's temperature and a seed per
+    answer, at most ``max_new_tokens``."""
 
     def __init__(self, model: Any, tokenizer: Any, job: BenchmarkRecord, separator: str) -> None:
-        from capo.benchmarks.render import end_of_turn_ids
+        from capo.benchmarks.render import end_of_turn_ids, stop_strings
         from capo.generate import stop_token_ids
 
         self.model, self.tokenizer, self.job, self.separator = model, tokenizer, job, separator
         self.stops = stop_token_ids(tokenizer, end_of_turn_ids(tokenizer, job.template, separator))
+        self.stop_strings = stop_strings(job.template)
 
     def answer(self, item: BenchmarkItem, arm: str) -> list[dict[str, Any]]:
         """One generation row per user turn; turn k sees the turns and answers before it."""
@@ -50,18 +54,23 @@ class Answerer:
             prompt = render_conversation(self.tokenizer, conversation, self.job.template, self.separator)
             (made,) = generate(
                 self.model, self.tokenizer, [prompt.ids], self.stops, self.job.max_new_tokens, 1,
-                base=arm == "base",
+                base=arm == "base", temperature=self.job.temperature, seeds=[self.seed(item, turn + 1)],
+                stop_strings=self.stop_strings,
             )  # fmt: skip
             rows.append(self._row(item, arm, turn + 1, prompt.text, made))
         return rows
+
+    def seed(self, item: BenchmarkItem, turn: int) -> int:
+        """The answer's sampling seed: the same for both arms, from the job's seed, the item and turn."""
+        return item_seed(self.job.seed, item.suite, item.language, item.item_id, turn)
 
     def _row(self, item: BenchmarkItem, arm: str, turn: int, prompt: str, made: Any) -> dict[str, Any]:
         job = self.job
         return {
             "language": item.language, "item_id": item.item_id, "arm": arm, "turn": turn, "prompt": prompt,
             "output": made.text, "n_tokens": made.n_tokens, "truncated": made.truncated,
-            "max_new_tokens": job.max_new_tokens, "temperature": job.temperature, "seed": job.seed,
-            "template": job.template,
+            "max_new_tokens": job.max_new_tokens, "temperature": job.temperature,
+            "seed": self.seed(item, turn), "template": job.template,
         }  # fmt: skip
 
 

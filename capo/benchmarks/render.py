@@ -50,6 +50,18 @@ def render_conversation(
     return _with_bos(tokenizer, _join(*(_turn(tokenizer, m, template, separator) for m in messages)))
 
 
+# Zephyr's turn markers are plain text: a model that writes one has ended its answer and begun the
+# next turn (a base model does, its end-of-turn <eos> being rare), so generation stops there and the
+# marker and all after it are cut from the answer. ``none`` and ``model`` end on tokens (EOS, or the
+# template's end-of-turn token).
+TURN_MARKERS = {"zephyr": ("<|user|>", "<|assistant|>", "<|system|>"), "none": (), "model": ()}
+
+
+def stop_strings(template: str) -> tuple[str, ...]:
+    """The texts that end an answer under ``template`` besides its stop tokens."""
+    return TURN_MARKERS.get(template, ())
+
+
 def end_of_turn_ids(tokenizer, template: str = "none", separator: str = " ") -> tuple[int, ...]:
     """A rendered response's ids, whose last is the end-of-turn token (for ``generate.stop_token_ids``)."""
     return render_pair(tokenizer, "x", "y", "y", template, separator).chosen.ids

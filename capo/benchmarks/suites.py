@@ -17,6 +17,7 @@ Keys of answers are (language, item id), as in ``capo.benchmarks.paired``.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import mean
@@ -39,6 +40,28 @@ class GenerationSettings:
     temperature: float = 0.7
     seed: int = 0
     template: str = ""
+
+
+# Each suite's decoding as the paper gives it (Appendix A: "All generations are produced using
+# identical decoding settings, with a maximum of 1024 generated tokens. Sampling temperature is set
+# to 0.7 by default", in its MT-Bench paragraph). XLSum: the paper states nothing of its own, so its
+# default applies (0.7, 1024). M-IFEval: the paper is silent too; rule-checked instruction following
+# is scored greedily, as IFEval's own evaluation and lm-eval's ifeval task do (do_sample false),
+# with the paper's 1024-token limit. Sampling is over the whole vocabulary (no top-k, no top-p).
+PAPER_SETTINGS = {
+    "mt-bench": GenerationSettings(max_new_tokens=1024, temperature=0.7),
+    "xlsum": GenerationSettings(max_new_tokens=1024, temperature=0.7),
+    "m-ifeval": GenerationSettings(max_new_tokens=1024, temperature=0.0),
+}
+SEED_BITS = 31  # stored in a 32-bit signed integer column
+
+
+def item_seed(job_seed: int, suite: str, language: str, item_id: str, turn: int) -> int:
+    """The sampling seed of one answer: sha256 of (job seed, suite, language, item id, turn), first
+    31 bits. The arms share it (the adapter and the base draw the same noise for the same turn, which
+    makes their difference less noisy), and it does not depend on which other items the job runs."""
+    text = f"{job_seed}:{suite}:{language}:{item_id}:{turn}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big") >> (32 - SEED_BITS)
 
 
 def key(item: BenchmarkItem) -> Key:

@@ -121,3 +121,68 @@ def test_on_cpu_the_adapter_generates_through_merged_dense_copies_that_compute_t
     adapter_move = (base - unmerged).abs()
     assert (merged - unmerged).abs().mean() < adapter_move.mean() / 10
     assert (merged - unmerged).abs().max() < adapter_move.max() / 10
+
+
+def _greedy_by_hand(model, tok, prompt: tuple[int, ...], steps: int) -> list[int]:
+    """Argmax of the next-token logits, one full forward per token (no cache, no generate)."""
+    ids = list(prompt)
+    with torch.no_grad():
+        for _ in range(steps):
+            ids.append(int(model(torch.tensor([ids])).logits[0, -1].argmax()))
+    return ids[len(prompt) :]
+
+
+def test_temperature_0_is_greedy_as_before():
+    tiny = tiny_random_llama()
+    tok, prompts = tiny.tokenizer, prompt_ids(tiny.tokenizer)
+    made = generate(tiny.model, tok, prompts, [tok.eos_token_id], max_new_tokens=6, temperature=0.0)
+    assert made == generate(tiny.model, tok, prompts, [tok.eos_token_id], max_new_tokens=6)  # the default
+    for prompt, generation in zip(prompts, made, strict=True):
+        assert generation.text == tok.decode(_greedy_by_hand(tiny.model, tok, prompt, 6)).strip()
+
+
+def test_the_same_seed_gives_the_same_text_alone_or_in_any_batch():
+    tiny = tiny_random_llama()
+    tok, prompts = tiny.tokenizer, prompt_ids(tiny.tokenizer)
+
+    def sample(seeds, batch_size=3, temperature=1.0):
+        return generate(
+            tiny.model, tok, prompts, [tok.eos_token_id], 8, batch_size, temperature=temperature, seeds=seeds
+        )
+
+    first = sample([11, 12, 13])
+    assert sample([11, 12, 13]) == first
+    assert sample([11, 12, 13], batch_size=1) == first  # neighbours in the batch change nothing
+    assert sample([11, 99, 13])[0::2] == first[0::2]  # a row's text depends on its own seed only
+    assert sample([21, 22, 23]) != first
+    assert first != generate(tiny.model, tok, prompts, [tok.eos_token_id], 8)  # it is not greedy
+    assert all(g.n_tokens == 8 and g.truncated for g in first)
+
+
+def test_seeded_sampling_draws_from_softmax_of_logits_over_temperature():
+    from capo.generate import SeededSampling
+
+    draws = 4000
+    sampler = SeededSampling(0.5, range(draws), torch.device("cpu"))
+    scores = torch.tensor([[2.0, 1.0, 0.0]]).expand(draws, 3)
+    picked = sampler(None, scores).argmax(dim=-1)
+    # softmax([2, 1, 0] / 0.5) = e^4, e^2, e^0 over their sum: 54.598 / 62.987, 7.389 / 62.987, 1 / 62.987
+    expected = [54.598 / 62.987, 7.389 / 62.987, 1 / 62.987]  # 0.8668, 0.1173, 0.0159
+    shares = [(picked == token).float().mean().item() for token in range(3)]
+    for share, p in zip(shares, expected, strict=True):
+        assert abs(share - p) < 4 * (p * (1 - p) / draws) ** 0.5  # within 4 standard errors (≤ 0.022)
+    again = SeededSampling(0.5, range(draws), torch.device("cpu"))(None, scores).argmax(dim=-1)
+    assert torch.equal(again, picked)
+
+
+def test_a_plain_text_turn_marker_ends_the_answer_and_is_cut_from_it():
+    from capo.generate import _cut
+
+    tok = tiny_random_llama().tokenizer  # byte level: one token per byte
+    ids = tok("Rain falls.\n<|user|>\nMore", add_special_tokens=False)["input_ids"]
+    made = _cut(tok, ids, [tok.eos_token_id], max_new_tokens=len(ids), stop_strings=("<|user|>",))
+    assert made.text == "Rain falls."
+    assert made.n_tokens == len("Rain falls.\n")  # 12 tokens lie before the marker
+    assert not made.truncated  # it stopped; the limit did not cut it
+    plain = _cut(tok, ids, [tok.eos_token_id], max_new_tokens=len(ids))
+    assert plain.text == "Rain falls.\n<|user|>\nMore" and plain.truncated
