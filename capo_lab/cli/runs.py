@@ -18,6 +18,7 @@ import typer
 from capo.config import ConfigError, load_config
 from capo_lab import lifecycle, runs
 from capo_lab.cli.common import Output, fmt, lab, open_database, print_table, stderr, stdout, user_errors
+from capo_lab.cli.progress import QuietOption, RunBars, shows_progress
 from capo_lab.errors import LabError
 from capo_lab.records import RunStatus
 from capo_lab.settings import Settings
@@ -43,9 +44,11 @@ SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override a k
 def train_command(
     config: Annotated[Path, typer.Argument(help="A YAML run config, e.g. configs/smoke.yaml")],
     overrides: SetOption = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Submit, then run the job in this process: the worker's path (claim, heartbeat, status); run id last.
 
+    On a terminal a bar shows the step, the ETA, the loss and the eval reward accuracy (--quiet: none).
     Ctrl-C stops at the next step with a checkpoint; the run is then ``interrupted`` and resumable."""
     try:
         cfg = load_config(config, overrides or [])
@@ -60,7 +63,8 @@ def train_command(
     from worker.training_job import run_job
 
     worker = f"cli:{socket.gethostname()}:{os.getpid()}"
-    status = run_job(db, Settings(), run_id, worker, stop, execute=train_run)
+    with RunBars(lab(), [run_id], stdout if shows_progress(quiet) else None):
+        status = run_job(db, Settings(), run_id, worker, stop, execute=train_run)
     run = runs.get_run(db, run_id)
     for note in run.notes:
         say(f"note: {note}")
