@@ -6,7 +6,7 @@ import warnings
 
 import gradio as gr
 
-from app import tab_data, tab_export, tab_inspect, tab_runs, tab_studies, tab_train
+from app import tab_benchmarks, tab_data, tab_export, tab_inspect, tab_runs, tab_studies, tab_train
 
 CSS = """
 .heatmap { line-height: 1.9; font-family: ui-monospace, monospace; white-space: pre-wrap; }
@@ -69,11 +69,13 @@ def build_app(service) -> gr.Blocks:
         gr.Markdown(
             "# CAPO Lab\nMultilingual preference optimization on MTPE data: CAPO, DPO, SimPO, DPO+NLL."
         )
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             tab_data.build(service)
             tab_train.build(service)
             tab_runs.build(service)
             tab_studies.build(service)
             tab_inspect.build(service)
+            benchmarks_timer = tab_benchmarks.build(service)
             tab_export.build(service)
+        tab_benchmarks.stop_when_left(tabs, benchmarks_timer)
     return demo
