@@ -176,6 +176,7 @@ class Controls:
     job: gr.Dropdown
     other: gr.Dropdown
     item: gr.Dropdown
+    item_view: gr.HTML
     drawn: gr.State
     outputs: list  # what ``refreshed`` returns, then the status line
 
@@ -213,6 +214,12 @@ def wire_jobs(service, c: Controls, queue: gr.Button, cancel: gr.Button, timer: 
     def on_pick(run_id, job_id, other, item):
         return [*refreshed(service, run_id, job_id, other, item), ""]
 
+    @resetting_errors([KEEP])
+    def on_item(job_id, key):
+        if job_id is None:
+            raise LabError("choose a job first")
+        return [item_html(find_item(service.benchmark_items(job_id), key)), ""]
+
     @resetting_errors([Later(lambda: gr.Timer(active=False)), *keep[1:]])  # a failing tick stops ticking
     def on_tick(run_id, job_id, drawn, other, item):
         return [*ticked(service, run_id, job_id, drawn, other, item), gr.skip()]
@@ -222,8 +229,8 @@ def wire_jobs(service, c: Controls, queue: gr.Button, cancel: gr.Button, timer: 
     queue.click(on_queue, [c.run, *c.choices], c.outputs)
     cancel.click(on_cancel, picked, c.outputs)
     c.job.input(lambda run_id, job_id: on_pick(run_id, job_id, None, None), [c.run, c.job], c.outputs)
-    for event in (c.other.input, c.item.input):
-        event(on_pick, picked, c.outputs)
+    c.other.input(on_pick, picked, c.outputs)
+    c.item.input(on_item, [c.job, c.item], [c.item_view, c.outputs[-1]])
     timer.tick(on_tick, [c.run, c.job, c.drawn, c.other, c.item], c.outputs)
 
 
@@ -274,9 +281,8 @@ def build(service) -> gr.Timer:
         item_view = gr.HTML(NO_ITEM, elem_id="benchmark-item-view")
         drawn = gr.State(None)  # (job id, status) the scores were read at
         outputs = [timer, jobs, job, other, state, metrics, comparison, verdicts, item, item_view, drawn]
-        controls = Controls(
-            run, [suite, languages, limit, base], job, other, item, drawn, [*outputs, message]
-        )
+        choices = [suite, languages, limit, base]
+        controls = Controls(run, choices, job, other, item, item_view, drawn, [*outputs, message])
         wire_plan(service, suite, languages, limit, base, plan)
         wire_jobs(service, controls, queue, cancel, timer)
         wire_return(service, controls, [reload_runs.click, tab.select])

@@ -195,6 +195,10 @@ def test_the_adapter_against_another_runs_job(tab):
     ]
     assert rows[-1]["only one arm"] == 1 and versus["benchmark-verdicts"].empty
     assert versus["benchmark-item"].value == "en/e2"  # the item picked stays
+    picked = by_id(*run(demo, "benchmark-item", "input", job, "zh/z1"))
+    assert "<h4>zh · item z1</h4>" in picked["benchmark-item-view"] and picked["benchmark-message"] == ""
+    assert "base shown as Answer (A): B → adapter" in picked["benchmark-item-view"]
+    assert "adapter shown as Answer (A): malformed (no verdict read)" in picked["benchmark-item-view"]
     alone = by_id(*run(demo, "benchmark-job", "input", other_run, other))
     assert choices(alone["benchmark-other"]) == [str(job)]  # no base of its own; the other run's job
 
