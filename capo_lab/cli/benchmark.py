@@ -10,9 +10,11 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 from capo_lab.benchmarks import benchmark_metrics, get_benchmark, queue_benchmark
 from capo_lab.cli.common import fmt, open_database, print_table, stderr, stdout, user_errors
+from capo_lab.cli.progress import CountBar, Poller, QuietOption, shows_progress
 from capo_lab.database import Database
 from capo_lab.errors import LabError
 from capo_lab.settings import Settings
@@ -40,9 +42,11 @@ def benchmark_command(
     max_new_tokens: Annotated[int, typer.Option(help="Longest answer per turn, in tokens")] = 1024,
     queue: Annotated[bool, typer.Option("--queue", help="Put it on the worker's queue instead")] = False,
     output_format: Annotated[Output, typer.Option("--format")] = Output.table,
+    quiet: QuietOption = False,
 ) -> None:
     """Answer the suite's items greedily, store them per item, score them per language; the judged
-    parts need CAPO_LAB_JUDGE_URL and CAPO_LAB_JUDGE_MODEL (without them they are skipped)."""
+    parts need CAPO_LAB_JUDGE_URL and CAPO_LAB_JUDGE_MODEL (without them they are skipped). On a
+    terminal a bar counts the answers, with an ETA (--quiet: none)."""
     codes = [c.strip() for c in languages.split(",") if c.strip()] if languages else None
     db = open_database()
     enqueue = _enqueue_benchmark if queue else (lambda _id: None)
@@ -51,7 +55,8 @@ def benchmark_command(
     if queue:
         stdout.print(f"queued benchmark {job.id}", markup=False, highlight=False)
         return
-    job = _run_here(db, job)
+    # bound to the real stdout: the job's own prints are sent to stderr while it runs
+    job = _run_here(db, job, Console(file=sys.stdout) if shows_progress(quiet) else None)
     metrics = benchmark_metrics(db, job.id)
     if output_format is Output.json:
         stdout.print(json.dumps({"benchmark": asdict(job), "metrics": metrics}, default=str), markup=False)
@@ -70,12 +75,18 @@ def _say_estimate(job: BenchmarkRecord) -> None:
         stderr.print(f"the judge will get up to {job.judge_requests} requests", markup=False, highlight=False)
 
 
-def _run_here(db: Database, job: BenchmarkRecord) -> BenchmarkRecord:
-    """The job in this process, in the one lifecycle; its error as one line when it does not succeed."""
+def _run_here(db: Database, job: BenchmarkRecord, console: Console | None) -> BenchmarkRecord:
+    """The job in this process, in the one lifecycle, its answers counted on ``console``'s bar (None:
+    no bar); its error as one line when it does not succeed."""
     from worker.benchmark import run_benchmark  # loads the model: imports torch, so only here
 
-    with contextlib.redirect_stdout(sys.stderr):  # libraries' chatter (lm-eval's nltk) off the report
-        status = run_benchmark(db, Settings(), job.id)
+    def answered() -> tuple[int, int | None]:
+        found = get_benchmark(db, job.id)
+        return found.done, found.total
+
+    with CountBar("answers", console) as bar, Poller(answered, bar):
+        with contextlib.redirect_stdout(sys.stderr):  # libraries' chatter (lm-eval's nltk) off the report
+            status = run_benchmark(db, Settings(), job.id)
     done = get_benchmark(db, job.id)
     if status != RunStatus.SUCCEEDED:
         raise LabError(f"benchmark {job.id} {done.status}: {done.error or status}")

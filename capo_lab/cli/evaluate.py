@@ -14,10 +14,10 @@ from capo_lab.cli.common import (
     fmt,
     open_database,
     print_table,
-    stderr,
     stdout,
     user_errors,
 )
+from capo_lab.cli.progress import CountBar, QuietOption, shows_progress
 from capo_lab.settings import Settings
 from capo_lab.translations import TranslationReport
 
@@ -32,18 +32,18 @@ def evaluate_command(
     ] = False,
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Longest translation, in tokens")] = 160,
     output_format: Annotated[Output, typer.Option("--format")] = Output.table,
+    quiet: QuietOption = False,
 ) -> None:
-    """Greedy translations of the split's sources; chrF, BLEU, TER against the post-edits, per direction."""
+    """Greedy translations of the split's sources; chrF, BLEU, TER against the post-edits, per direction.
+
+    On a terminal a bar counts the sentences translated, with an ETA (--quiet: none)."""
 
     from worker.evaluate import evaluate_translations  # loads the model: imports torch, so only here
 
-    def progress(done: int, total: int) -> None:
-        stderr.print(f"\r{done}/{total} sentences", end="", markup=False, highlight=False)
-
-    report = evaluate_translations(
-        open_database(), Settings(), run, step, split.value, base, max_new_tokens, progress
-    )
-    stderr.print("", markup=False)
+    with CountBar("sentences", stdout if shows_progress(quiet) else None) as progress:
+        report = evaluate_translations(
+            open_database(), Settings(), run, step, split.value, base, max_new_tokens, progress
+        )
     if output_format is Output.json:
         stdout.print(json.dumps(asdict(report)), markup=False, highlight=False)
         return

@@ -193,7 +193,11 @@ class Poller:
 
     def _loop(self) -> None:
         while not self.stop.wait(self.every):
-            self.report(*self.read())
+            try:
+                self.report(*self.read())
+            except Exception as err:  # a bar that cannot read is no reason to stop the work it shows
+                log.warning("progress bar stopped: %s", " ".join(str(err).split()))
+                return
 
     def __enter__(self) -> Poller:
         self.thread.start()

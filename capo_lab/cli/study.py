@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from capo_lab import lifecycle, studies
 from capo_lab.cli.common import enqueue_run, lab, open_database, print_table, stdout, user_errors
+from capo_lab.cli.progress import POLL_SECONDS, QuietOption, RunBars, shows_progress
 from capo_lab.cli.runs import report_deletion
+
+if TYPE_CHECKING:  # numpy, scipy, sacrebleu: imported only when a report is made
+    from capo_lab.reports import StudyReport
 
 
 @user_errors
@@ -22,8 +27,15 @@ def study_command(
     overrides: Annotated[
         list[str] | None, typer.Option("--set", help="section.key=value for every run")
     ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for the runs (a worker runs them), then print the summary")
+    ] = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Queue every run of the grid (validated first); prints the study id last."""
+    """Queue every run of the grid (validated first); prints the study id last.
+
+    With --wait: a progress bar per run on a terminal (--quiet: none) until every run has ended, then
+    the report's summary (runs, accuracy over all directions, primary comparisons)."""
     db = open_database()
     chosen = [o.strip() for o in (objectives or "").split(",") if o.strip()]
     factors = studies.study_factors(chosen, vary or [], studies.parse_seeds(seeds))
@@ -34,6 +46,38 @@ def study_command(
     stdout.print(
         f"study {plan.name!r}: {len(run_ids)} runs; study id {study_id}", markup=False, highlight=False
     )
+    if wait:
+        wait_for_runs(run_ids, quiet)
+        step = "best" if all("validation" in c.train.eval_splits for c in plan.configs) else "last"
+        for line in summary_lines(lab().study_report(study_id, step)):
+            stdout.print(line, markup=False, highlight=False)
+
+
+def wait_for_runs(run_ids: list[int], quiet: bool) -> None:
+    """Until no run is queued or running: bars on a terminal, silence elsewhere."""
+    stdout.print("waiting for the runs (a worker runs them: capo-lab worker or serve)", markup=False)
+    with RunBars(lab(), run_ids, stdout if shows_progress(quiet) else None) as bars:
+        while bars.active():
+            time.sleep(POLL_SECONDS)
+
+
+def summary_lines(report: StudyReport) -> list[str]:
+    """The report's runs, each arm's accuracy over all directions, and the primary comparisons."""
+    from capo.analysis.compare import ALL
+    from capo_lab.report_text import accuracy_lines, comparison_line, run_lines
+
+    primary = [c for c in report.comparisons if c.direction == ALL]
+    accuracy = [line for cell, line in zip(report.accuracy, accuracy_lines(report), strict=True)
+                if cell.direction == ALL]  # fmt: skip
+    return [
+        f"Study {report.study} (#{report.study_id}), {report.split} split, step {report.step}",
+        *run_lines(report),
+        f"Accuracy (rewards/{report.endpoint}), all directions:",
+        *accuracy,
+        "Primary comparisons:",
+        *map(comparison_line, primary),
+        f"The whole report: capo-lab report {report.study_id} --format html --out report.html",
+    ]
 
 
 studies_app = typer.Typer(help="List (the default) and delete studies.")
