@@ -17,9 +17,10 @@ gradients equal the padded scorer's up to rounding. Response token y_t is scored
 from the hidden state of the token before it in its own sequence; for the first
 rejected token that is the prompt's last token, not the chosen response's last.
 
-This needs an attention implementation that takes a custom 4-D mask (SDPA takes
-a boolean one, eager an additive one); ``supports_packing`` says when a model
-cannot, and the trainer then keeps the padded path (``scoring_layout`` decides, with a note).
+This needs an attention implementation that takes a custom mask (SDPA takes a
+boolean 4-D one, eager an additive one, FlexAttention a ``BlockMask``: capo/flex_mask.py);
+``supports_packing`` says when a model cannot, and the trainer then keeps the padded
+path (``scoring_layout`` decides, with a note).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor, nn
 
+from capo.flex_mask import FLEX, flex_block_mask
 from capo.scoring import (
     ResponseLogps,
     SequenceBatch,
@@ -43,7 +45,7 @@ from capo.scoring import (
 )
 
 PROMPT, CHOSEN, REJECTED, PAD = 0, 1, 2, 3
-PACKABLE_ATTENTION = ("sdpa", "eager")
+PACKABLE_ATTENTION = ("sdpa", "eager", FLEX)
 FULL, SLIDING = "full_attention", "sliding_attention"
 # transformers' decoders that mix layer kinds (Gemma 3, Qwen 2, …) take a ready {kind: mask} mapping, as
 # ``generate`` passes, when their forward contains this test; a single 4-D tensor would be passed
@@ -60,6 +62,7 @@ class PackedBatch:
     position_ids: Tensor  # [R, T]
     attention_mask: Tensor  # [R, 1, T, T] bool: True where query (dim 2) may see key (dim 3)
     blocks: Tensor  # [R, T] pair index of each token, −1 for padding
+    segments: Tensor  # [R, T] PROMPT, CHOSEN, REJECTED or PAD
     target_rows: Tensor  # [K] row of each response token
     target_cols: Tensor  # [K] column of each response token
     source_cols: Tensor  # [K] column of the hidden state that predicts it
@@ -174,7 +177,8 @@ def pack_pairs(
     lengths = [pair_tokens(p) for p in pairs]
     rows = first_fit_rows(lengths, max(max_row_tokens or 0, max(lengths)), pairs_per_row)
     ids, positions, blocks, segments, starts = _layout(pairs, rows, pad_id)
-    return PackedBatch(ids, positions, block_mask(blocks, segments), blocks, *_targets(pairs, starts))
+    mask = block_mask(blocks, segments)
+    return PackedBatch(ids, positions, mask, blocks, segments, *_targets(pairs, starts))
 
 
 def layer_kinds(config) -> set[str]:
@@ -202,6 +206,8 @@ def supports_packing(model: nn.Module) -> tuple[bool, str]:
     kinds = layer_kinds(config)
     if impl not in PACKABLE_ATTENTION:
         return False, f"attention implementation {impl!r} takes no custom 4-D mask: {UNPACKED}"
+    if impl == FLEX and model.device.type == "cpu" and torch.is_grad_enabled():
+        return False, f"FlexAttention has no backward on CPU (torch {torch.__version__}): {UNPACKED}"
     if "position_ids" not in inspect.signature(decoder.forward).parameters:
         return False, f"{type(decoder).__name__} takes no position ids: {UNPACKED}"
     if getattr(config, "use_bidirectional_attention", False):
@@ -228,7 +234,16 @@ def model_attention_mask(model: nn.Module, batch: PackedBatch) -> Tensor | dict[
     since eager adds the mask to the attention scores.
     """
     config = model.get_decoder().config
-    masks = {k: _kind_mask(batch, k, getattr(config, "sliding_window", None)) for k in layer_kinds(config)}
+    window = getattr(config, "sliding_window", None)
+    if config._attn_implementation == FLEX:
+        masks = {
+            k: flex_block_mask(
+                batch.blocks, batch.segments, batch.position_ids, window if k == SLIDING else None
+            )
+            for k in layer_kinds(config)
+        }
+        return next(iter(masks.values())) if len(masks) == 1 else masks
+    masks = {k: _kind_mask(batch, k, window) for k in layer_kinds(config)}
     if config._attn_implementation == "eager":
         dtype = model.get_input_embeddings().weight.dtype
         low = torch.finfo(dtype).min
