@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from app.common import markdown_text, table
 
-JOB_COLUMNS = ["job", "suite", "languages", "items", "base", "step", "status", "progress", "judge", "note"]
+JOB_COLUMNS = [
+    "job", "suite", "languages", "items", "base", "step", "decoding", "status", "progress", "judge", "note",
+]  # fmt: skip
 JOB_ACTIVE = ("queued", "running")
 COMPARISON_COLUMNS = [
     "metric", "language", "A", "B", "mean A", "mean B", "A − B", "95 % interval", "A higher", "B higher",
@@ -25,7 +27,16 @@ def plan_markdown(plan) -> str:
     """One line: the items and arms a job would have, then what the judge would be asked (or not)."""
     arms = markdown_text(" and ".join(plan.arms))
     head = f"**{plan.items} items** \\({markdown_text(', '.join(plan.languages))}\\), answered by the {arms}"
-    return f"{head}; {markdown_text(plan.note)}."
+    decoding = markdown_text(f"{_temperature(plan.temperature)} (the paper's setting)")
+    return f"{head}, {decoding}; {markdown_text(plan.note)}."
+
+
+def _temperature(temperature: float) -> str:
+    return "greedy" if temperature == 0 else f"sampled at temperature {temperature:g}"
+
+
+def _decoding(job) -> str:
+    return f"{_temperature(job.temperature)}, ≤ {job.max_new_tokens} tokens, seed {job.seed}"
 
 
 def _limit(job) -> str:
@@ -47,6 +58,7 @@ def job_rows(jobs: list) -> list[dict]:
             "items": _limit(j),
             "base": "yes" if j.base else "no",
             "step": j.step if j.evaluated_step is None else f"{j.step} → {j.evaluated_step}",
+            "decoding": _decoding(j),
             "status": j.status,
             "progress": f"{j.done}/{'?' if j.total is None else j.total} items",
             "judge": _judge(j),

@@ -47,6 +47,7 @@ class BenchmarkPlan:
     judge_configured: bool
     max_requests: int
     note: str
+    temperature: float = 0.0  # the suite's paper setting (0: greedy)
 
 
 def whole_number(what: str, value: int | float | str, least: int) -> int:
@@ -110,7 +111,10 @@ def benchmark_plan(
     arms = jobs.arms(bool(base))
     requests = planned_requests(suite, len(items), len(arms)) if judge.configured else 0
     note = plan_note(suite, bool(base), judge, requests)
-    return BenchmarkPlan(suite, codes, len(items), arms, requests, judge.configured, judge.max_requests, note)
+    temperature = jobs.check_temperature(suite, None)
+    return BenchmarkPlan(
+        suite, codes, len(items), arms, requests, judge.configured, judge.max_requests, note, temperature
+    )
 
 
 class BenchmarkMethods:
@@ -139,16 +143,18 @@ class BenchmarkMethods:
         limit: int | float | str | None = None,
         base: bool = False,
         step: str = "last",
+        temperature: float | None = None,
     ) -> int:
         """Queue a benchmark of the run's adapter at ``step`` (and with ``base`` the base model) on the
-        worker; returns the job's id. A read-only service refuses in one line."""
+        worker, decoded at ``temperature`` (None: the suite's paper setting); returns the job's id. A
+        read-only service refuses in one line."""
         if self._enqueue_benchmark is None:
             raise LabError(READ_ONLY)
         run = whole_number("run id", run_id, 1)
         codes = check_languages(check_suite(suite), language_codes(languages))
         job = jobs.queue_benchmark(
             self.db, run, self._enqueue_benchmark, suite, codes, item_limit(limit), base=bool(base),
-            step=step, settings=self.settings,
+            step=step, settings=self.settings, temperature=temperature,
         )  # fmt: skip
         return job.id
 

@@ -142,6 +142,7 @@ def test_a_plan_before_queueing_says_what_the_judge_will_be_asked(lab_service, m
     )
     unjudged = service.benchmark_plan("xlsum", "en, zh", "", True)
     assert (unjudged.items, unjudged.judge_requests, unjudged.judge_configured) == (3, 0, False)
+    assert unjudged.temperature == 0.7  # the paper's sampling temperature
     assert unjudged.note.startswith(NO_JUDGE) and "ROUGE-L still runs" in unjudged.note
     monkeypatch.setenv("CAPO_LAB_JUDGE_URL", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("CAPO_LAB_JUDGE_MODEL", "judge-model")
@@ -162,8 +163,14 @@ def test_run_benchmark_records_the_job_and_queues_its_id(lab_service):
     assert (job.id, job.suite, job.languages, job.limit, job.base, job.status, job.total) == (
         job_id, "m-ifeval", ("ja",), 1, False, "queued", 1
     )  # fmt: skip
+    assert job.temperature == 0.0  # the suite's paper setting: greedy
     assert service.cancel_benchmark(job_id) == "cancelled before it started"
     assert service.benchmark(job_id).status == "cancelled"
+    sampled = service.run_benchmark(run_id, "xlsum", ["zh"], None, True, "2", temperature=0.3)
+    assert (service.benchmark(sampled).temperature, service.benchmark(sampled).step) == (0.3, "2")
+    with pytest.raises(LabError, match="^--temperature must be between 0 \\(greedy\\) and 2.0, not 5$"):
+        service.run_benchmark(run_id, "xlsum", ["zh"], temperature=5)
+    assert queued == [job_id, sampled]
 
 
 def test_a_read_only_service_refuses_to_queue_in_one_line(lab_service):

@@ -57,7 +57,8 @@ def test_choosing_a_run_shows_its_finished_job_with_scores_intervals_and_verdict
     assert list(shown["benchmark-jobs"].columns) == JOB_COLUMNS
     assert shown["benchmark-jobs"].to_dict("records") == [
         {"job": job, "suite": "xlsum", "languages": "en, zh", "items": "all", "base": "yes",
-         "step": "last → 2", "status": "succeeded", "progress": "3/3 items", "judge": "none", "note": ""}
+         "step": "last → 2", "decoding": "greedy, ≤ 64 tokens, seed 0", "status": "succeeded",
+         "progress": "3/3 items", "judge": "none", "note": ""}
     ]  # fmt: skip
     assert shown["benchmark-job"].value == job and shown["benchmark-other"].value == "base"
     metrics = shown["benchmark-metrics"].to_dict("records")
@@ -173,7 +174,9 @@ def test_the_plan_line_before_queueing_names_the_items_and_the_judge(tab, monkey
         "⚠️ " + markdown_text("xlsum:vi is not fetched")
     )  # all languages, and only en and zh are here
     _, plan = run(demo, "benchmark-languages", "input", "xlsum", ["en", "zh"], None, True)[1]
-    assert plan.startswith("**3 items** \\(en, zh\\), answered by the adapter and base; no judge configured")
+    decoding = markdown_text("sampled at temperature 0.7 (the paper's setting)")
+    head = f"**3 items** \\(en, zh\\), answered by the adapter and base, {decoding}; no judge configured"
+    assert plan.startswith(head)
     monkeypatch.setenv("CAPO_LAB_JUDGE_URL", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("CAPO_LAB_JUDGE_MODEL", "judge")
     _, plan = run(demo, "benchmark-limit", "input", "xlsum", ["en", "zh"], 1, True)[1]
