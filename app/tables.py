@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pandas as pd
 
 from app.charts import word_diff_html
-from capo.schedule import eta_seconds
-from capo_lab.records import DatasetInfo, DirectionStats, PairRecord, RunRecord, SourceStatus
+from capo_lab.eta import TIMING_PREFIX, run_estimate
+from capo_lab.live_metrics import ACTIVE, Seen
+from capo_lab.records import DatasetInfo, DirectionStats, MetricRow, PairRecord, RunRecord, SourceStatus
 
 
 def frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
@@ -129,18 +131,46 @@ QUEUE_COLUMNS = [
 ]
 
 
-def queue_frame(found: Sequence[RunRecord], now: datetime | None = None) -> pd.DataFrame:
+@dataclass(frozen=True)
+class QueueFacts:
+    """What the queue's ETA and study columns need beyond the runs: each dataset by name, the timing
+    rows (``seconds/*``) of the runs that are running, and each study's name by id."""
+
+    datasets: Mapping[str, DatasetInfo] = field(default_factory=dict)
+    timings: Mapping[int, Sequence[MetricRow]] = field(default_factory=dict)
+    study_names: Mapping[int, str] = field(default_factory=dict)
+
+
+def queue_facts(service, found: Sequence[RunRecord]) -> QueueFacts:
+    """The facts for ``found``, read through the service: only each running run's latest step's
+    timing rows (``capo_lab.eta.read_clock`` needs no more), so a tick costs the same at step 10
+    and at step 100,000."""
+    running = {r.id: Seen(r.step, 0) for r in found if r.status == "running"}
+    rows = service.metrics_since(running, list(running), [f"{TIMING_PREFIX}*"]).rows if running else {}
+    return QueueFacts(
+        {d.name: d for d in service.datasets()} if any(r.status in ACTIVE for r in found) else {},
+        rows,
+        {s.id: s.name for s in service.studies()} if any(r.study_id for r in found) else {},
+    )
+
+
+def queue_table(service) -> pd.DataFrame:
+    """The queue as the Train tab shows it: every run, newest first, with its ETA and study name."""
+    found = service.runs()
+    return queue_frame(found, facts=queue_facts(service, found))
+
+
+def queue_frame(
+    found: Sequence[RunRecord], now: datetime | None = None, facts: QueueFacts | None = None
+) -> pd.DataFrame:
     """The queue: each run's progress against its planned steps, when it started, how long it has run
-    and, while it runs, the time left at its pace so far."""
-    now = now or datetime.now(UTC)
+    and, while it is queued or running, its time left (``capo_lab.eta``: phase by phase from its own
+    timings; ``~`` marks a rough estimate from its config before it has any)."""
+    now, facts = now or datetime.now(UTC), facts or QueueFacts()
     rows = []
     for r in found:
-        elapsed = _elapsed_seconds(r, now)
-        eta = (
-            eta_seconds(elapsed, r.step, r.total_steps)
-            if elapsed is not None and r.status == "running"
-            else None
-        )
+        dataset = facts.datasets.get(r.config["data"]["dataset"])
+        left = run_estimate(r, dataset, facts.timings.get(r.id, ()), now)
         rows.append(
             {
                 "id": r.id,
@@ -149,9 +179,9 @@ def queue_frame(found: Sequence[RunRecord], now: datetime | None = None) -> pd.D
                 "status": r.status,
                 "step": f"{r.step}/{r.total_steps or '?'}",
                 "started (UTC)": r.started_at.strftime("%Y-%m-%d %H:%M:%S") if r.started_at else "",
-                "elapsed": duration_text(elapsed),
-                "ETA": duration_text(eta),
-                "study": r.study_id or "",
+                "elapsed": duration_text(_elapsed_seconds(r, now)),
+                "ETA": ("~" if left and left.rough else "") + duration_text(left and left.seconds),
+                "study": facts.study_names.get(r.study_id, r.study_id) if r.study_id else "",
                 "error": r.error or "",
             }
         )

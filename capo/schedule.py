@@ -1,8 +1,8 @@
-"""A run's length in optimizer steps and its expected time left; pure and torch-free.
+"""A run's length in optimizer steps; pure and torch-free.
 
 ``planned_steps`` is the trainer's rule (``capo.train``), here without torch so that the lab
 can record a run's total when it is queued (``capo_lab.runs.create_run``) and the UI can show
-progress and an ETA before the first step.
+progress and an ETA (``capo_lab.eta``) before the first step.
 """
 
 from __future__ import annotations
@@ -22,11 +22,3 @@ def planned_steps(cfg: RunConfig, n_train_pairs: int) -> int:
     else ``train.epochs`` epochs."""
     per_epoch = steps_per_epoch(n_train_pairs, cfg.train.batch_size, cfg.train.grad_accum)
     return cfg.train.max_steps or cfg.train.epochs * per_epoch
-
-
-def eta_seconds(elapsed_s: float, step: int, total_steps: int | None) -> float | None:
-    """Seconds left at the pace so far: elapsed / steps done × steps left; None before the first step
-    or without a known total."""
-    if not total_steps or step <= 0:
-        return None
-    return elapsed_s / step * max(total_steps - step, 0)

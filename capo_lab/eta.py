@@ -34,6 +34,7 @@ from capo.config import RunConfig
 from storage.records import DatasetInfo, MetricRow, RunRecord
 
 TIMING_PREFIX = "seconds/"
+ONE_OFF_PHASES = ("loading", "tokenizing", "base_scoring")  # all spent before step 0's row
 
 # A training step is a forward and a backward pass over its pairs: about 3 forward passes' work.
 STEP_PASSES = 3.0
@@ -111,7 +112,9 @@ class PhaseClock:
 
 def read_clock(rows: Iterable[MetricRow], resumed_from: int | None = None) -> PhaseClock | None:
     """The clock of the run's current attempt from its metric rows (``seconds/<phase>``); rows of an
-    earlier attempt (at or before ``resumed_from``) are ignored; None before the first row."""
+    earlier attempt (at or before ``resumed_from``) are ignored; None before the first row. Given only
+    its latest step's rows (a table refreshed every few seconds reads no more), step 0's evaluation
+    is counted with the later ones, which overstates an evaluation by that cheap one's share."""
     by_step: dict[int, dict[str, float]] = {}
     after = -1 if resumed_from is None else resumed_from
     for row in rows:
@@ -123,6 +126,10 @@ def read_clock(rows: Iterable[MetricRow], resumed_from: int | None = None) -> Ph
     if resumed_from is not None:
         return PhaseClock(resumed_from, {}, latest, by_step[latest])
     first = min(by_step)
+    if first > 0:  # only the latest rows were read: the one-off phases are as they were at step 0
+        return PhaseClock(
+            0, {p: by_step[latest].get(p, 0.0) for p in ONE_OFF_PHASES}, latest, by_step[latest]
+        )
     return PhaseClock(first, by_step[first], latest, by_step[latest])
 
 
@@ -186,11 +193,8 @@ def _evaluation_seconds(plan: RunPlan, clock: PhaseClock, per_pass: float) -> tu
         per_pair = clock.spent("eval_scoring", "logging_scores") / pairs
         return per_pair * plan.held_out_pairs, per_pair
     stored_at_zero = plan.held_out_pairs + (plan.train_pairs if plan.score_train_at_end else 0)
-    store_rate = (
-        clock.start.get("logging_scores", 0.0) / stored_at_zero
-        if clock.start_step == 0 and stored_at_zero
-        else 0.0
-    )
+    stored = clock.start.get("logging_scores", clock.latest.get("logging_scores", 0.0))  # nothing since 0
+    store_rate = stored / stored_at_zero if clock.start_step == 0 and stored_at_zero else 0.0
     per_pair = per_pass + store_rate
     return per_pair * plan.held_out_pairs, per_pair
 

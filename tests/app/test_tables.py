@@ -2,32 +2,43 @@
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from app.tables import (
     PAIR_COLUMNS,
     QUEUE_COLUMNS,
     STATS_COLUMNS,
+    QueueFacts,
     duration_text,
     pairs_frame,
     preview_pair_html,
     queue_frame,
     stats_frame,
 )
-from capo.schedule import eta_seconds
-from capo_lab.records import DirectionStats, RunRecord
+from capo.config import RunConfig
+from capo_lab.eta import CHECKPOINT_SECONDS
+from capo_lab.records import DatasetInfo, DirectionStats, MetricRow, RunRecord
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
+# 8 steps of 8 pairs, evaluated at 4 and 8 (the train split too at 8), one checkpoint at 8
+CONFIG = RunConfig.model_validate(
+    {
+        "name": "r",
+        "model": {"name_or_path": "tiny-random-llama"},
+        "data": {"dataset": "d"},
+        "objective": {"name": "capo"},
+        "train": {"batch_size": 8, "eval_every": 4, "checkpoint_every": 8, "max_steps": 8},
+    }
+).model_dump(mode="json")
+DATASET = DatasetInfo(1, "d", NOW, 80, {"en-de": {"train": 64, "eval": 16}})
 
 
 def run(status: str, step: int, total: int | None, started: datetime | None, **kw) -> RunRecord:
     return RunRecord(
         id=kw.pop("id", 1),
         name="r",
-        config={"objective": {"name": "capo"}},
+        config=CONFIG,
         status=status,
         dataset_id=1,
-        study_id=None,
+        study_id=kw.pop("study", None),
         created_at=NOW - timedelta(hours=1),
         started_at=started,
         finished_at=kw.pop("finished", None),
@@ -67,41 +78,56 @@ def test_statistics_are_rounded_per_column() -> None:
     assert stats_frame([no_tokenizer]).to_dict("records")[0]["mean_hter"] is None
 
 
-def test_a_running_run_shows_start_elapsed_and_eta() -> None:
-    started = NOW - timedelta(minutes=10)
-    (row,) = queue_frame([run("running", 20, 80, started.replace(tzinfo=None))], now=NOW).to_dict("records")
-    # 600 s for 20 steps: 30 s a step, 60 steps left → 1800 s
+def timings(step: int, **seconds: float) -> list[MetricRow]:
+    return [MetricRow(step, f"seconds/{phase}", value) for phase, value in seconds.items()]
+
+
+def test_a_running_run_shows_start_elapsed_and_its_time_left_phase_by_phase() -> None:
+    started = NOW - timedelta(seconds=160)
+    # the latest row only (what the table reads), at step 2 of 8: base scoring took 80 s for 80 pairs,
+    # step 0 stored 80 rows in 0.8 s, 2 steps took 60 s; the clock says 150.8 s
+    latest = timings(2, loading=10, tokenizing=0, base_scoring=80, eval_scoring=0, logging_scores=0.8,
+                     steps=60, checkpoints=0, total=150.8)  # fmt: skip
+    facts = QueueFacts({"d": DATASET}, {1: latest}, {})
+    (row,) = queue_frame([run("running", 2, 8, started.replace(tzinfo=None))], NOW, facts).to_dict("records")
+    per_pass = max(80 / 80, 60 / 2 / (8 * 3))  # a pair's forward pass: 1.25 s (the steps say slower)
+    steps = 60 / 2 * (8 - 2)  # 180 s
+    per_pair = per_pass + 0.8 / 80  # scored and stored: 1.26 s
+    evaluations = 2 * 16 * per_pair + 64 * per_pair  # steps 4 and 8, the train split at 8: 120.96 s
+    since_row = 160 - 150.8  # the clock's latest row was written 9.2 s ago
+    left = steps + evaluations + CHECKPOINT_SECONDS - since_row  # 293.76 s
     assert (row["step"], row["started (UTC)"], row["elapsed"], row["ETA"]) == (
-        "20/80",
-        "2025-03-01 11:50:00",
-        "10m 00s",
-        "30m 00s",
+        "2/8",
+        "2025-03-01 11:57:20",
+        "2m 40s",
+        duration_text(left),
     )
+    assert duration_text(left) == "4m 54s"
 
 
-def test_queued_finished_and_first_step_runs_have_no_eta() -> None:
+def test_a_queued_run_gets_a_rough_eta_and_ended_or_unknown_ones_none() -> None:
     started = NOW - timedelta(hours=2)
+    facts = QueueFacts({"d": DATASET}, {}, {})
     rows = queue_frame(
         [
-            run("queued", 0, 40, None, id=1),
-            run("succeeded", 40, 40, started, id=2, finished=started + timedelta(seconds=3725)),
-            run("running", 0, 40, NOW - timedelta(seconds=5), id=3),
+            run("queued", 0, 8, None, id=1),
+            run("succeeded", 8, 8, started, id=2, finished=started + timedelta(seconds=3725)),
+            run("queued", 0, None, None, id=3),
         ],
         now=NOW,
+        facts=facts,
     ).to_dict("records")
-    assert [(r["step"], r["elapsed"], r["ETA"]) for r in rows] == [
-        ("0/40", "", ""),
-        ("40/40", "1h 02m", ""),
-        ("0/40", "5s", ""),
-    ]
+    assert rows[0]["ETA"].startswith("~") and rows[0]["ETA"] != "~"  # rough, from the config
+    assert [(r["step"], r["elapsed"], r["ETA"]) for r in rows[1:]] == [("8/8", "1h 02m", ""), ("0/?", "", "")]
+    assert queue_frame([run("queued", 0, 8, None)], now=NOW).to_dict("records")[0]["ETA"] == ""  # no facts
 
 
-@pytest.mark.parametrize(
-    ("elapsed", "step", "total", "left"),
-    [(100.0, 10, 30, 200.0), (100.0, 0, 30, None), (100.0, 5, None, None), (100.0, 40, 30, 0.0)],
-)
-def test_eta_is_elapsed_per_step_times_steps_left(elapsed, step, total, left) -> None:
-    assert eta_seconds(elapsed, step, total) == left
+def test_the_study_column_shows_the_study_name() -> None:
+    facts = QueueFacts({}, {}, {7: "alpha-sweep"})
+    rows = queue_frame(
+        [run("succeeded", 8, 8, None, study=7), run("succeeded", 8, 8, None, id=2)], NOW, facts
+    )
+    assert list(rows["study"]) == ["alpha-sweep", ""]
 
 
 def test_durations_read_as_seconds_minutes_or_hours() -> None:
@@ -122,3 +148,25 @@ def test_one_pair_side_by_side_with_its_diff_escaped() -> None:
     assert "The &lt;img src=x&gt; cat" in shown
     assert shown.index("rejected (MT)") < shown.index("chosen (post-edit)")
     assert "<del>&lt;script&gt;x&lt;/script&gt;</del>" in shown  # the word diff: MT's extra word struck
+
+
+def test_the_train_tab_reads_the_latest_timings_and_the_study_names_through_the_service(
+    lab_home, shared_data
+) -> None:
+    from app.tables import queue_table
+    from capo_lab.service import LabService
+    from storage import writes
+    from tests.conftest import DIVEMT
+
+    lab = LabService(enqueue=lambda run_id: None)
+    lab.import_dataset("paper8", [], [str(DIVEMT)], per_direction=1)  # an upload
+    smoke = lab.preset("smoke").model_dump(mode="json")
+    _, (first, second) = lab.launch_study(smoke, "sweep", ["capo", "dpo"], "", "")
+    with lab.db.write() as session:
+        writes.update_run(session, first, status="running", started_at=NOW.replace(tzinfo=None))
+        writes.add_metrics(session, first, [(0, "seconds/steps", 0.0), (0, "seconds/base_scoring", 5.0)])
+    table = queue_table(lab)
+    by_id = {row["id"]: row for row in table.to_dict("records")}
+    assert by_id[first]["study"] == by_id[second]["study"] == "sweep"
+    assert by_id[first]["ETA"] != "" and not by_id[first]["ETA"].startswith("~")  # from its own timings
+    assert by_id[second]["ETA"].startswith("~")  # queued: rough, from the config
