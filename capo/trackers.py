@@ -108,15 +108,20 @@ class MlflowTracker:
     def __init__(self, run: TrackedRun) -> None:
         from mlflow import MlflowClient
 
-        self.client = MlflowClient(tracking_uri=mlflow_uri(run.home))
+        uri, artifacts = mlflow_store(run.home)
+        self.client = MlflowClient(tracking_uri=uri)
         experiment = self.client.get_experiment_by_name(PROJECT)
-        experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(PROJECT)
-        tag = f"tags.`capo_lab.run_id` = '{run.run_id}'"  # a resumed run goes on in the same MLflow run
-        found = self.client.search_runs([experiment_id], filter_string=tag, max_results=1)
-        if found:
+        experiment_id = (
+            experiment.experiment_id if experiment else self.client.create_experiment(PROJECT, artifacts)
+        )
+        tags = {"capo_lab.run_id": str(run.run_id), "capo_lab.home": str(run.home)}
+        same_run = " and ".join(f"tags.`{key}` = '{value}'" for key, value in tags.items())
+        found = self.client.search_runs([experiment_id], filter_string=same_run, max_results=1)
+        if found:  # a resumed run goes on in the MLflow run it started
             self.run_id = found[0].info.run_id
+            self.client.update_run(self.run_id, status="RUNNING")
             return
-        tags = {"capo_lab.run_id": str(run.run_id), "capo_lab.run_name": run.name}
+        tags["capo_lab.run_name"] = run.name
         self.run_id = self.client.create_run(experiment_id, run_name=run.title, tags=tags).info.run_id
         self._log_params(run.params())
 
@@ -141,12 +146,15 @@ class MlflowTracker:
         self.client.set_terminated(self.run_id)
 
 
-def mlflow_uri(home: Path) -> str:
-    """``MLFLOW_TRACKING_URI`` when the user set one, else the lab home's own SQLite store."""
-    default = f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
-        (home / "mlflow").mkdir(parents=True, exist_ok=True)
-    return os.environ.get("MLFLOW_TRACKING_URI") or default
+def mlflow_store(home: Path) -> tuple[str, str | None]:
+    """The tracking URI and a new experiment's artifact folder: ``MLFLOW_TRACKING_URI`` and MLflow's
+    own default when the user set one, else the lab home's SQLite store and ``mlflow/artifacts`` beside
+    it (MLflow's default would be ``./mlruns`` in whatever folder the worker started in)."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"], None
+    folder = home / "mlflow"
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'mlflow.db'}", (folder / "artifacts").as_uri()
 
 
 class TrackioTracker:

@@ -69,11 +69,16 @@ def same(found: Series, expected: Series, float32: bool = False) -> None:
             assert got == want or (math.isnan(got) and math.isnan(want)), (key, got, want)
 
 
-def tensorboard_series(folder: Path) -> Series:
+def tensorboard_events(folder: Path):
     from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
 
     events = EventAccumulator(str(folder), size_guidance={SCALARS: 0})
     events.Reload()
+    return events
+
+
+def tensorboard_series(folder: Path) -> Series:
+    events = tensorboard_events(folder)
     return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
 
 
@@ -82,6 +87,7 @@ def mlflow_run(home: Path, run_id: int):
 
     client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
     experiment = client.get_experiment_by_name(PROJECT)
+    assert experiment.artifact_location == (home / "mlflow" / "artifacts").as_uri()
     (run,) = client.search_runs([experiment.experiment_id], f"tags.`capo_lab.run_id` = '{run_id}'")
     history = {key: client.get_metric_history(run.info.run_id, key) for key in run.data.metrics}
     return run, {key: sorted((m.step, m.value) for m in points) for key, points in history.items()}
@@ -137,6 +143,7 @@ def wandb_series(records: list) -> Series:
     return dict(series)
 
 
+@pytest.mark.slow  # about 35 s on 2 shared cores, half of it MLflow creating its SQLite store
 def test_each_tracker_holds_the_database_series_config_name_and_id(tracker_homes) -> None:
     db, settings = tracker_homes
     run_id = train(tracker_homes, ALL)
@@ -149,6 +156,8 @@ def test_each_tracker_holds_the_database_series_config_name_and_id(tracker_homes
     assert [n for n in get_run(db, run_id).notes if n.startswith("report_to")] == []
 
     same(tensorboard_series(folder / "tensorboard"), expected, float32=True)
+    (text,) = tensorboard_events(folder / "tensorboard").Tensors("run/text_summary")
+    assert text.tensor_proto.string_val == [title.encode()]
 
     run, mlflow_series = mlflow_run(settings.home_dir, run_id)
     same(mlflow_series, expected)
