@@ -43,3 +43,11 @@ def flex_block_mask(
 
     rows, length = blocks.shape
     return create_block_mask(visible, rows, None, length, length, device=blocks.device)
+
+
+def train_without_flex_on_cpu(model) -> str | None:
+    """Where FlexAttention cannot train (CPU: no backward), switch ``model`` to SDPA and say so."""
+    if model.config._attn_implementation != FLEX or model.device.type != "cpu":
+        return None
+    model.set_attn_implementation("sdpa")
+    return "model.attn_implementation flex_attention has no backward on CPU: training with sdpa"

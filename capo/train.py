@@ -36,6 +36,7 @@ from capo.config import RunConfig
 from capo.cpu_memory import trim_heap_between_layers
 from capo.distributed import World, barrier, current_world, gather_dicts, gather_lists, main_decides, shard
 from capo.evaluation import PairScoreRow, aggregate, score_rows
+from capo.flex_mask import train_without_flex_on_cpu
 from capo.models import LoadedModel, add_lora, load_base_model, resolve_device
 from capo.objectives import ObjectiveSpec, PairLogps, compute_objective, get_objective
 from capo.packing import PackedBatch, batch_response_logps, batch_token_logps, make_batch, scoring_layout
@@ -363,7 +364,8 @@ def train(
     device = resolve_device(cfg.train.device)
     loaded = loaded or load_base_model(cfg.model, inputs.model_cache_dir, device)
     autocast, precision_notes = bf16_autocast(cfg.train.bf16, loaded.model, device)
-    for note in loaded.notes + precision_notes:
+    flex_note = train_without_flex_on_cpu(loaded.model)
+    for note in loaded.notes + precision_notes + ([flex_note] if flex_note else []):
         sink.log_note(note)
     keep_4bit_layers_differentiable(loaded.model)  # the step-0 evaluation must not break 4-bit backward
     loaded.model = add_lora(loaded.model, cfg.lora, cfg.train.seed)

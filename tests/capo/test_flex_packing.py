@@ -91,3 +91,14 @@ def test_flex_losses_and_lora_gradients_equal_padded(kind, objective) -> None:
     assert any(g.abs().max() > 1e-3 for g in want_grads)
     for got, want in zip(got_grads, want_grads, strict=True):
         close(got, want)
+
+
+@pytest.mark.skipif(DEVICE != "cpu", reason="the CPU switch")
+def test_a_cpu_run_asking_for_flex_trains_with_sdpa_and_says_so(tmp_path) -> None:
+    from capo.flex_mask import train_without_flex_on_cpu
+
+    model = flex_model("llama")
+    note = train_without_flex_on_cpu(model)
+    assert model.config._attn_implementation == "sdpa"
+    assert "no backward on CPU" in note
+    assert train_without_flex_on_cpu(model) is None  # nothing to switch the second time
