@@ -218,3 +218,91 @@ def compare_benchmark(
     ]
     verdicts = compare_verdicts(_outcomes(db, job.id)) if other_id is None else []
     return BenchmarkComparison(names, tuple(rows), tuple(verdicts))
+
+
+# The study report's section per suite (``capo.benchmarks.study``): each finished run's newest succeeded
+# job of the suite made with the same decoding as the newest one of all (temperature, token limit, seed,
+# template); jobs made otherwise are named and left out, so every arm answered the same way.
+Decoding = tuple[float, int, int, str]
+
+
+@dataclass(frozen=True)
+class StudyRun:
+    run_id: int
+    name: str
+    arm: str
+    seed: int
+
+
+def _decoding(job: BenchmarkRecord) -> Decoding:
+    return (job.temperature, job.max_new_tokens, job.seed, job.template)
+
+
+def _describe(run: StudyRun, job: BenchmarkRecord) -> str:
+    return (
+        f"{run.name}: benchmark {job.id}, step {job.evaluated_step}, {job.done} items per arm, "
+        f"temperature {job.temperature:g}, at most {job.max_new_tokens} new tokens, seed {job.seed}"
+    )
+
+
+def _suite_jobs(db: Database, suite: str, runs: Sequence[StudyRun]):
+    """(run → its job, notes on runs left out) for one suite; empty when no run has a finished job."""
+    with db.read() as session:
+        done = {
+            r.run_id: [j for j in queries.benchmarks(session, r.run_id) if j.suite == suite] for r in runs
+        }
+    done = {run_id: [j for j in jobs if j.status == "succeeded"] for run_id, jobs in done.items()}
+    newest = max((j for jobs in done.values() for j in jobs), key=lambda j: j.id, default=None)
+    if newest is None:
+        return {}, []
+    chosen, notes = {}, []
+    for run in runs:
+        same = [j for j in done[run.run_id] if _decoding(j) == _decoding(newest)]
+        if same:
+            chosen[run.run_id] = same[0]  # newest first
+        elif done[run.run_id]:
+            notes.append(
+                f"{run.name}: left out, its {suite} jobs decoded otherwise than benchmark {newest.id}"
+            )
+    return chosen, notes
+
+
+def _item_results(db: Database, job: BenchmarkRecord, arm: str, metrics) -> tuple[dict, dict]:
+    """(metric → item → score, item → (judge outcome vs the base, inconsistent)) of one arm of a job."""
+    with db.read() as session:
+        rows = [r for r in queries.benchmark_scores(session, job.id) if r.arm == arm]
+    names = {name for name, _, _ in metrics}
+    scores: dict[str, dict[suites.Key, float]] = {}
+    for r in rows:
+        if r.metric in names and r.value is not None:
+            scores.setdefault(r.metric, {})[(r.language, r.item_id)] = r.value
+    verdicts = {
+        (r.language, r.item_id): (r.detail.get("outcome", "unjudged"), bool(r.detail.get("inconsistent")))
+        for r in rows
+        if r.metric == "judge_vs_base"
+    }
+    return scores, verdicts
+
+
+def study_benchmark_sections(db: Database, runs: Sequence[StudyRun]) -> list:
+    """A ``capo.benchmarks.study.SuiteSection`` per suite with finished jobs on the study's runs."""
+    from capo.benchmarks.items import SUITES
+    from capo.benchmarks.study import BASE, ArmItems, suite_section
+
+    sections = []
+    for suite in SUITES:
+        chosen, notes = _suite_jobs(db, suite, runs)
+        if not chosen:
+            continue
+        metrics = PAIRED_METRICS[suite]
+        arm_items = []
+        for run in (r for r in runs if r.run_id in chosen):
+            scores, verdicts = _item_results(db, chosen[run.run_id], "adapter", metrics)
+            arm_items.append(ArmItems(run.arm, run.seed, scores, verdicts))
+        with_base = [chosen[r.run_id] for r in runs if r.run_id in chosen and chosen[r.run_id].base]
+        if with_base:  # the same base weights, items and seeds under every run: one base arm
+            arm_items.append(ArmItems(BASE, None, _item_results(db, with_base[0], "base", metrics)[0]))
+            notes.append(f"the base arm is benchmark {with_base[0].id}'s base answers")
+        jobs = [_describe(r, chosen[r.run_id]) for r in runs if r.run_id in chosen]
+        sections.append(suite_section(suite, arm_items, metrics, jobs, notes))
+    return sections

@@ -2,7 +2,9 @@
 
 plotly.js is inlined once in the head; each item of ``capo_lab.report_figures`` becomes a section with a
 heading, a short paragraph and its figure (``<div id="fig-<key>">``) or a one-line note saying why there
-is none. Every user-supplied text (study, run and arm names, directions, factor values) is HTML-escaped.
+is none; each benchmark suite run on the study's runs gets a section (``<section id="benchmark-<suite>">``)
+with its scores, comparisons and the judge's wins, unjudged items and inconsistency. Every
+user-supplied text (study, run and arm names, directions, factor values, languages) is HTML-escaped.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from plotly.offline import get_plotlyjs
 
 from capo.analysis.compare import ALL
 from capo_lab.report_figures import ReportItem, report_items
-from capo_lab.report_text import method_lines, verdict
+from capo_lab.report_text import judge_verdict, method_lines, score_verdict, verdict
 from capo_lab.reports import StudyReport
 
 STYLE = """
@@ -87,6 +89,78 @@ def _comparisons(report: StudyReport) -> str:
     )
 
 
+SCORE_COLUMNS = ("arm", "metric", "language", "mean", "95 % interval", "n items", "seeds")
+BENCHMARK_COLUMNS = (
+    "metric", "arm A", "arm B", "language", "A − B", "95 % interval", "n items", "higher A / B", "p (raw)",
+    "p (Holm)", "verdict",
+)  # fmt: skip
+JUDGE_COLUMNS = (
+    "arm vs base", "language", "judged", "unjudged", "won / lost", "tie verdicts", "win rate",
+    "wins − losses", "p (Holm)", "inconsistent", "verdict",
+)  # fmt: skip
+
+
+def _span(estimate: float, low: float, high: float, sign: str = "+") -> tuple[str, str]:
+    return f"{estimate:{sign}.3f}", f"[{low:{sign}.3f}, {high:{sign}.3f}]"
+
+
+def _table(rows: list[str], css: str = "comparisons") -> str:
+    return f'<table class="{css}">{"".join(rows)}</table>'
+
+
+def _score_table(section) -> str:
+    return _table([_row(SCORE_COLUMNS, "th")] + [
+        _row((c.arm, c.metric, c.language, *_span(c.interval.estimate, c.interval.low, c.interval.high, ""),
+              c.interval.n, c.interval.seeds))
+        for c in section.cells
+    ])  # fmt: skip
+
+
+def _comparison_table(section) -> str:
+    return _table([_row(BENCHMARK_COLUMNS, "th")] + [
+        _row((c.metric, c.arm_a, c.arm_b, c.language, *_span(c.difference.estimate, c.difference.low,
+              c.difference.high), c.difference.n, f"{c.only_a} / {c.only_b}", f"{c.p_value:.3g}",
+              f"{c.p_holm:.3g}", score_verdict(c)))
+        for c in sorted(section.comparisons, key=lambda c: c.language != ALL)
+    ])  # fmt: skip
+
+
+def _judge_table(section) -> str:
+    rows = [_row(JUDGE_COLUMNS, "th")]
+    for r in section.judge:
+        c, rate = r.comparison, r.inconsistency_rate
+        flips = f"{r.inconsistent} of {r.verdicts} ({rate:.0%})" if rate is not None else "—"
+        numbers = (
+            (c.language, c.judged, r.unjudged, f"{c.wins} / {c.losses}", r.ties,
+             " ".join(_span(c.win_rate.estimate, c.win_rate.low, c.win_rate.high, "")),
+             " ".join(_span(c.net.estimate, c.net.low, c.net.high)), f"{c.p_holm:.3g}")
+            if c else ("—", 0, r.unjudged, "—", 0, "—", "—", "—")
+        )  # fmt: skip
+        rows.append(_row((r.arm, *numbers, flips, judge_verdict(r))))
+    return _table(rows, "comparisons judge")
+
+
+def _benchmark_tables(section) -> list[str]:
+    return [_score_table(section), _comparison_table(section)] + (
+        [_judge_table(section)] if section.judge else []
+    )
+
+
+def _benchmark(section) -> str:
+    """One suite: where its numbers come from, the unit, then its tables."""
+    listed = "".join(f"<li>{esc(line)}</li>" for line in [*section.jobs, *section.notes])
+    about = (
+        f"Arms compared on the same items; unit: {esc(section.unit)}. Differences: Tango's interval, exact "
+        "sign test, Holm within all languages and within per-language rows. Judged items only: an "
+        "unjudged item is counted apart, never as a win or a loss; a verdict that flips with the order of "
+        "the answers is a tie and counts as inconsistent."
+    )
+    return (
+        f'<section id="benchmark-{esc(section.suite)}"><h2>Benchmark: {esc(section.suite)}</h2>\n'
+        f"<p>{about}</p>\n<ul>{listed}</ul>\n" + "\n".join(_benchmark_tables(section)) + "</section>"
+    )
+
+
 def _section(item: ReportItem) -> str:
     if item.figure is None:
         body = f'<p class="note" id="note-{item.key}">No figure: {esc(item.note)}.</p>'
@@ -100,7 +174,9 @@ def _section(item: ReportItem) -> str:
 
 def render(report: StudyReport) -> str:
     """The whole page: head with plotly.js, the study's summary, its runs, then one section per item."""
-    sections = "\n".join(_section(item) for item in report_items(report))
+    sections = "\n".join(
+        [*(_section(item) for item in report_items(report)), *(_benchmark(s) for s in report.benchmarks)]
+    )
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>Study report: {esc(report.study)}</title>\n<style>{STYLE}</style>\n"

@@ -44,6 +44,7 @@ from capo.analysis.stats import MIN_SEEDS_FOR_SEED_VARIANCE, kde
 from capo.analysis.sweep import SweepPoint, sweep_point
 from capo.data.stats import direction_stats
 from capo_lab import translations
+from capo_lab.benchmarks import StudyRun, study_benchmark_sections
 from capo_lab.database import Database
 from capo_lab.datasets import dataset_pairs
 from capo_lab.errors import LabError
@@ -150,6 +151,7 @@ class StudyReport:
     loss_curves: list[Curve]
     translations: dict[str, list] = field(default_factory=dict)  # run name → DirectionChrf rows
     ambiguity: list[AmbiguousPair] = field(default_factory=list)
+    benchmarks: list = field(default_factory=list)  # capo.benchmarks.study.SuiteSection per suite run
 
 
 def arm_label(config: dict, factors: dict[str, list]) -> str:
@@ -314,6 +316,14 @@ def _sweep(db: Database, records: list[RunRecord], factors: dict) -> list[SweepP
         ]
 
 
+def _benchmarks(db: Database, records: list[RunRecord], factors: dict) -> list:
+    """A section per benchmark suite run on the finished runs (``capo_lab.benchmarks``)."""
+    runs = [
+        StudyRun(r.id, r.name, arm_label(r.config, factors), int(r.config["train"]["seed"])) for r in records
+    ]
+    return study_benchmark_sections(db, runs)
+
+
 def _check_comparable(name: str, report_runs: list[ReportRun], trained: list[ArmScores]) -> None:
     waiting = ", ".join(r.name for r in report_runs if r.step is None) or "none"
     if len(trained) < 2:
@@ -359,5 +369,5 @@ def study_report(
         regimes=regime_table(base, trained), regime_accuracy=regime_accuracy(base, trained, endpoint),
         sweep=_sweep(db, records, record.factors), loss_curves=_curves(db, records),
         translations={r.name: translations.direction_chrf(db, r.id, split) for r in records},
-        ambiguity=_ambiguity(pairs, base, trained),
+        ambiguity=_ambiguity(pairs, base, trained), benchmarks=_benchmarks(db, records, record.factors),
     )  # fmt: skip

@@ -15,6 +15,10 @@ both arms are compared (the others are counted as ``missing``).
   the exact sign test of wins against losses; ``proportion_interval`` gives the win rate's interval.
 
 Per-language p-values are Holm-adjusted within each (suite, metric) family; "all" is its own family.
+Every comparison also carries ``mde``: the smallest mean difference (on the metric's scale) a paired
+test had 80 % power to detect at alpha 0.05, from n and the observed E[d²] of the per-item
+differences (``capo.analysis.stats.minimum_detectable_effect``, as the study report gives it for
+reward accuracy).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import numpy as np
 from capo.analysis.stats import (
     Interval,
     holm,
+    minimum_detectable_effect,
     paired_difference_interval,
     proportion_interval,
     sign_flip_test,
@@ -52,6 +57,13 @@ class ArmComparison:
     p_holm: float
     missing: int = 0  # items scored under one arm only
     test: str = "exact sign test (sign_flip_test on per-item 'scored higher' indicators)"
+    mde: float = 0.0  # smallest |mean difference| detectable, 80 % power at alpha 0.05, metric's scale
+
+
+def detectable_difference(a: np.ndarray, b: np.ndarray) -> float:
+    """``minimum_detectable_effect`` of the per-item seed-mean differences of two [seeds, items] tables."""
+    differences = np.atleast_2d(a).mean(axis=0) - np.atleast_2d(b).mean(axis=0)
+    return minimum_detectable_effect(len(differences), float(np.mean(differences**2)))
 
 
 def _table(scores: Mapping[Key, Sequence[float]], keys: Sequence[Key], low: float, high: float) -> np.ndarray:
@@ -80,6 +92,7 @@ def _one(suite, metric, language, arms, a, b, keys, missing, low, high) -> ArmCo
         test.p_value,
         1.0,
         missing,
+        mde=detectable_difference(ta, tb) * span,
     )
 
 
@@ -135,6 +148,7 @@ class WinComparison:
     losses: int
     p_value: float
     p_holm: float = 1.0
+    mde: float = 0.0  # smallest |net| (wins − losses)/judged detectable, 80 % power at alpha 0.05
 
 
 def compare_verdicts(outcomes: Mapping[Key, str]) -> list[WinComparison]:
@@ -155,4 +169,13 @@ def _wins(language: str, outcomes: Sequence[str]) -> WinComparison:
     lost = np.array([o == "b" for o in outcomes], dtype=float)
     test = sign_flip_test(won, lost)
     rate, net = proportion_interval(won), paired_difference_interval(won, lost)
-    return WinComparison(language, len(outcomes), rate, net, test.only_a, test.only_b, test.p_value)
+    return WinComparison(
+        language,
+        len(outcomes),
+        rate,
+        net,
+        test.only_a,
+        test.only_b,
+        test.p_value,
+        mde=detectable_difference(won, lost),
+    )
