@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import html
 import math
+import re
 import textwrap
 import unicodedata
 from collections import defaultdict
@@ -66,6 +67,7 @@ class RunLook:
 
 
 DASHES = ("solid", "dash", "dot", "dashdot")
+FEW_STEPS = 10  # up to this step, a step axis ticks every step
 NOTHING_YET = "nothing logged yet"
 
 
@@ -85,6 +87,16 @@ def empty_figure(title: str, height: int = 340) -> go.Figure:
         plot_bgcolor="rgba(0,0,0,0)",
     )
     return fig
+
+
+def step_axis(steps: Iterable[int]) -> dict:
+    """An x axis of training steps: whole numbers only. Up to ``FEW_STEPS`` steps every step is a tick;
+    beyond, plotly's own spacing (1, 2, 5 × 10ⁿ: whole numbers there) printed without decimals."""
+    last = max(steps, default=0)
+    return {"title": "step", "tickformat": "d", **({"dtick": 1, "tick0": 0} if last <= FEW_STEPS else {})}
+
+
+BOTTOM_LEGEND = {"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0, "font": {"size": 10}}
 
 
 def _line(run: str, key: str, kept: list, keys: Sequence[str], looks: dict[str, RunLook] | None, webgl: bool):
@@ -120,13 +132,14 @@ def line_chart(
         return empty_figure(f"{title}: {NOTHING_YET}")
     webgl = sum(map(len, series.values())) > WEBGL_POINTS
     fig = go.Figure([_line(run, key, kept, keys, looks, webgl) for (run, key), kept in series.items()])
+    steps = [s for kept in series.values() for s, _ in kept]
     fig.update_layout(
         title=title,
-        xaxis_title="step",
+        xaxis=step_axis(steps),
         yaxis_title=y_title,
-        height=340,
+        height=380,
         margin={"l": 50, "r": 10, "t": 40, "b": 40},
-        legend={"font": {"size": 10}},
+        legend=BOTTOM_LEGEND,
     )
     if y_range:
         fig.update_yaxes(range=list(y_range))
@@ -162,11 +175,28 @@ def delta_distribution(
     fig.update_layout(
         title=title,
         boxmode="group",
+        xaxis=every_category(sorted({esc(d) for rows in deltas.values() for d, _ in rows})),
         yaxis_title="Δr = lw − ll (nats)",
-        height=360,
+        height=380,
         margin={"l": 50, "r": 10, "t": 40, "b": 40},
+        legend=BOTTOM_LEGEND,
     )
     return fig
+
+
+def every_category(categories: Sequence[str]) -> dict:
+    """A categorical x axis that labels every category, in this order: plotly's automatic ticks leave some
+    out once the labels are crowded (the Δr boxes showed 7 of 8 directions)."""
+    return {
+        "type": "category",
+        "categoryorder": "array",
+        "categoryarray": list(categories),
+        "tickmode": "array",
+        "tickvals": list(categories),
+        "ticktext": list(categories),
+        "tickangle": 0 if len(categories) <= 6 else -45,
+        "automargin": True,
+    }
 
 
 SYMBOLS = PARAM_SYMBOLS  # objective parameter → its symbol (capo/objective_defs.py)
@@ -301,33 +331,79 @@ HEATMAP_SCALE = (
 )
 
 
-def attach_combining_marks(tokens: Sequence[str], logps: Sequence[float]) -> list[tuple[str, list[float]]]:
-    """Tokens as (text, log-probs) pieces where no piece starts with a combining mark: a token's leading
-    marks (a Vietnamese tone mark split off by the tokenizer) move onto the previous piece, so the browser
-    draws them on their letter; a token that was only marks adds its log-prob to that piece. NFC-composed."""
-    pieces: list[tuple[str, list[float]]] = []
+Piece = tuple[str, list[float]]  # a span's text and the log-probs of the tokens it joins
+BROKEN = "\ufffd"  # what a tokenizer's decode gives for bytes that are not whole UTF-8 characters
+
+
+def join_partial_utf8(tokens: Sequence[str], logps: Sequence[float], text: str | None = None) -> list[Piece]:
+    """Tokens as (text, log-probs) pieces, where the tokens holding parts of one UTF-8 character (a
+    byte-level tokenizer splits "ğ" into two byte tokens, each decoded alone as U+FFFD) are one piece,
+    each of its tokens' log-probs kept. Decoded alone the bytes are lost, so the piece's text is read
+    from ``text`` (the response the tokens encode) where the tokens around it line up with it; else the
+    piece keeps its U+FFFD."""
+    pieces: list[Piece] = []
     for token, logp in zip(tokens, logps, strict=True):
+        if pieces and pieces[-1][0].endswith(BROKEN) and token.startswith(BROKEN):
+            pieces[-1] = (pieces[-1][0] + token, [*pieces[-1][1], logp])
+        else:
+            pieces.append((token, [logp]))
+    return _read_broken(pieces, text) if text and any(BROKEN in t for t, _ in pieces) else pieces
+
+
+def _read_broken(pieces: list[Piece], text: str) -> list[Piece]:
+    """``pieces`` with each U+FFFD run replaced by the characters at its place in ``text``, when the
+    pieces line up with ``text`` (whitespace between them aside) up to a piece after the last such run
+    or the text's end (a special token such as ``</s>`` is not in the text); else ``pieces`` as they are."""
+    read, at = [], 0
+    for i, (piece, values) in enumerate(pieces):
+        ahead = pieces[i + 1][0].split(BROKEN)[0].strip() if i + 1 < len(pieces) else ""
+        parts = [re.escape(part) for part in re.split(f"{BROKEN}+", piece.strip())]
+        until = rf"(?=\s*(?:{re.escape(ahead)}|\Z))" if ahead else ""  # a special token is not in the text
+        until = until if i + 1 < len(pieces) else r"(?=\s*\Z)"  # the last piece: the rest of the text
+        found = re.compile(r"\s*(" + "(?:.+?)".join(parts) + ")" + until, re.DOTALL).match(text, at)
+        if found is None:
+            break
+        read.append((piece.replace(piece.strip(), found.group(1), 1) if piece.strip() else piece, values))
+        at = found.end()
+    last = max(i for i, (piece, _) in enumerate(pieces) if BROKEN in piece)
+    confirmed = len(read) > last + 1 or (len(read) == last + 1 and not text[at:].strip())
+    return read + pieces[len(read) :] if confirmed else pieces
+
+
+def attach_combining_marks(tokens: Sequence[str], logps: Sequence[float]) -> list[Piece]:
+    """Tokens as (text, log-probs) pieces where no piece starts with a combining mark (``attach_marks``)."""
+    return attach_marks([(token, [logp]) for token, logp in zip(tokens, logps, strict=True)])
+
+
+def attach_marks(found: Sequence[Piece]) -> list[Piece]:
+    """Pieces where none starts with a combining mark: a piece's leading marks (a Vietnamese tone mark
+    split off by the tokenizer) move onto the previous piece, so the browser draws them on their letter;
+    a piece that was only marks adds its log-probs to that piece. NFC-composed."""
+    pieces: list[Piece] = []
+    for token, values in found:
         lead = next((i for i, c in enumerate(token) if not unicodedata.combining(c)), len(token))
         if lead and pieces:
             pieces[-1] = (pieces[-1][0] + token[:lead], pieces[-1][1])
             token = token[lead:]
             if not token:
-                pieces[-1][1].append(logp)
+                pieces[-1][1].extend(values)
                 continue
-        pieces.append((token, [logp]))
+        pieces.append((token, list(values)))
     return [(unicodedata.normalize("NFC", text), values) for text, values in pieces]
 
 
-def token_heatmap_html(tokens: Sequence[str], logps: Sequence[float]) -> str:
-    """Tokens as spans shaded by log-prob: white at 0 nats, full red at ≤ −10; the value on hover. Marks
-    that combine with the previous token's letter join its span (``attach_combining_marks``)."""
+def token_heatmap_html(tokens: Sequence[str], logps: Sequence[float], text: str | None = None) -> str:
+    """Tokens as spans shaded by log-prob: white at 0 nats, full red at ≤ −10; each token's value on
+    hover. The byte tokens of one character are one span (``join_partial_utf8``, its text read from
+    ``text``, the response), and marks that combine with the previous token's letter join its span
+    (``attach_marks``): a joined span is shaded by the sum of its tokens' log-probs, its own log-prob."""
     spans = []
-    for text, values in attach_combining_marks(tokens, logps):
-        strength = min(1.0, max(0.0, -values[0] / 10.0))
-        colour = f"rgba({HEAT}, {strength:.2f})"
+    for shown, values in attach_marks(join_partial_utf8(tokens, logps, text)):
+        logp = sum(values)
+        colour = f"rgba({HEAT}, {min(1.0, max(0.0, -logp / 10.0)):.2f})"
         title = " + ".join(f"{v:.3f}" for v in values)
         spans.append(
-            f'<span class="tok" title="{title}" style="background:{colour}">{html.escape(text)}</span>'
+            f'<span class="tok" title="{title}" style="background:{colour}">{html.escape(shown)}</span>'
         )
     return '<div class="heatmap">' + "".join(spans) + "</div>"
 

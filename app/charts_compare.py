@@ -10,10 +10,11 @@ from collections.abc import Iterable, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from app.charts import Point, RunLook, downsample, empty_figure, esc
+from app.charts import BOTTOM_LEGEND, Point, RunLook, downsample, empty_figure, esc, every_category, step_axis
 from capo_lab.records import DirectionAccuracy
 
 BASE_GREY = "#9CA3AF"
+LABEL_ROOM = 1.2  # the accuracy axis's top: 1, and room for an upright "1.00" above a full bar
 NO_SCORES = "Eval reward accuracy per direction: no eval pair scores yet (step 0 scores the base model)"
 MARGIN_MEANINGS = {
     "capo": "β(lw − ll)",
@@ -21,6 +22,7 @@ MARGIN_MEANINGS = {
     "dpo_nll": "β[(lw − rw) − (ll − rl)], relative to the base model (0 at step 0)",
     "simpo": "β(lw/|y_w| − ll/|y_l|), per token (the loss then subtracts γ)",
 }
+PANEL_GAP = 70  # pixels between two rows of panels: the upper row's tick labels, the lower's titles
 REGIME_PANELS = [
     ("post-edit pushed down", "eval_regime/chosen_down"),
     ("MT pushed up", "eval_regime/rejected_up"),
@@ -98,12 +100,25 @@ def panel_chart(
     if not panels or not any(p.key in {k for _, k in panels} for p in points):
         return empty_figure(f"{title.split('<br>')[0]}: nothing logged yet")
     rows = math.ceil(len(panels) / cols)
-    fig = make_subplots(rows, min(cols, len(panels)), subplot_titles=[esc(t) for t, _ in panels])
+    gap = PANEL_GAP / (200 * rows)  # the same gap in pixels between rows whatever their number
+    fig = make_subplots(
+        rows, min(cols, len(panels)), subplot_titles=[esc(t) for t, _ in panels], vertical_spacing=gap
+    )
     shown: set[str] = set()
+    steps: list[int] = []
     for i, (_, key) in enumerate(panels):
-        _add_panel(fig, _panel_series(points, key), (i // cols + 1, i % cols + 1), looks, shown)
-    top = 90 if "<br>" in title else 60
-    fig.update_layout(title=title, height=200 * rows + top + 40, margin={"l": 50, "r": 10, "t": top, "b": 30})
+        series = _panel_series(points, key)
+        steps += [s for values in series.values() for s, _ in values]
+        _add_panel(fig, series, (i // cols + 1, i % cols + 1), looks, shown)
+    fig.update_annotations(font_size=12)  # the panel titles
+    top = 100 if "<br>" in title else 70  # the title's lines above the panels' own titles
+    fig.update_layout(
+        title={"text": title, "y": 1, "yref": "container", "yanchor": "top", "pad": {"t": 10}},
+        height=200 * rows + PANEL_GAP * (rows - 1) + top + 90,
+        margin={"l": 50, "r": 10, "t": top, "b": 40},
+        legend=BOTTOM_LEGEND | {"y": -60 / (200 * rows)},
+    )
+    fig.update_xaxes(**{k: v for k, v in step_axis(steps).items() if k != "title"})
     if y_range:
         fig.update_yaxes(range=list(y_range))
     return fig
@@ -132,19 +147,30 @@ def regime_chart(points: Sequence[Point], looks: dict[str, RunLook]) -> go.Figur
 
 
 def _bar(x: list[str], y: list[float], name: str, colour: str, base: bool = False) -> go.Bar:
+    """Bars with their values written upright above them: side by side, horizontal labels of grouped bars
+    ran together ("0.250.25")."""
     marker = {"color": colour, **({"opacity": 0.45, "pattern": {"shape": "/"}} if base else {})}
-    text = [f"{v:.2f}" for v in y]
+    text = ["" if math.isnan(v) else f"{v:.2f}" for v in y]
     return go.Bar(
-        x=x, y=y, name=esc(name), marker=marker, text=text, textposition="outside", cliponaxis=False
+        x=x,
+        y=y,
+        name=esc(name),
+        marker=marker,
+        text=text,
+        textposition="outside",
+        textangle=-90,
+        textfont={"size": 10},
+        cliponaxis=False,
     )
 
 
 def accuracy_bars(
-    rows: Sequence[DirectionAccuracy], looks: dict[int, RunLook], shared_base: bool
+    rows: Sequence[DirectionAccuracy], looks: dict[int, RunLook], shared_base: bool, accuracy: str = "lw > ll"
 ) -> go.Figure:
     """Per direction (then all): the base model's accuracy (one grey bar when every run shares it), then
     each run's at its last evaluation in the run's colour (hatched bases when the runs' bases differ);
-    ``looks`` keyed by run id. The axis is [0, 1]."""
+    ``looks`` keyed by run id; ``accuracy`` names the accuracy in the title. The axis ticks 0 to 1, with
+    room above 1 for the upright labels."""
     if not rows:
         return empty_figure(NO_SCORES)
     x = [esc(r.direction) for r in rows]
@@ -161,10 +187,13 @@ def accuracy_bars(
         bars.append(_bar(x, [r.runs[i].last for r in rows], name, looks[i].colour))
     fig = go.Figure(bars)
     fig.update_layout(
-        title="Eval reward accuracy (lw > ll) per direction: base → last evaluation",
+        title=f"Eval reward accuracy ({accuracy}) per direction: base → last evaluation",
         barmode="group",
-        yaxis={"range": [0, 1], "title": "reward accuracy"},
-        height=360,
+        bargroupgap=0.1,
+        xaxis=every_category(x),
+        yaxis={"range": [0, LABEL_ROOM], "tickvals": [0, 0.25, 0.5, 0.75, 1], "title": "reward accuracy"},
+        height=400,
         margin={"l": 50, "r": 10, "t": 50, "b": 40},
+        legend=BOTTOM_LEGEND,
     )
     return fig

@@ -145,22 +145,24 @@ def _fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
-def _heatmap(label: str, tokens, logps) -> str:
-    shown = token_heatmap_html(tokens, logps) if tokens and len(tokens) == len(logps) else NO_TOKENS
+def _heatmap(label: str, tokens, logps, text: str | None) -> str:
+    """A response's heat map; ``text``, the response, gives the characters its byte tokens split."""
+    shown = token_heatmap_html(tokens, logps, text) if tokens and len(tokens) == len(logps) else NO_TOKENS
     return f"<h5>{label}</h5>{shown}"
 
 
-def study_column_html(r) -> str:
+def study_column_html(r, post_edit: str | None = None, mt: str | None = None) -> str:
     """One run's column (a ``studies.StudyPairRun``): its name, Δ beside the base model's, lw, ll, loss
-    and both heat maps, topped in the run's colour; every text HTML-escaped."""
+    and both heat maps (``post_edit`` and ``mt``: the responses' texts), topped in the run's colour; every
+    text HTML-escaped."""
     head = f"#{int(r.run_id)} {html.escape(r.name)}"
     numbers = (
         f"<p><b>Δ = {r.delta:.3f}</b> (base Δ {_fmt(r.base_delta)})<br>"
         f"lw = {r.lw:.3f} · ll = {r.ll:.3f} · loss = {r.loss:.4f}</p>"
     )
     about = f"<p>{html.escape(r.objective)} · seed {int(r.seed)} · step {int(r.step)}</p>"
-    chosen = _heatmap("Chosen (post-edit)", r.chosen_tokens, r.chosen_logps)
-    rejected = _heatmap("Rejected (MT)", r.rejected_tokens, r.rejected_logps)
+    chosen = _heatmap("Chosen (post-edit)", r.chosen_tokens, r.chosen_logps, post_edit)
+    rejected = _heatmap("Rejected (MT)", r.rejected_tokens, r.rejected_logps, mt)
     style = f"flex:1 0 240px;min-width:240px;border-top:4px solid {run_colour(r.run_id)};padding-top:4px"
     return f'<div class="study-run" style="{style}"><h4>{head}</h4>{about}{numbers}{chosen}{rejected}</div>'
 
@@ -173,6 +175,6 @@ def study_pair_html(found) -> str:
         f"<p><b>{label}:</b> {html.escape(text)}</p>"
         for label, text in (("Source", found.source), ("Post-edit", found.post_edit), ("MT", found.mt))
     )
-    columns = "".join(study_column_html(r) for r in found.runs)
+    columns = "".join(study_column_html(r, found.post_edit, found.mt) for r in found.runs)
     row = '<div class="study-pair" style="display:flex;gap:12px;overflow-x:auto">'
     return f"{texts}{HEATMAP_SCALE}{row}{columns}</div>"

@@ -23,6 +23,8 @@ SYMBOLS = {
 }
 IGNORED = {"name", "objective.name"}
 MAX_SETTINGS = 3
+MAX_VALUE = 24  # characters of one setting's value in a legend name
+MAX_NAME = 60  # characters of a legend name
 DISAGREE = "pairs decided differently"
 
 
@@ -50,21 +52,37 @@ def differing_settings(configs: dict[int, dict[str, Any]]) -> list[str]:
 
 
 def _shown(value: Any) -> str:
+    """A setting's value, at most ``MAX_VALUE`` characters: a long one (a model's path) keeps its end."""
     if isinstance(value, float):
-        return f"{value:g}"
-    return ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+        text = f"{value:g}"
+    else:
+        text = ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+    return text if len(text) <= MAX_VALUE else "…" + text[-(MAX_VALUE - 1) :]
+
+
+def _cut(words: list[str], more: bool) -> str:
+    """``words`` joined, the settings cut off after ``MAX_NAME`` characters (the id and objective stay),
+    ending in `` …`` when any was left out."""
+    kept = words[:2]
+    for word in words[2:]:
+        if len(" ".join([*kept, word, "…"])) > MAX_NAME:
+            more = True
+            break
+        kept.append(word)
+    return " ".join(kept) + (" …" if more else "")
 
 
 def run_names(configs: dict[int, dict[str, Any]]) -> dict[int, str]:
-    """``#3 capo α=2`` beside ``#4 dpo``: the id, the objective and up to three settings that differ."""
+    """``#3 capo α=2`` beside ``#4 dpo``: the id, the objective and up to three settings that differ,
+    at most ``MAX_NAME`` characters; never the run's own name (every smoke run is called ``smoke``)."""
     keys = differing_settings(configs)
     names = {}
     for run_id, config in configs.items():
         flat = flatten(config)
         settings = [f"{SYMBOLS.get(k, k.rsplit('.', 1)[-1])}={_shown(flat[k])}" for k in keys if k in flat]
-        more = " …" if len(settings) > MAX_SETTINGS else ""
         objective = flat.get("objective.name", "?")
-        names[run_id] = " ".join([f"#{run_id}", str(objective), *settings[:MAX_SETTINGS]]) + more
+        words = [f"#{run_id}", str(objective), *settings[:MAX_SETTINGS]]
+        names[run_id] = _cut(words, len(settings) > MAX_SETTINGS)
     return names
 
 
@@ -104,12 +122,16 @@ def accuracy_table_rows(rows: Sequence[DirectionAccuracy], names: dict[int, str]
     return table
 
 
-def accuracy_summary(rows: Sequence[DirectionAccuracy], names: dict[int, str]) -> str:
-    """One line of plain text above the table (the caller escapes it for Markdown)."""
+def accuracy_summary(
+    rows: Sequence[DirectionAccuracy], names: dict[int, str], accuracy: str = "lw > ll"
+) -> str:
+    """One line of plain text above the table (the caller escapes it for Markdown); ``accuracy`` names the
+    accuracy shown."""
     if not rows:
         return "No eval pair scores yet for the selected runs: the first evaluation scores the base model."
     line = (
-        "Eval reward accuracy (lw > ll) per direction: the base model (step 0) → each run's last evaluation."
+        f"Eval reward accuracy ({accuracy}) per direction: the base model (step 0) → each run's last "
+        "evaluation."
     )
     total = next((r for r in rows if r.direction == "all"), rows[-1])
     if total.disagree is not None:

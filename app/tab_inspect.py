@@ -85,9 +85,9 @@ def pair_html(detail: PairDetail) -> str:
         parts += [
             HEATMAP_SCALE,
             "<h4>Chosen (post-edit), per-token log-prob</h4>",
-            token_heatmap_html(tokens.chosen_tokens, tokens.chosen_logps),
+            token_heatmap_html(tokens.chosen_tokens, tokens.chosen_logps, detail.chosen),
             "<h4>Rejected (MT), per-token log-prob</h4>",
-            token_heatmap_html(tokens.rejected_tokens, tokens.rejected_logps),
+            token_heatmap_html(tokens.rejected_tokens, tokens.rejected_logps, detail.rejected),
         ]
     return "".join(parts)
 

@@ -117,16 +117,18 @@ def fresh(service, run_ids: Sequence[int], keys: Sequence[str]) -> LiveCharts:
     return read_new(service, empty)[0]
 
 
-def comparison_view(service, run_ids: list[int], configs: dict) -> list:
-    """[summary line, per-direction accuracy table, its bar chart] from the stored eval pair scores."""
-    rows = service.direction_accuracy(run_ids)
+def comparison_view(service, run_ids: list[int], configs: dict, accuracy: str = "") -> list:
+    """[summary line, per-direction accuracy table, its bar chart] from the stored eval pair scores, under
+    the chosen ``accuracy`` (a label of ``ACCURACIES``; the paper's when not one)."""
+    label = accuracy if accuracy in ACCURACIES else next(iter(ACCURACIES))
+    rows = [row.in_variant(ACCURACIES[label]) for row in service.direction_accuracy(run_ids)]
     names = run_names(configs)
     looks = {rid: RunLook(name, run_colour(rid)) for rid, name in names.items()}
     shown = table(accuracy_table_rows(rows, names), accuracy_columns(rows, names))
     return [
-        markdown_text(accuracy_summary(rows, names)),
+        markdown_text(accuracy_summary(rows, names, label)),
         shown,
-        accuracy_bars(rows, looks, shared_base(rows)),
+        accuracy_bars(rows, looks, shared_base(rows), label),
     ]
 
 
@@ -201,14 +203,15 @@ def touched(keys: list[str] | None, new_keys: Collection[str] | None) -> bool:
     return any(wanted(key) for key in new_keys)
 
 
-def score_figures(service, state: LiveCharts) -> list:
-    """[summary line, accuracy table, its bars, Δr boxes]: the views read from stored pair scores."""
+def score_figures(service, state: LiveCharts, accuracy: str = "") -> list:
+    """[summary line, accuracy table, its bars, Δr boxes]: the views read from stored pair scores, the
+    table and bars under the chosen ``accuracy``."""
     looks = run_looks(state.configs)
     ids = list(state.run_ids)
     deltas = {looks[f"#{r}"].name: service.deltas(r, "eval", "last") for r in ids if service.score_steps(r)}
     colours = {look.name: look.colour for look in looks.values()}
     delta_figure = delta_distribution(deltas, "Δr = lw − ll per direction at the latest evaluation", colours)
-    return [*comparison_view(service, ids, dict(state.configs)), delta_figure]
+    return [*comparison_view(service, ids, dict(state.configs), accuracy), delta_figure]
 
 
 def laid_out(scores: list, metrics: list) -> list:
@@ -225,7 +228,7 @@ def figures(
     the selected runs with no points read."""
     ids = tuple(int(r) for r in run_ids)
     state = state or LiveCharts(ids, (), service.run_configs(list(ids)), {}, {}, False)
-    return laid_out(score_figures(service, state), metric_figures(state, accuracy, margin))
+    return laid_out(score_figures(service, state, accuracy), metric_figures(state, accuracy, margin))
 
 
 def skipped() -> list:
@@ -244,7 +247,7 @@ def changed_figures(service, state: LiveCharts, update: LiveUpdate, accuracy: st
     if not new:
         return skipped()
     evaluated = any(r.key.startswith(EVALUATED) for r in new)
-    scores = score_figures(service, state) if evaluated else [gr.skip() for _ in range(4)]
+    scores = score_figures(service, state, accuracy) if evaluated else [gr.skip() for _ in range(4)]
     return laid_out(scores, metric_figures(state, accuracy, margin, {r.key for r in new}))
 
 
@@ -341,6 +344,19 @@ def build_api(service) -> None:
     api_button.click(shows_errors(run_metrics), [api_run, api_after], api_out, api_name="run_metrics")
 
 
+NOTHING_SELECTED = (
+    "**No run selected.** Pick one or more runs in the list above (type to search; several overlay, one "
+    "colour each) to see their reward accuracy per direction, loss, margins, regime shares and Δr "
+    "distribution. No run yet? Queue one in the **Train** tab."
+)
+
+
+def selection_shown(run_ids: list | None) -> list:
+    """[the hint, the charts]: the hint says what to do while no run is selected, the charts show once
+    one is."""
+    return [gr.Markdown(visible=not run_ids), gr.Column(visible=bool(run_ids))]
+
+
 def build(service) -> None:
     with gr.Tab("Runs", id="runs") as tab:
         state = gr.State(None)  # this browser tab's LiveCharts
@@ -350,23 +366,34 @@ def build(service) -> None:
             )
             reload_runs = gr.Button("Reload run list")
         status = gr.Markdown(elem_id="runs-status")
-        summary = gr.Markdown(elem_id="accuracy-summary")
-        with gr.Row():
+        hint = gr.Markdown(NOTHING_SELECTED, elem_id="runs-hint")
+        with gr.Column(visible=False) as charts:  # shown once a run is selected (``selection_shown``)
+            summary = gr.Markdown(elem_id="accuracy-summary")
+            with gr.Row():
+                live = gr.Checkbox(True, label=f"Live (every {REFRESH_SECONDS:.0f} s)", scale=0)
+                which_accuracy = gr.Radio(
+                    list(ACCURACIES), value=next(iter(ACCURACIES)), label="Reward accuracy"
+                )
+                which_margin = gr.Radio(
+                    list(MARGINS), value=next(iter(MARGINS)), label="Margin per direction"
+                )
+            # the table and its chart one above the other, each the page's width: side by side, a wider
+            # table squeezed the chart, and a second run's column went off-screen
             accuracy_table = gr.Dataframe(
-                interactive=False, elem_id="direction-accuracy", label="Eval reward accuracy per direction"
+                interactive=False,
+                wrap=True,
+                elem_id="direction-accuracy",
+                label="Eval reward accuracy per direction",
             )
             accuracy_chart = gr.Plot(elem_id="direction-accuracy-chart")
-        with gr.Row():
-            live = gr.Checkbox(True, label=f"Live (every {REFRESH_SECONDS:.0f} s)")
-            which_accuracy = gr.Radio(list(ACCURACIES), value=next(iter(ACCURACIES)), label="Reward accuracy")
-            which_margin = gr.Radio(list(MARGINS), value=next(iter(MARGINS)), label="Margin per direction")
-        with gr.Row():
-            loss, accuracy_plot = gr.Plot(elem_id="loss-chart"), gr.Plot(elem_id="accuracy-chart")
-        margins, regimes = gr.Plot(elem_id="margin-chart"), gr.Plot(elem_id="regime-chart")
-        with gr.Row():
-            deltas, sweep = gr.Plot(), gr.Plot(elem_id="sweep-chart")
-        with gr.Row():
-            lr, throughput = gr.Plot(), gr.Plot()
+            with gr.Row(equal_height=True):
+                loss, accuracy_plot = gr.Plot(elem_id="loss-chart"), gr.Plot(elem_id="accuracy-chart")
+            margins, regimes = gr.Plot(elem_id="margin-chart"), gr.Plot(elem_id="regime-chart")
+            with gr.Row(equal_height=True):
+                deltas, sweep = gr.Plot(elem_id="delta-chart"), gr.Plot(elem_id="sweep-chart")
+            with gr.Row(equal_height=True):
+                lr, throughput = gr.Plot(), gr.Plot()
+        selected.change(selection_shown, selected, [hint, charts])
         outputs = [state, summary, accuracy_table, accuracy_chart, loss, accuracy_plot, margins, regimes]
         outputs += [deltas, sweep, lr, throughput]
         timer = gr.Timer(REFRESH_SECONDS, active=False)  # ticks only while a selected run may log more

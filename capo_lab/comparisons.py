@@ -1,18 +1,23 @@
 """Runs side by side, read from storage: reward accuracy per direction at the base and at the last step,
-and how many pairs two runs decide differently."""
+and how many pairs two runs decide differently, under each of the three accuracies the trainer logs
+(``capo.evaluation``: lw > ll, per token, vs base)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from capo_lab.database import Database
 from storage import queries
+from storage.records import PairScoreRecord
+
+PAPER = "accuracies"  # lw > ll, the paper's; the rows' own cells
+VARIANTS = (PAPER, "accuracies_per_token", "accuracies_vs_base")  # capo.evaluation's, by metric name
 
 
 @dataclass(frozen=True)
 class Outcomes:
-    """Per pair, (direction, lw > ll) at a run's first and last stored scores of a split."""
+    """Per pair, (direction, decided right) at a run's first and last stored scores of a split."""
 
     first_step: int
     last_step: int
@@ -40,20 +45,43 @@ class DirectionAccuracy:
     runs: Mapping[int, AccuracyCell]
     disagree: int | None
     shared: int | None
+    variants: Mapping[str, DirectionAccuracy] = field(default_factory=dict)
+
+    def in_variant(self, variant: str) -> DirectionAccuracy:
+        """This direction under ``variant`` (a name in ``VARIANTS``); itself for the paper's or one not
+        computed."""
+        return self.variants.get(variant, self)
 
 
-def outcomes(db: Database, run_id: int, split: str) -> Outcomes | None:
+def decided(score: PairScoreRecord, base: PairScoreRecord | None, variant: str) -> bool:
+    """Whether ``score`` prefers the post-edit under ``variant``, as ``capo.evaluation`` counts it: a tie
+    is wrong by its flag; vs base, the margin's shift from ``base`` (the run's first scores: the base
+    model at step 0) must be > 0, so at the base itself every pair is wrong (0 > 0 is false)."""
+    if score.tie:
+        return False
+    if variant == "accuracies_per_token":
+        per_token = score.logp_chosen / max(score.n_tokens_chosen, 1)
+        return per_token > score.logp_rejected / max(score.n_tokens_rejected, 1)
+    if variant == "accuracies_vs_base":
+        if base is None:
+            return False
+        shift = (score.logp_chosen - base.logp_chosen) - (score.logp_rejected - base.logp_rejected)
+        return shift > 0
+    return score.logp_chosen > score.logp_rejected
+
+
+def _decisions(scores: list, base: dict, variant: str) -> dict[int, tuple[str, bool]]:
+    return {s.pair_id: (s.direction, decided(s, base.get(s.pair_id), variant)) for s in scores}
+
+
+def outcomes(db: Database, run_id: int, split: str, variant: str = PAPER) -> Outcomes | None:
     with db.read() as session:
         steps = queries.score_steps(session, run_id, split)
         if not steps:
             return None
         first, last = (queries.pair_scores(session, run_id, split, s) for s in (steps[0], steps[-1]))
-    return Outcomes(
-        steps[0],
-        steps[-1],
-        {s.pair_id: (s.direction, not s.tie and s.logp_chosen > s.logp_rejected) for s in first},
-        {s.pair_id: (s.direction, not s.tie and s.logp_chosen > s.logp_rejected) for s in last},
-    )
+    base = {s.pair_id: s for s in first}
+    return Outcomes(steps[0], steps[-1], _decisions(first, base, variant), _decisions(last, base, variant))
 
 
 def accuracy(found: Mapping[int, tuple[str, bool]], direction: str) -> tuple[int, float]:
@@ -75,8 +103,18 @@ def accuracy_cell(found: Outcomes, direction: str) -> AccuracyCell:
 
 def direction_accuracy(db: Database, run_ids: list[int], split: str = "eval") -> list[DirectionAccuracy]:
     """Per direction, then ``all``: each run's reward accuracy (lw > ll) at its first stored step and its
-    last, with n; runs without ``split`` scores are left out."""
-    found = {int(r): o for r in run_ids if (o := outcomes(db, int(r), split))}
+    last, with n; runs without ``split`` scores are left out. Each row also holds itself under every
+    accuracy in ``VARIANTS`` (``DirectionAccuracy.in_variant``)."""
+    by_variant = {v: variant_accuracy(db, run_ids, split, v) for v in VARIANTS}
+    return [
+        replace(row, variants={v: rows[i] for v, rows in by_variant.items()})
+        for i, row in enumerate(by_variant[PAPER])
+    ]
+
+
+def variant_accuracy(db: Database, run_ids: list[int], split: str, variant: str) -> list[DirectionAccuracy]:
+    """``direction_accuracy``'s rows under one accuracy ``variant``, without ``variants``."""
+    found = {int(r): o for r in run_ids if (o := outcomes(db, int(r), split, variant))}
     directions = sorted({d for o in found.values() for d, _ in o.last.values()})
     rows = []
     for direction in [*directions, "all"] if directions else []:

@@ -3,6 +3,7 @@ and bars, small multiples per direction, the margin and the regime shares."""
 
 from app.charts import Point, RunLook
 from app.charts_compare import (
+    LABEL_ROOM,
     MARGIN_MEANINGS,
     NO_SCORES,
     REGIME_PANELS,
@@ -109,7 +110,7 @@ def test_accuracy_bars_share_the_base_and_use_each_runs_colour_on_a_fixed_axis()
     assert [t.name for t in fig.data] == ["base (step 0)", "#3 capo α=2 (step 40)", "#4 dpo (step 38)"]
     assert [t.marker.color for t in fig.data][1:] == ["#111111", "#222222"]
     assert list(fig.data[1].y) == [0.75, 0.75] and list(fig.data[1].x) == ["en-de", "all"]
-    assert fig.layout.yaxis.range == (0, 1)
+    assert fig.layout.yaxis.range == (0, LABEL_ROOM) and fig.layout.yaxis.tickvals[-1] == 1
     apart = accuracy_bars(ROWS, looks, False)
     assert [t.name for t in apart.data][:2] == ["#3 capo α=2 base", "#4 dpo base"]
     assert apart.data[0].marker.pattern.shape == "/" and apart.data[0].marker.color == "#111111"
