@@ -211,3 +211,23 @@ def test_a_tracker_failing_at_start_or_mid_run_is_a_note_and_the_run_goes_on(
         database_series(db, run_id),
         float32=True,
     )
+
+
+@pytest.mark.slow  # two tiny trainings: about 25 s on 2 shared cores
+def test_a_resumed_run_goes_on_in_the_same_tracker_runs_without_a_row_twice(tracker_homes) -> None:
+    db, settings = tracker_homes
+    config = tiny_config(max_steps=4, report_to=["tensorboard", "trackio"])
+    (run_id,) = lifecycle.submit(db, [config], lambda _: None)
+    stopped = threading.Event()
+    stopped.set()  # stops after step 1, with its checkpoint
+    assert training_job.run_job(db, settings, run_id, "w", stopped, execute=train_run) == "interrupted"
+
+    def train_again(run: int) -> None:
+        training_job.run_job(db, settings, run, "w", threading.Event(), execute=train_run)
+
+    assert lifecycle.resume(db, run_id, train_again) == 1
+    assert get_run(db, run_id).status == "succeeded"
+    expected = database_series(db, run_id)
+    assert [s for s, _ in expected["train/loss"]] == [1, 2, 3, 4]
+    same(tensorboard_series(run_dir(settings, run_id) / "tensorboard"), expected, float32=True)
+    same(trackio_series(f"#{run_id} t")[0], expected)
