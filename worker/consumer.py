@@ -55,6 +55,7 @@ def serve(
     """Run queued jobs until stopped (also once ``parent_pid``, when given, dies); returns how many ran.
 
     The database is opened once here and shared by every job (``runtime.context.database``)."""
+    runtime.quiet_libraries()  # before the tasks import transformers and bitsandbytes
     settings = Settings()
     # the database first, so that a storage problem (read-only home, damaged file, newer schema) is
     # one line before the queue is imported and opened; an older schema is brought to head here
