@@ -1,16 +1,24 @@
-"""``capo-lab data render``: the exact text and token ids the trainer feeds for each pair."""
+"""``capo-lab data render``: the exact text and token ids the trainer feeds for each pair; and the CLI's
+tables, printed whole (``print_whole_table``)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.measure import Measurement
+from rich.segment import Segments
+from rich.table import Table
 
 from capo_lab.cli.common import open_database, stdout, user_errors
 from capo_lab.rendering import RenderedPairRecord, render_dataset_pairs
 from capo_lab.settings import Settings
+
+UNLIMITED = 100_000  # characters: wide enough to measure any table at its natural width
 
 
 class RenderFormat(StrEnum):
@@ -70,3 +78,26 @@ def render_text(record: RenderedPairRecord) -> str:
             str(list(segment.ids)),
         ]
     return "\n".join(lines) + "\n"
+
+
+def whole_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "") -> Table:
+    """A table whose cells fold onto more lines where space is short, never cut to "…"."""
+    table = Table(*headers, title=title or None)
+    for column in table.columns:
+        column.overflow = "fold"
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    return table
+
+
+def print_whole_table(
+    console: Console, headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str = ""
+) -> None:
+    """Print a table with nothing cut off: into a pipe or a file at its full width (rich's 80 columns
+    there cut "direction" to "dire…"); in a terminal at most the terminal's width, cells folded."""
+    table = whole_table(headers, rows, title)
+    full = Measurement.get(console, console.options.update(max_width=UNLIMITED), table).maximum
+    width = min(full, console.width) if console.is_terminal else full
+    lines = console.render_lines(table, console.options.update_width(width), new_lines=True)
+    # as rendered: console.print would narrow it to the console's width again
+    console.print(Segments(segment for line in lines for segment in line), crop=False, soft_wrap=True)
