@@ -120,7 +120,7 @@ def _follow(db: Database, settings: Settings, run_id: int, cfg: RunConfig, done:
         if sink.trackers:
             _mirror_rows(db, run_id, sink, mirrored_through, finished=True)
         sink.close()
-    except Exception as err:  # reading the database failed: the run goes on, without its mirrors
+    except Exception as err:  # the database read or a note failed: the run goes on, unmirrored
         note(f"report_to: mirroring stopped ({type(err).__name__}: {err})")
 
 
