@@ -22,7 +22,6 @@ from capo.schedule import planned_steps
 from capo_lab.database import Database
 from capo_lab.datasets import dataset_fingerprint, get_dataset, train_pair_count
 from capo_lab.errors import LabError
-from capo_lab.model_card import card_facts, model_card
 from capo_lab.settings import Settings
 from storage import deletions, queries, writes
 from storage.records import (
@@ -324,6 +323,8 @@ def export_run(
     out.mkdir(parents=True, exist_ok=True)
     try:
         _write_export(db, run, checkpoint, metric_rows, out)
+        from capo_lab.model_card import card_facts, model_card  # scipy, huggingface_hub: only here
+
         models = (settings or Settings()).home_dir / "models"
         facts = card_facts(db, run, checkpoint.step, metric_rows, dataset_provenance(db, run), models)
         model_card(facts).save(out / "README.md")
