@@ -141,6 +141,7 @@ class Estimate:
     parts: Mapping[str, float]
     rough: bool
     already: float = 0.0  # seconds of it spent since it was priced (since the latest row)
+    next_row: float = 0.0  # of it, the work before the next row (the next step, its evaluation…)
 
     @property
     def seconds(self) -> float:
@@ -172,14 +173,25 @@ def time_left(plan: RunPlan, clock: PhaseClock) -> Estimate:
     saved = sum(clock.start_step < s <= step for s in plan.checkpoint_steps)
     per_checkpoint = clock.spent("checkpoints") / saved if saved else CHECKPOINT_SECONDS
     loading = clock.start.get("loading", 0.0) if clock.start_step == 0 else clock.latest.get("loading", 0.0)
+    translation = _translation_seconds(plan, per_pass, loading)
+    following = step + 1
+    next_row = (  # the next step with its evaluation and checkpoint; after the last, the translation
+        per_step
+        + (per_eval if following in plan.eval_steps else 0.0)
+        + (train_at_end if following == plan.total_steps else 0.0)
+        + (per_checkpoint if following in plan.checkpoint_steps else 0.0)
+        if step < plan.total_steps
+        else translation
+    )
     return Estimate(
         {
             "steps": per_step * (plan.total_steps - step),
             "evaluations": per_eval * len(evals_left) + train_at_end,
             "checkpoints": per_checkpoint * sum(s > step for s in plan.checkpoint_steps),
-            "translation": _translation_seconds(plan, per_pass, loading),
+            "translation": translation,
         },
         rough=False,
+        next_row=next_row,
     )
 
 
@@ -219,17 +231,17 @@ def rough_estimate(plan: RunPlan) -> Estimate | None:
         "base_scoring": rate * plan.tokens_per_pair * (plan.train_pairs + plan.held_out_pairs),
     }
     ahead = time_left(plan, PhaseClock(0, start, 0, start))
-    return Estimate({"startup": sum(start.values()), **ahead.parts}, rough=True)
+    return Estimate({"startup": sum(start.values()), **ahead.parts}, rough=True, next_row=sum(start.values()))
 
 
 def estimate(plan: RunPlan, clock: PhaseClock | None, since_row: float = 0.0) -> Estimate | None:
-    """Time left: from the run's own timings once it has logged some (less ``since_row``, the seconds
-    since its latest row, never below nothing), else the rough price of its config (less
-    ``since_row``, then the seconds since it started)."""
+    """Time left: from the run's own timings once it has logged some, else the rough price of its
+    config; less ``since_row``, the seconds since its latest row (or since it started), but never more
+    than the work expected before the next row: work that runs late is late, not done."""
     found = time_left(plan, clock) if clock is not None else rough_estimate(plan)
     if found is None:
         return None
-    return Estimate(found.parts, found.rough, max(since_row, 0.0))
+    return Estimate(found.parts, found.rough, min(max(since_row, 0.0), found.next_row), found.next_row)
 
 
 def split_sizes(dataset: DatasetInfo, directions: Iterable[str] | None = None) -> dict[str, int]:

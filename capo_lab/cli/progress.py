@@ -78,8 +78,9 @@ class RunWatch:
                 self.latest[row.key] = row.value
 
     def fields(self, now: datetime) -> dict[str, str]:
+        ended = self.record.status not in ("queued", "running")
         return {
-            "eta": eta_text(eta.run_estimate(self.record, self.dataset, self.timings, now)),
+            "eta": "" if ended else eta_text(eta.run_estimate(self.record, self.dataset, self.timings, now)),
             "loss": value_text("loss", self.latest.get(LOSS)),
             "accuracy": value_text("eval acc", self.latest.get(EVAL_ACCURACY)),
             "status": str(self.record.status),

@@ -77,9 +77,14 @@ def test_a_queued_run_is_priced_roughly_from_its_config() -> None:
     ) is None  # fmt: skip
 
 
-def test_time_since_the_latest_row_is_taken_off_never_below_nothing() -> None:
+def test_time_since_the_latest_row_is_taken_off_but_never_more_than_the_next_rows_work() -> None:
     plan = eta.plan_run(PAPER_CPU, SIZES, 16)
-    clock = eta.read_clock(rows(16, steps=160.0, checkpoints=4.0, total=500.0))
-    found = eta.estimate(plan, clock, since_row=10.0)
-    assert found.seconds == pytest.approx(sum(found.parts.values()) - 10.0)
-    assert eta.estimate(plan, clock, since_row=1e9).seconds == 0.0
+    clock = eta.read_clock(rows(10, base_scoring=192.0, steps=100.0, checkpoints=4.0, total=500.0))
+    found = eta.estimate(plan, clock, since_row=4.0)
+    assert found.seconds == pytest.approx(sum(found.parts.values()) - 4.0)
+    late = eta.estimate(plan, clock, since_row=1e9)  # step 11 runs late: it is not done, nor is the rest
+    assert late.already == late.next_row == pytest.approx(100.0 / 10)  # step 11: no evaluation, no checkpoint
+    assert late.seconds == pytest.approx(sum(late.parts.values()) - 100.0 / 10)
+    last = eta.read_clock(rows(16, base_scoring=192.0, steps=160.0, checkpoints=4.0, total=600.0))
+    translating = eta.estimate(plan, last, since_row=1e9)  # after the last step: only the translation
+    assert translating.next_row == translating.parts["translation"] > 0 and translating.seconds == 0.0
