@@ -131,10 +131,10 @@ def _judge_table(section) -> str:
         c, rate = r.comparison, r.inconsistency_rate
         flips = f"{r.inconsistent} of {r.verdicts} ({rate:.0%})" if rate is not None else "—"
         numbers = (
-            (c.language, c.judged, r.unjudged, f"{c.wins} / {c.losses}", r.ties,
+            (r.language, c.judged, r.unjudged, f"{c.wins} / {c.losses}", r.ties,
              " ".join(_span(c.win_rate.estimate, c.win_rate.low, c.win_rate.high, "")),
              " ".join(_span(c.net.estimate, c.net.low, c.net.high)), f"{c.p_holm:.3g}")
-            if c else ("—", 0, r.unjudged, "—", 0, "—", "—", "—")
+            if c else (r.language, 0, r.unjudged, "—", 0, "—", "—", "—")
         )  # fmt: skip
         rows.append(_row((r.arm, *numbers, flips, judge_verdict(r))))
     return _table(rows, "comparisons judge")

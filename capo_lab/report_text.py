@@ -101,7 +101,7 @@ def judge_verdict(row: JudgeRow) -> str:
 
 def judge_line(row: JudgeRow) -> str:
     """An arm against the base by the judge: wins, ties, losses, unjudged apart, inconsistency."""
-    head = f"judge, {row.arm} vs base, {_where(row.comparison.language if row.comparison else ALL)}"
+    head = f"judge, {row.arm} vs base, {_where(row.language)}"
     unjudged = f"{row.unjudged} unjudged (counted as neither wins nor losses)"
     rate = row.inconsistency_rate
     flips = (

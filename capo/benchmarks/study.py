@@ -62,15 +62,13 @@ class JudgeRow:
     """An arm's adapter against the base by the judge, in one language (or ``all``)."""
 
     arm: str
+    language: str
     comparison: WinComparison | None  # None when no item was judged
     ties: int
     unjudged: int
     inconsistent: int  # judged verdicts (item × seed) that flipped with the order
     verdicts: int  # judged verdicts (item × seed)
-
-    @property
-    def inconsistency_rate(self) -> float | None:
-        return self.inconsistent / self.verdicts if self.verdicts else None
+    inconsistency_rate: float | None = None  # inconsistent / verdicts; None when nothing was judged
 
 
 @dataclass(frozen=True)
@@ -160,26 +158,23 @@ def _judged(seeds: dict, language: str) -> tuple[dict[Key, list[tuple[str, bool]
     return judged, len(keys) - len(judged)
 
 
+def _judge_row(arm: str, seeds: dict, language: str) -> JudgeRow:
+    judged, unjudged = _judged(seeds, language)
+    verdicts = [v for vs in judged.values() for v in vs]
+    flipped = sum(inconsistent for _, inconsistent in verdicts)
+    return JudgeRow(
+        arm, language, _seed_means(judged, language), sum(o == "tie" for o, _ in verdicts), unjudged, flipped,
+        len(verdicts), flipped / len(verdicts) if verdicts else None,
+    )  # fmt: skip
+
+
 def judge_rows(runs: Sequence[ArmItems]) -> list[JudgeRow]:
     """Each adapter arm against the base: wins, ties, losses, unjudged and inconsistency per language."""
     rows = []
     for arm in dict.fromkeys(r.arm for r in runs if r.arm != BASE and r.verdicts):
         seeds = _seeds(runs, arm)
         languages = sorted({k[0] for r in seeds.values() for k in r.verdicts}) + [ALL]
-        for language in languages:
-            judged, unjudged = _judged(seeds, language)
-            verdicts = [v for vs in judged.values() for v in vs]
-            compared = _seed_means(judged, language)
-            rows.append(
-                JudgeRow(
-                    arm,
-                    compared,
-                    sum(o == "tie" for o, _ in verdicts),
-                    unjudged,
-                    sum(flipped for _, flipped in verdicts),
-                    len(verdicts),
-                )  # fmt: skip
-            )
+        rows += [_judge_row(arm, seeds, language) for language in languages]
     return _holm_judge(rows)
 
 
@@ -199,19 +194,19 @@ def _seed_means(judged: dict[Key, list[tuple[str, bool]]], language: str) -> Win
 
 
 def _holm_judge(rows: list[JudgeRow]) -> list[JudgeRow]:
-    """Holm over each arm's languages (``all`` is its own family, as in ``compare_verdicts``)."""
+    """Holm over each arm's languages; ``all`` is its own family (as in ``compare_verdicts``)."""
     out = list(rows)
     for arm in dict.fromkeys(r.arm for r in rows):
-        members = [
-            i for i, r in enumerate(rows) if r.arm == arm and r.comparison and r.comparison.language != ALL
-        ]
+        members = [i for i, r in enumerate(rows) if r.arm == arm and r.comparison and r.language != ALL]
         adjusted = holm([rows[i].comparison.p_value for i in members])
         for i, p in zip(members, adjusted, strict=True):
             out[i] = replace(rows[i], comparison=replace(rows[i].comparison, p_holm=p))
-        for i, r in enumerate(rows):
-            if r.arm == arm and r.comparison and r.comparison.language == ALL:
-                out[i] = replace(r, comparison=replace(r.comparison, p_holm=r.comparison.p_value))
-    return out
+    return [
+        replace(r, comparison=replace(r.comparison, p_holm=r.comparison.p_value))
+        if r.language == ALL and r.comparison
+        else r
+        for r in out
+    ]
 
 
 def suite_section(

@@ -5,7 +5,8 @@ always-"Answer (A)" judge giving only ties and 100 % inconsistency."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+import json
+from dataclasses import asdict, replace
 
 import pytest
 
@@ -133,14 +134,20 @@ def test_an_always_answer_a_judge_gives_only_ties_and_full_inconsistency(lab, ch
             db, run.run_id, _judge(chat_server, lambda messages: "Comparison: A.\nPreferred: Answer (A)")
         )
     (section,) = study_benchmark_sections(db, runs)
-    overall = [r for r in section.judge if r.comparison and r.comparison.language == "all"]
+    overall = [r for r in section.judge if r.language == "all"]
     assert [r.arm for r in overall] == ["capo", "dpo"]
     for row in overall:  # 3 items (e1, e2, z1), each "A" in both orders: a tie that flipped
         c = row.comparison
         assert (c.judged, c.wins, c.losses, row.ties, row.unjudged) == (3, 0, 0, 3, 0)
         assert (row.inconsistent, row.verdicts, row.inconsistency_rate) == (3, 3, 1.0)
         assert (c.win_rate.estimate, c.net.estimate, c.p_value) == (0.0, 0.0, 1.0)
-    text = render_text(replace(sample_report(), benchmarks=[section]))
+    report = replace(sample_report(), benchmarks=[section])
+    as_json = json.loads(json.dumps(asdict(report), default=str))  # capo-lab report --format json
+    assert [r["inconsistency_rate"] for r in as_json["benchmarks"][0]["judge"] if r["language"] == "all"] == [
+        1,
+        1,
+    ]
+    text = render_text(report)
     assert "won 0 / tie verdicts 3 / lost 0" in text and "inconsistent 3 of 3 verdicts (100%)" in text
     assert "significant after Holm" not in text.split("Benchmark xlsum")[1]
 
@@ -157,13 +164,15 @@ def test_unjudged_items_are_counted_apart_never_as_wins_or_losses(lab, chat_serv
 
     _judged_job(db, run.run_id, _judge(chat_server, reply))
     (section,) = study_benchmark_sections(db, [run])
-    rows = {r.comparison.language if r.comparison else "—": r for r in section.judge}
+    rows = {r.language: r for r in section.judge}
     overall = rows["all"]
     assert (overall.comparison.judged, overall.unjudged) == (2, 1)  # 3 items: 2 judged + 1 unjudged
     assert (overall.comparison.wins, overall.comparison.losses, overall.inconsistent) == (2, 0, 0)
     assert overall.comparison.win_rate.estimate == 2 / 2
-    zh = [r for r in section.judge if r.comparison is None]
-    assert len(zh) == 1 and zh[0].unjudged == 1  # zh: nothing judged, its one item unjudged
+    assert (rows["zh"].comparison, rows["zh"].unjudged, rows["zh"].inconsistency_rate) == (None, 1, None)
+    assert rows["en"].comparison.judged == 2  # zh: nothing judged, its one item unjudged
+    text = render_text(replace(sample_report(), benchmarks=[section]))
+    assert "judge, capo vs base, zh: 1 unjudged (counted as neither wins nor losses); no item judged" in text
 
 
 def test_the_report_shows_each_suite_escaped_with_the_detectable_difference(lab) -> None:  # noqa: F811
