@@ -6,21 +6,29 @@ resume step). Spreading everything over the steps (elapsed / steps done × steps
 base scoring pass, which happens once, as if it recurred every step, and says nothing before the
 first step. Here each phase is estimated on its own:
 
-- steps: the run's mean step so far × steps left;
+- steps: the run's mean step so far × steps left (before the first: ``STEP_PASSES`` base passes a pair);
 - evaluations (``train.eval_every`` and the last step; the held-out splits, and the train split at
-  the end when ``train.score_train_split``): the mean measured evaluation once one has run; before,
-  the held-out pairs × the seconds a pair took in the base scoring pass, plus storing their rows
-  at the rate step 0's rows were stored;
+  the end when ``train.score_train_split``): the mean measured evaluation pair once one has run;
+  before, ``EVAL_PASSES`` of the pair's base scoring pass (the adapter is on now), plus storing
+  its rows at the rate step 0's rows were stored;
 - checkpoints (``train.checkpoint_every`` and the last step): the mean measured one, else
   ``CHECKPOINT_SECONDS``;
 - the end-of-run translation (``train.generate_at_end``: the adapter and the base each translate
-  ``generate_at_end_pairs`` of every held-out split, in batches): loading the model again (as long
-  as the run's own loading took) and ``max_new_tokens`` decoding steps a batch, each costing
-  ``DECODE_STEP_PASSES`` of a scoring pass of one pair.
+  ``generate_at_end_pairs`` of every held-out split, in batches): loading the generation model
+  (``GENERATION_LOAD_SHARE`` of the run's own loading) and ``max_new_tokens`` decoding steps a
+  batch (a translation that stops early is not foreseen), each ``DECODE_STEP_PASSES`` of a pair's
+  base scoring pass.
+
+The ratios are measured in one short paper-cpu run on the development machine (``bench/README.md``,
+"A run's overhead": base scoring 2.2 s a pair, evaluation with the adapter on 3.75 s a pair, a step
+of 8 pairs 44.7 s, 640 decoding steps of batch 8 in 646 s, the generation model loaded in 44 s
+against the trainer's 103 s), a different run from the one ``tests/capo_lab/test_eta_recorded.py``
+checks against.
 
 Before a run has logged anything (queued, or still loading) the same plan is priced at
-``SECONDS_PER_PAIR_TOKEN``, a rough rate per scored pair-token measured once on the development
-machine (2 shared CPU cores) for each built-in model: an order of magnitude, marked ``rough``.
+``SECONDS_PER_PAIR_TOKEN``, a rough rate per scored pair-token for each built-in model on the
+development machine (2 CPU cores, idle; other sessions' load made every figure up to 4× slower):
+an order of magnitude, marked ``rough``.
 """
 
 from __future__ import annotations
@@ -36,18 +44,18 @@ from storage.records import DatasetInfo, MetricRow, RunRecord
 TIMING_PREFIX = "seconds/"
 ONE_OFF_PHASES = ("loading", "tokenizing", "base_scoring")  # all spent before step 0's row
 
-# A training step is a forward and a backward pass over its pairs: about 3 forward passes' work.
-STEP_PASSES = 3.0
-# One greedy decoding step of a batch (one new token per row, cached keys and values) costs this
-# share of one pair's scoring forward pass (a whole prompt and two responses).
-DECODE_STEP_PASSES = 0.5
+# In units of one pair's base scoring pass (bench/README.md's run, see above):
+STEP_PASSES = 2.6  # a training step, per pair: forward and backward (44.7 s / 8 pairs / 2.2 s)
+EVAL_PASSES = 1.7  # an evaluation, per pair: the adapter's unmerged LoRA products on (3.75 / 2.2)
+DECODE_STEP_PASSES = 0.46  # one greedy decoding step of a batch (646 s / 640 steps / 2.2 s)
+GENERATION_LOAD_SHARE = 0.43  # loading the generation model, of the trainer's loading (44 / 103)
 # Saving a LoRA adapter and the optimizer state: seconds, until the run has saved one itself.
 CHECKPOINT_SECONDS = 2.0
-# Rough rates for queued runs, per pair-token of scoring (forward only) on the development machine
-# (2 CPU cores shared, 4-bit Gemma with bf16 autocast; tiny-random-llama), and the one-off model
-# load; a model not listed here gets no estimate before its run has logged its own timings.
-SECONDS_PER_PAIR_TOKEN = {"gemma-3-270m": 4e-3, "tiny-random-llama": 2e-5}
-LOAD_SECONDS = {"gemma-3-270m": 60.0, "tiny-random-llama": 1.0}
+# Rough rates for queued runs, per pair-token of a base scoring pass (about 0.55 s a Gemma pair on
+# the idle development machine), and the one-off load; a model not listed here gets no estimate
+# before its run has logged its own timings.
+SECONDS_PER_PAIR_TOKEN = {"gemma-3-270m": 3.5e-3, "tiny-random-llama": 5e-4}
+LOAD_SECONDS = {"gemma-3-270m": 60.0, "tiny-random-llama": 5.0}
 # Tokens of one [prompt | chosen | rejected] pair of sentence-level MTPE data, at most max_length.
 TYPICAL_PAIR_TOKENS = 160
 
@@ -149,16 +157,16 @@ class Estimate:
 
 
 def pass_seconds(plan: RunPlan, clock: PhaseClock) -> float | None:
-    """Seconds one pair's scoring forward pass takes in this run: from its base scoring pass (every
-    train and held-out pair once), or from its steps when they say a pass is slower (base scores
-    reused from an earlier run leave that pass nearly empty)."""
+    """Seconds one pair's base scoring pass takes in this run, from that pass (every train and
+    held-out pair once); from its steps instead when the pass was nearly empty (base scores reused
+    from an earlier run: under a tenth of what the steps imply). None when neither says."""
     base_pairs = plan.train_pairs + plan.held_out_pairs
     from_base = clock.start.get("base_scoring", 0.0) / base_pairs if base_pairs else 0.0
     steps_done = clock.step - clock.start_step
     from_steps = (
         clock.spent("steps") / steps_done / (plan.pairs_per_step * STEP_PASSES) if steps_done > 0 else 0.0
     )
-    return max(from_base, from_steps) or None
+    return (from_base if from_base >= from_steps / 10 else from_steps) or None
 
 
 def time_left(plan: RunPlan, clock: PhaseClock) -> Estimate:
@@ -197,7 +205,7 @@ def time_left(plan: RunPlan, clock: PhaseClock) -> Estimate:
 
 def _evaluation_seconds(plan: RunPlan, clock: PhaseClock, per_pass: float) -> tuple[float, float]:
     """(seconds of one evaluation of the held-out splits, seconds per pair scored in one): measured
-    once one ran in this clock, else priced at the base pass's rate plus step 0's storing rate."""
+    once one ran in this clock, else ``EVAL_PASSES`` base passes plus step 0's storing rate."""
     measured = [s for s in plan.eval_steps if clock.start_step < s <= clock.step]
     if measured and plan.held_out_pairs:
         last_has_train = plan.score_train_at_end and measured[-1] == plan.total_steps
@@ -207,17 +215,17 @@ def _evaluation_seconds(plan: RunPlan, clock: PhaseClock, per_pass: float) -> tu
     stored_at_zero = plan.held_out_pairs + (plan.train_pairs if plan.score_train_at_end else 0)
     stored = clock.start.get("logging_scores", clock.latest.get("logging_scores", 0.0))  # nothing since 0
     store_rate = stored / stored_at_zero if clock.start_step == 0 and stored_at_zero else 0.0
-    per_pair = per_pass + store_rate
+    per_pair = EVAL_PASSES * per_pass + store_rate
     return per_pair * plan.held_out_pairs, per_pair
 
 
 def _translation_seconds(plan: RunPlan, per_pass: float, loading: float) -> float:
-    """Load the model once, then each split's batches for the adapter and the base, each batch
-    ``max_new_tokens`` decoding steps (a translation that stops early is not foreseen)."""
+    """Load the generation model once, then each split's batches for the adapter and the base, each
+    batch ``max_new_tokens`` decoding steps (a translation that stops early is not foreseen)."""
     if not plan.translated:
         return 0.0
     batches = sum(2 * math.ceil(n / plan.generation_batch) for n in plan.translated if n)
-    return loading + batches * plan.max_new_tokens * DECODE_STEP_PASSES * per_pass
+    return GENERATION_LOAD_SHARE * loading + batches * plan.max_new_tokens * DECODE_STEP_PASSES * per_pass
 
 
 def rough_estimate(plan: RunPlan) -> Estimate | None:

@@ -14,7 +14,7 @@ from app.tables import (
     stats_frame,
 )
 from capo.config import RunConfig
-from capo_lab.eta import CHECKPOINT_SECONDS
+from capo_lab.eta import CHECKPOINT_SECONDS, EVAL_PASSES
 from capo_lab.records import DatasetInfo, DirectionStats, MetricRow, RunRecord
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -90,19 +90,19 @@ def test_a_running_run_shows_start_elapsed_and_its_time_left_phase_by_phase() ->
                      steps=60, checkpoints=0, total=150.8)  # fmt: skip
     facts = QueueFacts({"d": DATASET}, {1: latest}, {})
     (row,) = queue_frame([run("running", 2, 8, started.replace(tzinfo=None))], NOW, facts).to_dict("records")
-    per_pass = max(80 / 80, 60 / 2 / (8 * 3))  # a pair's forward pass: 1.25 s (the steps say slower)
+    per_pass = 80 / 80  # a pair's base scoring pass: 1 s
     steps = 60 / 2 * (8 - 2)  # 180 s
-    per_pair = per_pass + 0.8 / 80  # scored and stored: 1.26 s
-    evaluations = 2 * 16 * per_pair + 64 * per_pair  # steps 4 and 8, the train split at 8: 120.96 s
+    per_pair = EVAL_PASSES * per_pass + 0.8 / 80  # scored with the adapter on and stored: 1.71 s
+    evaluations = 2 * 16 * per_pair + 64 * per_pair  # steps 4 and 8, the train split at 8: 164.16 s
     since_row = 160 - 150.8  # the clock's latest row was written 9.2 s ago
-    left = steps + evaluations + CHECKPOINT_SECONDS - since_row  # 293.76 s
+    left = steps + evaluations + CHECKPOINT_SECONDS - since_row  # 336.96 s
     assert (row["step"], row["started (UTC)"], row["elapsed"], row["ETA"]) == (
         "2/8",
         "2025-03-01 11:57:20",
         "2m 40s",
         duration_text(left),
     )
-    assert duration_text(left) == "4m 54s"
+    assert duration_text(left) == "5m 37s"
 
 
 def test_a_queued_run_gets_a_rough_eta_and_ended_or_unknown_ones_none() -> None:

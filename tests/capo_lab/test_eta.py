@@ -54,14 +54,14 @@ def test_before_the_first_step_steps_and_evaluations_are_priced_from_the_base_pa
                  steps=0.0, checkpoints=0.0, total=254.92)  # fmt: skip
     found = eta.time_left(plan, eta.read_clock(step0))
     per_pass = 192.0 / (64 + 128)  # 1 s a pair
-    per_pair = per_pass + 1.92 / (128 + 64)  # stored at step 0: held-out and train rows, 0.01 s each
+    per_pair = eta.EVAL_PASSES * per_pass + 1.92 / (128 + 64)  # adapter on; stored as at step 0: 0.01 s
     assert found.parts["steps"] == pytest.approx(16 * 8 * eta.STEP_PASSES * per_pass)  # 384 s
     assert found.parts["evaluations"] == pytest.approx((2 * 128 + 64) * per_pair)  # 8, 16, train at 16
     assert found.parts["checkpoints"] == pytest.approx(2 * eta.CHECKPOINT_SECONDS)
     batches = 2 * (8 // 8) + 2 * (8 // 8)  # each split's 8 pairs, adapter and base, batches of 8
-    assert found.parts["translation"] == pytest.approx(
-        60.0 + batches * 160 * eta.DECODE_STEP_PASSES * per_pass
-    )
+    decoding = batches * 160 * eta.DECODE_STEP_PASSES * per_pass  # 160 new tokens a batch at most
+    loading = eta.GENERATION_LOAD_SHARE * 60.0  # the generation model loaded first
+    assert found.parts["translation"] == pytest.approx(loading + decoding)
     assert not found.rough
 
 
@@ -88,3 +88,12 @@ def test_time_since_the_latest_row_is_taken_off_but_never_more_than_the_next_row
     last = eta.read_clock(rows(16, base_scoring=192.0, steps=160.0, checkpoints=4.0, total=600.0))
     translating = eta.estimate(plan, last, since_row=1e9)  # after the last step: only the translation
     assert translating.next_row == translating.parts["translation"] > 0 and translating.seconds == 0.0
+
+
+def test_base_scores_reused_from_an_earlier_run_leave_the_pass_rate_to_the_steps() -> None:
+    plan = eta.plan_run(PAPER_CPU, SIZES, 16)
+    scored = eta.read_clock(rows(0, base_scoring=192.0) + rows(2, base_scoring=192.0, steps=41.6))
+    assert eta.pass_seconds(plan, scored) == pytest.approx(192.0 / 192)  # its own pass: 1 s a pair
+    reused = eta.read_clock(rows(0, base_scoring=0.5) + rows(2, base_scoring=0.5, steps=41.6))
+    # 0.5 / 192 s a pair is under a tenth of what 2 steps of 8 pairs say: 41.6 / 2 / (8 × 2.6) = 1 s
+    assert eta.pass_seconds(plan, reused) == pytest.approx(41.6 / 2 / (8 * eta.STEP_PASSES))
