@@ -55,7 +55,9 @@ def study_command(
 
 def wait_for_runs(run_ids: list[int], quiet: bool) -> None:
     """Until no run is queued or running: bars on a terminal, silence elsewhere."""
-    stdout.print("waiting for the runs (a worker runs them: capo-lab worker or serve)", markup=False)
+    stdout.print(
+        "waiting for the runs (a worker runs them: capo-lab worker or serve)", markup=False, highlight=False
+    )
     with RunBars(lab(), run_ids, stdout if shows_progress(quiet) else None) as bars:
         while bars.active():
             time.sleep(POLL_SECONDS)
