@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -45,6 +45,7 @@ class CardFacts:
     scores: Mapping[str, Mapping[int, Sequence[PairScoreRecord]]]  # split → step → pair scores
     metrics: Sequence[MetricRow]  # up to the adapter's step
     models_dir: Path  # where the lab keeps converted models ($CAPO_LAB_HOME/models)
+    sentences: Mapping[str, int] = field(default_factory=dict)  # split → sentences translated at the step
 
 
 def card_facts(
@@ -62,7 +63,12 @@ def card_facts(
         for split in RunConfig.model_validate(run.config).train.eval_splits:
             stored = set(queries.score_steps(session, run.id, split)) & {0, adapter_step}
             scores[split] = {at: queries.pair_scores(session, run.id, split, at) for at in stored}
-    return CardFacts(run, adapter_step, dataset, scores, metrics, models_dir)
+        jobs = queries.evaluations(session, run.id)  # newest first: the scores stored are the newest's
+    sentences: dict[str, int] = {}
+    for job in jobs:
+        if job.status == "succeeded" and job.evaluated_step == adapter_step and job.total:
+            sentences.setdefault(job.split, job.total // (2 if job.base else 1))
+    return CardFacts(run, adapter_step, dataset, scores, metrics, models_dir, sentences)
 
 
 def lab_version() -> str:
@@ -135,7 +141,7 @@ MARKDOWN_SPECIALS = str.maketrans({c: "\\" + c for c in "\\`*_[]|#"})
 
 def md(text: str) -> str:
     """User text (names, paths, options) as literal Markdown: HTML-escaped, Markdown's specials escaped."""
-    return html.escape(text).translate(MARKDOWN_SPECIALS)
+    return html.escape(text.translate(MARKDOWN_SPECIALS), quote=False)
 
 
 def base_section(name: str, models_dir: Path) -> list[str]:
@@ -238,7 +244,8 @@ def translation_section(facts: CardFacts) -> list[str]:
                 base, p = values.get(f"base_{metric}"), values.get(f"p_{metric}")
                 rows.append(
                     f"| {split} | {metric} | {values[metric]:.2f} | "
-                    f"{'' if base is None else f'{base:.2f}'} | {'' if p is None else f'{p:.3g}'} |"
+                    f"{'' if base is None else f'{base:.2f}'} | {'' if p is None else f'{p:.3g}'} | "
+                    f"{facts.sentences.get(split, '')} |"
                 )
     if not rows:
         return []
@@ -249,8 +256,8 @@ def translation_section(facts: CardFacts) -> list[str]:
         "Greedy translations of held-out sources scored against the post-edits with sacrebleu; p is the "
         "two-sided paired randomization test of adapter against base (`capo-lab evaluate`).",
         "",
-        "| split | metric | adapter | base | p |",
-        "| --- | --- | --- | --- | --- |",
+        "| split | metric | adapter | base | p | n sentences |",
+        "| --- | --- | --- | --- | --- | --- |",
         *rows,
     ]
 

@@ -68,6 +68,8 @@ def stored_run(lab: LabService, tmp_path: Path, model: str = "gemma-3-270m") -> 
         metrics = {"chrf": 44.0, "base_chrf": 40.0, "p_chrf": 0.03}
         writes.add_metrics(session, run_id, [(STEP, f"eval_translation/{k}", v) for k, v in metrics.items()])
         writes.update_run(session, run_id, status="succeeded", step=STEP, total_steps=STEP)
+        job = writes.add_evaluation(session, run_id, "last", "eval", True, 160)
+        writes.update_evaluation(session, job, status="succeeded", evaluated_step=STEP, done=12, total=12)
     return run_id
 
 
@@ -105,7 +107,7 @@ def test_the_card_states_base_objective_data_metrics_version_and_loading(lab, tm
     low2, high2 = clopper_pearson(2, 6)
     assert f"| eval | adapter (step {STEP}) | {5 / 6:.3f} | [{low5:.3f}, {high5:.3f}] | 6 |" in text
     assert f"| eval | base (step 0) | {2 / 6:.3f} | [{low2:.3f}, {high2:.3f}] | 6 |" in text
-    assert "| eval | chrf | 44.00 | 40.00 | 0.03 |" in text
+    assert "| eval | chrf | 44.00 | 40.00 | 0.03 | 6 |" in text  # 6 sentences, by adapter and base
     assert r"keep\_ties = True" in text and dataset_fingerprint(lab.db, "d") in text
     where = lab.settings.home_dir / "models"  # item 8: where the base lives, and how it is made
     assert f"folder = embedded_gemma_folder(Path({str(where)!r}))" in text
@@ -145,7 +147,7 @@ def test_the_zip_is_under_the_lab_home_with_its_card_and_old_zips_go(lab, tmp_pa
 def test_user_text_reaches_the_card_as_literal_markdown() -> None:
     from capo_lab.model_card import md
 
-    assert md("<img src=x> a|b_c*[d]") == r"&lt;img src=x&gt; a\|b\_c\*\[d\]"
+    assert md("<img src=x> a|b_c*[d] 'q' #1") == r"&lt;img src=x&gt; a\|b\_c\*\[d\] 'q' \#1"
 
 
 def test_the_export_tab_says_where_zips_go_and_where_the_embedded_base_lives(lab_home: Path) -> None:
