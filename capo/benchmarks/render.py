@@ -52,9 +52,11 @@ def render_conversation(
 
 # Zephyr's turn markers are plain text: a model that writes one has ended its answer and begun the
 # next turn (a base model does, its end-of-turn <eos> being rare), so generation stops there and the
-# marker and all after it are cut from the answer. ``none`` and ``model`` end on tokens (EOS, or the
-# template's end-of-turn token).
-TURN_MARKERS = {"zephyr": ("<|user|>", "<|assistant|>", "<|system|>"), "none": (), "model": ()}
+# marker and all after it are cut from the answer. Besides the three roles, a line that opens with
+# "<|" begins a turn too: Gemma 3 270M after a zephyr-template run invents roles ("<|admin|>",
+# "<|student-athlete|>") and ran on to the token limit past them. ``none`` and ``model`` end on
+# tokens (EOS, or the template's end-of-turn token).
+TURN_MARKERS = {"zephyr": ("<|user|>", "<|assistant|>", "<|system|>", "\n<|"), "none": (), "model": ()}
 
 
 def stop_strings(template: str) -> tuple[str, ...]:

@@ -44,6 +44,21 @@ def test_an_answers_seed_comes_from_the_job_seed_item_and_turn() -> None:
     assert 0 <= seed < 2**SEED_BITS  # fits the 32-bit signed seed column
 
 
+def test_a_zephyr_answer_ends_where_a_turn_marker_begins_a_line() -> None:
+    from capo.generate import _cut
+
+    tok = tiny_random_llama().tokenizer  # byte level: one token per byte
+    for text in ("Fares are data.\n<|admin|>\nMore", "Fares are data.<|user|>More"):
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        made = _cut(tok, ids, [tok.eos_token_id], len(ids), stop_strings("zephyr"))
+        assert (made.text, made.n_tokens, made.truncated) == (
+            "Fares are data.",
+            len("Fares are data."),
+            False,
+        )
+    assert stop_strings("none") == stop_strings("model") == ()  # they end on tokens
+
+
 def _job(seed: int = 0, temperature: float = 0.7) -> BenchmarkRecord:
     return BenchmarkRecord(
         id=1, run_id=1, step="last", suite="mt-bench", languages=("en",), limit=None, seed=seed, base=True,
@@ -59,7 +74,9 @@ def test_answers_are_sampled_reproducibly_with_the_seed_stored_and_shared_by_the
     tiny = tiny_random_llama()
     model = add_lora(tiny.model, LoraConfig())
     answerer = Answerer(model, tiny.tokenizer, _job(), " ")
-    assert answerer.stop_strings == stop_strings("zephyr") == ("<|user|>", "<|assistant|>", "<|system|>")
+    assert (
+        answerer.stop_strings == stop_strings("zephyr") == ("<|user|>", "<|assistant|>", "<|system|>", "\n<|")
+    )
     first = answerer.answer(ITEM, "adapter")
     assert answerer.answer(ITEM, "adapter") == first  # same seed, same text
     assert [r["seed"] for r in first] == [item_seed(0, "mt-bench", "en", "81", t) for t in (1, 2)]
