@@ -56,14 +56,19 @@ def mtpe_pairs(shared_data: Path):
     return list(shortest.values())
 
 
+def text_dataset(pairs):
+    """The pairs as TRL's text rows; the space is the lab's ``data.response_separator``."""
+    from datasets import Dataset
+
+    rows = [{"prompt": p.prompt, "chosen": " " + p.chosen, "rejected": " " + p.rejected} for p in pairs]
+    return Dataset.from_list(rows)
+
+
 def make_trainer(
     trl_classes, tmp_path: Path, model, tokenizer, pairs, objective: str, beta: float, **options
 ):
     """A CapoTrainer with a fresh LoRA (TRL wraps the model) on the pairs as TRL's text dataset."""
-    from datasets import Dataset
-
     capo_trainer, dpo_config, lora_config = trl_classes
-    rows = [{"prompt": p.prompt, "chosen": " " + p.chosen, "rejected": " " + p.rejected} for p in pairs]
     args = dpo_config(
         output_dir=str(tmp_path),
         beta=beta,
@@ -83,7 +88,7 @@ def make_trainer(
         model,
         args=args,
         objective=objective,
-        train_dataset=Dataset.from_list(rows),
+        train_dataset=text_dataset(pairs),
         processing_class=tokenizer,
         peft_config=lora,
     )
@@ -193,7 +198,7 @@ def test_capo_by_hand_on_what_trl_passes(trl_classes, mtpe_pairs, tmp_path):
 
 def test_two_training_steps_through_trl_on_cpu(trl_classes, mtpe_pairs, tmp_path):
     """CAPO, float32, batch 2 over four pairs: two optimizer steps, the loss logged at each, the adapter
-    moved, and not one reference forward pass."""
+    moved, an evaluation on the other two pairs, and not one reference forward pass."""
     tiny = tiny_random_llama()
     steps = {"per_device_train_batch_size": 2, "max_steps": 2, "learning_rate": 1e-3, "logging_steps": 1}
     trainer = make_trainer(
@@ -213,6 +218,8 @@ def test_two_training_steps_through_trl_on_cpu(trl_classes, mtpe_pairs, tmp_path
         )
     moved = [n for n, p in trainer.model.named_parameters() if n in before and not torch.equal(p, before[n])]
     assert before and len(moved) == len(before)
+    metrics = trainer.evaluate(text_dataset(mtpe_pairs[4:]))
+    assert metrics["eval_loss"] > 0 and 0 <= metrics["eval_rewards/accuracies"] <= 1
     assert reference_calls == []
 
 
