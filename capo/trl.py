@@ -55,6 +55,7 @@ from torch import Tensor
 
 from capo.config import config_from_dict
 from capo.errors import Problems, UserError
+from capo.objective_defs import OBJECTIVE_DEFS
 from capo.objectives import ObjectiveOutput, PairLogps, compute_objective, get_objective
 
 TRL_MIN_VERSION = "1.16"  # the first version tested; DPOTrainer's fused LM head arrived in 1.15
@@ -91,7 +92,7 @@ TRL_LOSS_OPTIONS: dict[str, Any] = {
     "use_weighting": False,
 }
 REFERENCE_OPTIONS = ("precompute_ref_log_probs", "sync_ref_model")
-OBJECTIVE_FORMS = "a name (capo, simpo, dpo_nll, dpo), a mapping with 'name', or an objective config"
+OBJECTIVE_FORMS = f"a name ({', '.join(OBJECTIVE_DEFS)}), a mapping with 'name', or an objective config"
 
 
 def lab_objective(objective: str | Mapping[str, Any] | BaseModel, beta: float) -> BaseModel:
