@@ -194,7 +194,6 @@ def every_category(categories: Sequence[str]) -> dict:
         "tickmode": "array",
         "tickvals": list(categories),
         "ticktext": list(categories),
-        "tickangle": 0 if len(categories) <= 6 else -45,
         "automargin": True,
     }
 
@@ -236,6 +235,7 @@ def sweep_chart(points: Sequence[SweepPoint], parameter: str) -> go.Figure:
         height=340,
         yaxis={"title": f"{split} reward accuracy", "range": [0, 1]},
         yaxis2={"title": "train loss", "overlaying": "y", "side": "right"},
+        legend=BOTTOM_LEGEND,  # on the right it covered the loss axis's labels
     )
     return fig
 

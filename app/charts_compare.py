@@ -111,9 +111,9 @@ def panel_chart(
         steps += [s for values in series.values() for s, _ in values]
         _add_panel(fig, series, (i // cols + 1, i % cols + 1), looks, shown)
     fig.update_annotations(font_size=12)  # the panel titles
-    top = 100 if "<br>" in title else 70  # the title's lines above the panels' own titles
+    top = 120 if "<br>" in title else 90  # the plot's badge, the title's lines, then the panels' titles
     fig.update_layout(
-        title={"text": title, "y": 1, "yref": "container", "yanchor": "top", "pad": {"t": 10}},
+        title={"text": title, "y": 1, "yref": "container", "yanchor": "top", "pad": {"t": 30}},
         height=200 * rows + PANEL_GAP * (rows - 1) + top + 90,
         margin={"l": 50, "r": 10, "t": top, "b": 40},
         legend=BOTTOM_LEGEND | {"y": -60 / (200 * rows)},
@@ -143,7 +143,7 @@ def margin_chart(
 
 def regime_chart(points: Sequence[Point], looks: dict[str, RunLook]) -> go.Figure:
     """The three gradient-regime shares over training, one panel each, one colour per run."""
-    return panel_chart(points, REGIME_PANELS, REGIME_TITLE, looks, y_range=(0, 1))
+    return panel_chart(points, REGIME_PANELS, REGIME_TITLE, looks, y_range=(-0.04, 1.04))  # 0 and 1 seen
 
 
 def _bar(x: list[str], y: list[float], name: str, colour: str, base: bool = False) -> go.Bar:
@@ -187,7 +187,7 @@ def accuracy_bars(
         bars.append(_bar(x, [r.runs[i].last for r in rows], name, looks[i].colour))
     fig = go.Figure(bars)
     fig.update_layout(
-        title=f"Eval reward accuracy ({accuracy}) per direction: base → last evaluation",
+        title=f"Eval reward accuracy per direction, {esc(accuracy)}: base → last evaluation",
         barmode="group",
         bargroupgap=0.1,
         xaxis=every_category(x),

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import plotly.graph_objects as go
 
-from app.charts import empty_figure, esc
+from app.charts import BOTTOM_LEGEND, empty_figure, esc, step_axis
 from app.runs_compare import run_colour
 from capo_lab.records import MarginPoint
 
@@ -39,10 +39,11 @@ def history_chart(series: Sequence[PairHistory]) -> go.Figure:
     fig.add_hline(y=0, line_dash="dot", line_color="grey")
     fig.update_layout(
         title="This pair's Δ = lw − ll across evaluations (ring: the step shown)",
-        xaxis_title="step",
+        xaxis=step_axis(h.step for s in series for h in s.history),
         yaxis_title="Δ (nats)",
-        height=300,
+        height=340,
         margin={"l": 50, "r": 10, "t": 40, "b": 40},
+        legend=BOTTOM_LEGEND,  # on the right, the runs' names squeezed the chart
     )
     return fig
 

@@ -130,7 +130,7 @@ def accuracy_summary(
     if not rows:
         return "No eval pair scores yet for the selected runs: the first evaluation scores the base model."
     line = (
-        f"Eval reward accuracy ({accuracy}) per direction: the base model (step 0) → each run's last "
+        f"Eval reward accuracy per direction, {accuracy}: the base model (step 0) → each run's last "
         "evaluation."
     )
     total = next((r for r in rows if r.direction == "all"), rows[-1])

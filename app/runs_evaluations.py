@@ -54,7 +54,7 @@ def build_evaluations(service, selected: gr.Dropdown, refresh_seconds: float) ->
     with gr.Row():
         split = gr.Radio(["eval", "validation"], value="eval", label="Split to translate", scale=1)
         evaluate = gr.Button("Evaluate translations", elem_id="evaluate-translations", scale=0)
-        job_id = gr.Number(label="Job", precision=0, minimum=1, scale=0, elem_id="evaluation-job")
+        job_id = gr.Number(None, label="Job", precision=0, minimum=1, scale=0, elem_id="evaluation-job")
         cancel = gr.Button("Cancel job", elem_id="cancel-evaluation", scale=0)
         message = gr.Markdown(EXPLAINED, elem_id="evaluation-message")
     with gr.Row():

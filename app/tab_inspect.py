@@ -230,7 +230,7 @@ def build_study_section(service, tab, pair_id, opened) -> None:
     note = gr.Markdown(elem_id="study-pair-note")
     outputs = [gr.HTML(elem_id="study-pair-view"), gr.Plot(elem_id="study-pair-chart", visible=False)]
 
-    @resetting_errors(["", gr.Plot(value=None, visible=False)])
+    @resetting_errors(["", gr.update(value=None, visible=False)])  # an update: a component would be drawn
     def across(*args):
         note, view, chart = study_pair_view(service, *args)
         return view, chart, note
@@ -295,9 +295,11 @@ def wire_table(service, tab, inputs: list, pairs: gr.Dataframe, note: gr.Markdow
     """A run's steps and the pair table: a failure says why in the note above the table, and empties
     the table (and, for a run, its steps), so no pair of another run or step stays to be opened."""
     run, step, direction, flags, compare = inputs
-    empty = gr.Dataframe(value=table([], PAIR_COLUMNS), visible=True)
+    # updates, not components: a component made here would be drawn at the tab's end (an empty table and
+    # a "Dropdown" under the study section)
+    empty = gr.update(value=table([], PAIR_COLUMNS), visible=True)
 
-    @resetting_errors([gr.Dropdown(choices=[], value=None), empty])
+    @resetting_errors([gr.update(choices=[], value=None), empty])
     def on_run(run_id, direction_text, flag_list, other):
         steps = service.score_steps(int(run_id), "eval") if run_id else []
         at = steps[-1] if steps else None

@@ -393,12 +393,12 @@ def build(service) -> None:
                 deltas, sweep = gr.Plot(elem_id="delta-chart"), gr.Plot(elem_id="sweep-chart")
             with gr.Row(equal_height=True):
                 lr, throughput = gr.Plot(), gr.Plot()
+            build_evaluations(service, selected, REFRESH_SECONDS)
+            deleted = build_delete(service, selected)
         selected.change(selection_shown, selected, [hint, charts])
         outputs = [state, summary, accuracy_table, accuracy_chart, loss, accuracy_plot, margins, regimes]
         outputs += [deltas, sweep, lr, throughput]
         timer = gr.Timer(REFRESH_SECONDS, active=False)  # ticks only while a selected run may log more
-        build_evaluations(service, selected, REFRESH_SECONDS)
-        deleted = build_delete(service, selected)
         inputs = [selected, state, live, which_accuracy, which_margin]
         redraw, inputs, every = wire_live(service, inputs, outputs, timer, status)
         deleted.then(redraw, inputs, every)  # the deleted runs' charts go with them
