@@ -38,3 +38,18 @@ def length_grouped_order(lengths: Sequence[int], batch_size: int, seed: int, epo
     last = batches.pop() if batches and len(batches[-1]) < batch_size else None
     shuffle = torch.randperm(len(batches), generator=_generator(seed + 1, epoch)).tolist()
     return [i for b in shuffle for i in batches[b]] + (last or [])
+
+
+def token_micro_batches(indices: Sequence[int], tokens: Sequence[int], budget: int) -> list[list[int]]:
+    """``indices`` (one optimizer step's pairs, in order) cut into forward passes of at most ``budget``
+    tokens, ``tokens[i]`` being pair i's; a pair longer than the budget goes alone. Order is kept, so
+    the step's pairs and its loss are those of ``batch_size`` micro-batches: only memory changes."""
+    passes: list[list[int]] = []
+    used = budget + 1  # the first pair opens a pass
+    for i in indices:
+        if used + tokens[i] > budget:
+            passes.append([])
+            used = 0
+        passes[-1].append(i)
+        used += tokens[i]
+    return passes

@@ -276,6 +276,15 @@ class TrainConfig(_Frozen):
         None, "Pairs per forward pass in evaluation; null: batch_size", le=BATCH_MAX, optional=True
     )
     grad_accum: int = _whole(1, "Forward passes per optimizer step (gradient accumulation)", le=BATCH_MAX)
+    micro_batch_tokens: int | None = _whole(
+        None,
+        "Most tokens per training forward pass (a pair's prompt + chosen + rejected): each step's "
+        "batch_size × grad_accum pairs are cut, in order, into passes of at most this many tokens (a "
+        "longer pair goes alone); the loss and gradients are unchanged, only peak memory. null: "
+        "batch_size pairs a pass",
+        le=LENGTH_MAX * BATCH_MAX,
+        optional=True,
+    )
     eval_every: int = _whole(
         10, "Evaluate every this many optimizer steps (and at step 0 and the last step)", le=STEPS_MAX
     )

@@ -30,7 +30,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 from transformers import get_scheduler
 
-from capo.batching import epoch_order, length_grouped_order
+from capo.batching import epoch_order, length_grouped_order, token_micro_batches
 from capo.checkpoints import load_checkpoint, save_checkpoint
 from capo.config import RunConfig
 from capo.cpu_memory import trim_heap_between_layers
@@ -39,7 +39,14 @@ from capo.evaluation import PairScoreRow, aggregate, score_rows
 from capo.flex_mask import train_without_flex_on_cpu
 from capo.models import LoadedModel, add_lora, load_base_model, resolve_device
 from capo.objectives import ObjectiveSpec, PairLogps, compute_objective, get_objective
-from capo.packing import PackedBatch, batch_response_logps, batch_token_logps, make_batch, scoring_layout
+from capo.packing import (
+    PackedBatch,
+    batch_response_logps,
+    batch_token_logps,
+    make_batch,
+    pair_tokens,
+    scoring_layout,
+)
 from capo.precision import bf16_autocast, keep_4bit_layers_differentiable, optimizer_for, paged_adamw
 from capo.schedule import planned_steps, steps_per_epoch
 from capo.scoring import (
@@ -410,6 +417,7 @@ def train(
     with clock("loading"):
         total = planned_steps(cfg, len(train_set))
         lengths = [p.length for p in train_set]
+        pair_token_counts = [pair_tokens(p) for p in train_set]
         per_epoch = steps_per_epoch(len(train_set), cfg.train.batch_size, cfg.train.grad_accum)
         optimizer = _optimizer(cfg, loaded.model, device, sink)
         scheduler = get_scheduler(
@@ -457,10 +465,12 @@ def train(
             if cfg.train.group_by_length
             else epoch_order(len(train_set), cfg.train.seed, epoch)
         )
-        micro = [
-            order[i : i + bs]
-            for i in range(position * accum * bs, min(len(order), (position + 1) * accum * bs), bs)
-        ]
+        step_pairs = order[position * accum * bs : (position + 1) * accum * bs]
+        micro = (
+            token_micro_batches(step_pairs, pair_token_counts, cfg.train.micro_batch_tokens)
+            if cfg.train.micro_batch_tokens
+            else [step_pairs[i : i + bs] for i in range(0, len(step_pairs), bs)]
+        )
         n_step = sum(len(m) for m in micro)
         loaded.model.train()
         rows: list[PairScoreRow] = []
