@@ -233,9 +233,12 @@ NUMBER_KEYS = [
 
 
 def test_the_number_keys_are_all_found() -> None:
-    assert len(NUMBER_KEYS) == 23 and {"train.seed", "optim.max_grad_norm", "objective.nll_weight"} <= set(
-        NUMBER_KEYS
-    )
+    assert len(NUMBER_KEYS) == 24 and {
+        "train.seed",
+        "train.micro_batch_tokens",
+        "optim.max_grad_norm",
+        "objective.nll_weight",
+    } <= set(NUMBER_KEYS)
 
 
 @pytest.mark.parametrize("key", NUMBER_KEYS)
