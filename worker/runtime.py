@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from dataclasses import dataclass, field
 
 from capo_lab.database import Database
@@ -49,15 +50,23 @@ class DropMessage(logging.Filter):
         return not str(record.msg).startswith(self.prefix)
 
 
+def warning_line(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ARG001
+    """``warnings.showwarning`` as one log line (category, message, where), not two lines of stderr."""
+    text = " ".join(str(message).split())
+    logging.getLogger("py.warnings").warning("%s: %s (%s:%s)", category.__name__, text, filename, lineno)
+
+
 def quiet_libraries() -> None:
     """One line per event in a worker's log (and so in ``capo-lab serve``'s): no "Loading weights"
-    progress bars (transformers' and the hub's bars off), the echoing libraries at WARNING, and
-    bitsandbytes' "Failed to load CPU gemm_4bit_forward" warning dropped: it is said once per 4-bit
-    load, with what it costs, by ``capo.models``. Call it before bitsandbytes is imported (by peft,
-    through ``capo.models``): bitsandbytes logs that line when imported. Imports transformers."""
+    progress bars (transformers' and the hub's bars off), a library's warning as one log line, the
+    echoing libraries at WARNING, and bitsandbytes' "Failed to load CPU gemm_4bit_forward" warning
+    dropped: it is said once per 4-bit load, with what it costs, by ``capo.models``. Call it before
+    bitsandbytes is imported (by peft, through ``capo.models``): bitsandbytes logs that line when
+    imported. Imports transformers."""
     from transformers.utils import logging as transformers_logging  # the hub's bars go with its own
 
     transformers_logging.disable_progress_bar()
+    warnings.showwarning = warning_line
     for name in ECHOES:
         logging.getLogger(name).setLevel(logging.WARNING)
     bnb = logging.getLogger(BNB_CPU_OPS)

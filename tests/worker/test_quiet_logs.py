@@ -26,6 +26,8 @@ LOAD = textwrap.dedent(
     with tempfile.TemporaryDirectory() as folder:
         tiny_random_llama().model.save_pretrained(folder)
         add_lora(_load(folder, torch.float32, torch.device("cpu"), False, "auto"), LoraConfig())
+    import warnings
+    warnings.warn("a library's\\n  two-line warning", UserWarning)
     if sys.argv[2] == "4bit":
         config = ModelConfig(name_or_path="tiny-random-llama", load_in_4bit=True, dtype="bfloat16")
         for _ in range(2):
@@ -54,7 +56,10 @@ def test_a_quiet_worker_loads_a_model_without_a_progress_bar_or_warnings() -> No
     assert "Loading weights" in loud  # transformers draws its bar unless told not to: the test can fail
     quiet = load_log("quiet")
     assert "Loading weights" not in quiet and "%|" not in quiet
-    assert "Warning" not in quiet  # FutureWarning, DeprecationWarning, UserWarning
+    assert "FutureWarning" not in quiet and "DeprecationWarning" not in quiet
+    (warned,) = [line for line in quiet.splitlines() if "UserWarning" in line]  # one line, not two
+    assert warned.startswith("py.warnings WARNING UserWarning: a library's two-line warning (")
+    assert "two-line warning" in loud and "  two-line warning" in loud  # stderr's two lines otherwise
     assert "gemm_4bit_forward from kernels-community" not in quiet
 
 
