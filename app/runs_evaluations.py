@@ -54,7 +54,9 @@ def build_evaluations(service, selected: gr.Dropdown, refresh_seconds: float) ->
     with gr.Row():
         split = gr.Radio(["eval", "validation"], value="eval", label="Split to translate", scale=1)
         evaluate = gr.Button("Evaluate translations", elem_id="evaluate-translations", scale=0)
-        job_id = gr.Number(None, label="Job", precision=0, minimum=1, scale=0, elem_id="evaluation-job")
+        # no minimum: Gradio shows an empty number as 0, and a minimum of 1 drew it red and refused it
+        # with a traceback in the server log; the service says which job numbers exist
+        job_id = gr.Number(None, label="Job", precision=0, scale=0, elem_id="evaluation-job")
         cancel = gr.Button("Cancel job", elem_id="cancel-evaluation", scale=0)
         message = gr.Markdown(EXPLAINED, elem_id="evaluation-message")
     with gr.Row():
@@ -72,7 +74,7 @@ def build_evaluations(service, selected: gr.Dropdown, refresh_seconds: float) ->
 
     @resetting_errors([KEEP, KEEP, KEEP])
     def on_cancel(run_ids, which, job):
-        if job is None:
+        if not job:  # empty, shown as 0
             raise LabError("give the job number from the table")
         done = service.cancel_evaluation(int(job))
         return [*watched(service, run_ids, which), f"Evaluation {int(job)}: {done}."]
