@@ -70,18 +70,34 @@ def decided(score: PairScoreRecord, base: PairScoreRecord | None, variant: str) 
     return score.logp_chosen > score.logp_rejected
 
 
-def _decisions(scores: list, base: dict, variant: str) -> dict[int, tuple[str, bool]]:
-    return {s.pair_id: (s.direction, decided(s, base.get(s.pair_id), variant)) for s in scores}
+@dataclass(frozen=True)
+class StoredScores:
+    """A run's pair scores of a split at its first and last stored steps."""
+
+    first_step: int
+    last_step: int
+    first: list[PairScoreRecord]
+    last: list[PairScoreRecord]
 
 
-def outcomes(db: Database, run_id: int, split: str, variant: str = PAPER) -> Outcomes | None:
+def stored_scores(db: Database, run_id: int, split: str) -> StoredScores | None:
+    """One read of a run's first and last scores of ``split``; None when it has none."""
     with db.read() as session:
         steps = queries.score_steps(session, run_id, split)
         if not steps:
             return None
         first, last = (queries.pair_scores(session, run_id, split, s) for s in (steps[0], steps[-1]))
-    base = {s.pair_id: s for s in first}
-    return Outcomes(steps[0], steps[-1], _decisions(first, base, variant), _decisions(last, base, variant))
+    return StoredScores(steps[0], steps[-1], first, last)
+
+
+def outcomes(scores: StoredScores, variant: str = PAPER) -> Outcomes:
+    """Each pair decided under ``variant`` at the first and the last step."""
+    base = {s.pair_id: s for s in scores.first}
+
+    def decisions(found: list[PairScoreRecord]) -> dict[int, tuple[str, bool]]:
+        return {s.pair_id: (s.direction, decided(s, base.get(s.pair_id), variant)) for s in found}
+
+    return Outcomes(scores.first_step, scores.last_step, decisions(scores.first), decisions(scores.last))
 
 
 def accuracy(found: Mapping[int, tuple[str, bool]], direction: str) -> tuple[int, float]:
@@ -104,17 +120,17 @@ def accuracy_cell(found: Outcomes, direction: str) -> AccuracyCell:
 def direction_accuracy(db: Database, run_ids: list[int], split: str = "eval") -> list[DirectionAccuracy]:
     """Per direction, then ``all``: each run's reward accuracy (lw > ll) at its first stored step and its
     last, with n; runs without ``split`` scores are left out. Each row also holds itself under every
-    accuracy in ``VARIANTS`` (``DirectionAccuracy.in_variant``)."""
-    by_variant = {v: variant_accuracy(db, run_ids, split, v) for v in VARIANTS}
+    accuracy in ``VARIANTS`` (``DirectionAccuracy.in_variant``). One read per run."""
+    found = {int(r): scores for r in run_ids if (scores := stored_scores(db, int(r), split))}
+    by_variant = {v: variant_accuracy({r: outcomes(s, v) for r, s in found.items()}) for v in VARIANTS}
     return [
         replace(row, variants={v: rows[i] for v, rows in by_variant.items()})
         for i, row in enumerate(by_variant[PAPER])
     ]
 
 
-def variant_accuracy(db: Database, run_ids: list[int], split: str, variant: str) -> list[DirectionAccuracy]:
-    """``direction_accuracy``'s rows under one accuracy ``variant``, without ``variants``."""
-    found = {int(r): o for r in run_ids if (o := outcomes(db, int(r), split, variant))}
+def variant_accuracy(found: Mapping[int, Outcomes]) -> list[DirectionAccuracy]:
+    """``direction_accuracy``'s rows from each run's outcomes under one accuracy, without ``variants``."""
     directions = sorted({d for o in found.values() for d, _ in o.last.values()})
     rows = []
     for direction in [*directions, "all"] if directions else []:

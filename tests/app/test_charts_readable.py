@@ -154,3 +154,47 @@ def test_characters_of_three_and_four_bytes_and_text_that_does_not_line_up() -> 
 def test_without_the_text_the_bytes_still_join(text) -> None:
     tokens, logps = byte_pieces(" eğitim")
     assert [t for t, _ in join_partial_utf8(tokens, logps, text)][2] == "\ufffd\ufffd"
+
+
+def stored(pair: int, direction: str, step: int, lw: float, ll: float, tokens: tuple[int, int]) -> dict:
+    """A pair score row as the trainer stores it."""
+    return {
+        "step": step, "split": "eval", "pair_id": pair, "direction": direction, "logp_chosen": lw,
+        "logp_rejected": ll, "n_tokens_chosen": tokens[0], "n_tokens_rejected": tokens[1],
+        "ref_logp_chosen": None, "ref_logp_rejected": None, "rrm": lw / ll, "loss": 0.0,
+        "reward_margin": 0.0, "grad_chosen": {}, "grad_rejected": {},
+    }  # fmt: skip
+
+
+def test_the_service_gives_every_accuracy_from_one_read_of_each_runs_scores(lab_home) -> None:
+    from capo_lab.service import LabService
+    from capo_lab.settings import Settings
+    from storage import writes
+
+    service = LabService(Settings())
+    with service.db.write() as session:
+        run = writes.add_run(session, "r", {"objective": {"name": "capo"}}, None, "succeeded")
+        writes.add_pair_scores(
+            session,
+            run,
+            [
+                stored(1, "en-de", 0, -10.0, -9.0, (10, 2)),  # lw < ll; per token −1 > −4.5
+                stored(2, "en-tr", 0, -5.0, -8.0, (1, 8)),  # lw > ll; per token −5 < −1
+                stored(1, "en-de", 5, -9.0, -9.5, (10, 2)),  # lw > ll; shift (−9 + 10) − (−9.5 + 9) > 0
+                stored(2, "en-tr", 5, -7.0, -8.0, (1, 8)),  # lw > ll; shift (−7 + 5) − (−8 + 8) < 0
+            ],
+        )
+    from sqlalchemy import event
+
+    statements: list[str] = []
+    event.listen(service.db.engine, "before_cursor_execute", lambda _c, _cur, sql, *_: statements.append(sql))
+    rows = {r.direction: r for r in service.direction_accuracy([run])}
+    assert sum("FROM pair_scores" in sql for sql in statements) == 3  # steps, first, last; not 3 × 3
+    total = rows["all"]
+    assert (total.runs[run].base, total.runs[run].last) == (1 / 2, 2 / 2)
+    per_token = total.in_variant("accuracies_per_token").runs[run]
+    assert (per_token.base, per_token.last) == (1 / 2, 1 / 2)  # pair 1 both times, pair 2 never
+    vs_base = rows["en-de"].in_variant("accuracies_vs_base").runs[run]
+    assert (vs_base.base, vs_base.last) == (0.0, 1.0) and total.in_variant("accuracies_vs_base").runs[
+        run
+    ].last == 1 / 2
