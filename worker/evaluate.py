@@ -98,7 +98,11 @@ def translation_subset(pairs: list[PairRecord], n_pairs: int | None) -> list[Pai
 
 
 def translate(cfg: RunConfig, model, tok, pairs: list[PairRecord], base: bool, max_new_tokens, on_progress):
-    """Greedy generations of the pairs' prompts by the adapter (and, with ``base``, the base model)."""
+    """Greedy generations of the pairs' prompts by the adapter (and, with ``base``, the base model),
+    ending at the template's end-of-turn token or at a turn marker it writes as text (zephyr's
+    ``<|user|>``…, cut from the text): a base model that runs on into a next turn would otherwise
+    write to ``max_new_tokens``."""
+    from capo.benchmarks.render import stop_strings
     from capo.generate import generate, stop_token_ids
     from capo.templates import render_pair
 
@@ -115,7 +119,7 @@ def translate(cfg: RunConfig, model, tok, pairs: list[PairRecord], base: bool, m
         report = (lambda n, b=done_before: on_progress(b * len(pairs) + n, total)) if on_progress else None
         outputs[model_name] = generate(
             model, tok, prompts, stops, max_new_tokens, cfg.train.eval_batch_size or cfg.train.batch_size,
-            base=model_name == "base", on_progress=report,
+            base=model_name == "base", on_progress=report, stop_strings=stop_strings(data.chat_template),
         )  # fmt: skip
     return outputs
 

@@ -11,7 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from capo.benchmarks.suites import mifeval_metrics, score_mifeval
+from capo.benchmarks.suites import item_seed, mifeval_metrics, score_mifeval
 from capo_lab.benchmark_sources import load_benchmark
 from capo_lab.cli import app as lab_app
 from capo_lab.cli.benchmark import benchmark_command
@@ -90,9 +90,10 @@ def test_mifeval_answers_are_stored_and_scored_as_the_suite_scores_them(trained_
     assert (job["status"], job["done"], job["total"], job["judge_requests"]) == ("succeeded", 3, 3, 0)
     generations, scores = stored(job["id"])
     assert len(generations) == 6 and {g.arm for g in generations} == {"adapter", "base"}
-    assert {(g.max_new_tokens, g.temperature, g.seed, g.template) for g in generations} == {
-        (4, 0.0, 0, "none")
-    }
+    assert {(g.max_new_tokens, g.temperature, g.template) for g in generations} == {(4, 0.0, "none")}
+    assert [g.seed for g in generations] == [  # each answer's own seed, from the job's seed 0
+        item_seed(0, "m-ifeval", g.language, g.item_id, g.turn) for g in generations
+    ]
     items = load_benchmark(Settings(), "m-ifeval", ["en", "ja"])
     for arm, prefix in (("adapter", ""), ("base", "base_")):
         answers = {(g.language, g.item_id): g.output for g in generations if g.arm == arm}
