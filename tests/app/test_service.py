@@ -141,8 +141,8 @@ def test_every_config_problem_at_once_under_its_key(queue_only: LabService) -> N
     assert found["train.batch_size"] == "Input should be greater than 0"
     assert found["train.bf16"].endswith("or 'auto'")
     assert found[""] == "name must not be blank"  # a whole-config rule, found beside the fields' errors
-    assert found["data.dataset"].startswith("no dataset named 'paper8'")
-    queue_only.import_dataset("paper8", [str(DIVEMT)], [], per_direction=1)
+    assert found["data.dataset"].startswith("no dataset named 'paper8-cpu'")
+    queue_only.import_dataset("paper8-cpu", [str(DIVEMT)], [], per_direction=1)
     assert queue_only.config_problems(queue_only.preset("smoke").model_dump()) == []
 
 
@@ -166,7 +166,7 @@ def test_import_problems_are_all_found_before_reading(queue_only: LabService, tm
     ],
 )
 def test_a_queued_run_knows_its_total_steps(queue_only: LabService, train, directions, total) -> None:
-    queue_only.import_dataset("paper8", [str(DIVEMT)], [], per_direction=3)
+    queue_only.import_dataset("paper8-cpu", [str(DIVEMT)], [], per_direction=3)
     raw = queue_only.preset("smoke").model_dump()
     raw["train"].update(train)
     raw["data"]["directions"] = directions
@@ -193,7 +193,7 @@ def test_the_zip_holds_one_folder_with_a_portable_adapter_and_the_dataset_proven
     from capo_lab.datasets import dataset_fingerprint
     from storage import writes
 
-    queue_only.import_dataset("paper8", [str(DIVEMT)], [], per_direction=1, keep_ties=True)
+    queue_only.import_dataset("paper8-cpu", [str(DIVEMT)], [], per_direction=1, keep_ties=True)
     (run_id,) = queue_only.launch(queue_only.preset("smoke").model_dump())
     checkpoint = tmp_path / "step-4"
     checkpoint.mkdir()
@@ -215,6 +215,7 @@ def test_the_zip_holds_one_folder_with_a_portable_adapter_and_the_dataset_proven
             folder + n
             for n in (
                 "",
+                "README.md",  # the model card
                 "adapter_config.json",
                 "adapter_model.safetensors",
                 "metrics.csv",
@@ -228,7 +229,7 @@ def test_the_zip_holds_one_folder_with_a_portable_adapter_and_the_dataset_proven
     dataset = exported["dataset"]
     assert dataset["sources"] == ["warmup.tsv"] and dataset["pairs"] == 18
     assert dataset["import_options"]["keep_ties"] is True and dataset["import_options"]["detokenize"] is True
-    assert dataset["fingerprint"] == {"sha256": dataset_fingerprint(queue_only.db, "paper8")}
+    assert dataset["fingerprint"] == {"sha256": dataset_fingerprint(queue_only.db, "paper8-cpu")}
 
 
 @pytest.mark.parametrize(

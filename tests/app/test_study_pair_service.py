@@ -26,7 +26,7 @@ def cli(*args: str):
 
 
 def import_warmup() -> None:
-    result = cli("data", "import", str(DIVEMT), "--name", "paper8", "--per-direction", "1")
+    result = cli("data", "import", str(DIVEMT), "--name", "paper8-cpu", "--per-direction", "1")
     assert result.exit_code == 0, result.stderr
 
 
@@ -47,7 +47,7 @@ def test_launch_study_queues_one_named_run_per_objective_and_seed(lab_home: Path
     assert study.run_ids == tuple(run_ids)
     assert study.factors == {"objective.name": ["capo", "dpo"], "train.seed": [0, 1]}
     # nothing has run: every run is listed as missing, with why
-    pair = dataset_pairs(service.db, "paper8", split="eval")[0]
+    pair = dataset_pairs(service.db, "paper8-cpu", split="eval")[0]
     found = service.study_pair(study_id, pair.pair_id)
     assert found.runs == () and [m.reason for m in found.missing] == ["not finished (queued)"] * 4
 
@@ -63,7 +63,7 @@ def test_one_pair_under_every_run_of_a_real_study(lab_home: Path, shared_data: P
     service = LabService(Settings())
     (study,) = service.studies()
     pairs = {r: last_eval_rows(r) for r in study.run_ids}
-    pair = dataset_pairs(service.db, "paper8", split="eval")[0]
+    pair = dataset_pairs(service.db, "paper8-cpu", split="eval")[0]
     found = service.study_pair(study_id, pair.pair_id)
     assert found.missing == () and [r.run_id for r in found.runs] == list(study.run_ids)
     assert [(r.name, r.objective, r.seed) for r in found.runs] == [
@@ -74,7 +74,7 @@ def test_one_pair_under_every_run_of_a_real_study(lab_home: Path, shared_data: P
         check_against_pairs(run, pairs[run.run_id][pair.pair_id])
     with pytest.raises(AttributeError):
         found.runs[0].delta = 0.0  # frozen
-    train_pair = dataset_pairs(service.db, "paper8", split="train")[0]
+    train_pair = dataset_pairs(service.db, "paper8-cpu", split="train")[0]
     elsewhere = service.study_pair(study_id, train_pair.pair_id)
     assert elsewhere.runs == () and len(elsewhere.missing) == 2
     assert all(m.reason.startswith(f"no eval score for pair {train_pair.pair_id}") for m in elsewhere.missing)

@@ -133,7 +133,7 @@ def test_an_exported_run_config_loads_as_the_run_it_came_from(tmp_path: Path) ->
     """``capo-lab export`` writes {"config": …, "dataset": …}: training from it reproduces its config."""
     cfg = config_from_dict({"name": "exported", "objective": {"name": "simpo", "gamma": 0.7}})
     exported = tmp_path / "run_config.json"
-    exported.write_text(json.dumps({"config": cfg.model_dump(mode="json"), "dataset": {"name": "paper8"}}))
+    exported.write_text(json.dumps({"config": cfg.model_dump(mode="json"), "dataset": {"name": "paper8-cpu"}}))
     assert load_config(exported) == cfg
     assert load_config(exported, ["train.seed=3"]).train.seed == 3
 
@@ -304,8 +304,8 @@ def test_an_exported_run_config_with_its_run_entry_loads_again(tmp_path) -> None
 
     from capo.config import load_config
 
-    raw = {"model": {"name_or_path": "tiny-random-llama"}, "data": {"dataset": "paper8"}}
+    raw = {"model": {"name_or_path": "tiny-random-llama"}, "data": {"dataset": "paper8-cpu"}}
     exported = {"config": raw, "dataset": {"pairs": 18}, "run": {"id": 1, "status": "succeeded", "step": 4}}
     path = tmp_path / "run_config.json"
     path.write_text(json.dumps(exported))
-    assert load_config(path).data.dataset == "paper8"
+    assert load_config(path).data.dataset == "paper8-cpu"

@@ -40,7 +40,7 @@ def study(tmp_path_factory: pytest.TempPathFactory, shared_data: Path):
         patch.setenv("CAPO_LAB_HOME", str(root / "lab-home"))
         patch.delenv("CAPO_LAB_DB_URL", raising=False)
         patch.delenv("CAPO_LAB_QUEUE_URL", raising=False)
-        cli("data", "import", str(DIVEMT), "--name", "paper8", "--per-direction", "1")
+        cli("data", "import", str(DIVEMT), "--name", "paper8-cpu", "--per-direction", "1")
         made = cli("study", str(SMOKE), "--name", STUDY, "--objectives", "capo,dpo", "--seeds", "0,1",
                    "--set", "train.epochs=1", "--set", "train.eval_splits=[eval,validation]")  # fmt: skip
         study_id = made.stdout.split()[-1]

@@ -71,7 +71,7 @@ def served(static_server, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F81
 
 @pytest.fixture
 def trained_run(lab_home: Path, shared_data: Path, served) -> str:
-    cli("data", "import", str(DIVEMT), "--name", "paper8", "--per-direction", "1")
+    cli("data", "import", str(DIVEMT), "--name", "paper8-cpu", "--per-direction", "1")
     return cli("train", str(SMOKE), "--set", "train.epochs=1").strip().split()[-1]
 
 

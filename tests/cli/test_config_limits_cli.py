@@ -63,7 +63,7 @@ def refused_in_one_line(result, expected: str) -> None:
 
 @pytest.fixture
 def paper8(lab_home: Path, shared_data: Path) -> None:
-    imported = cli("data", "import", str(DIVEMT), "--name", "paper8", "--per-direction", "1")
+    imported = cli("data", "import", str(DIVEMT), "--name", "paper8-cpu", "--per-direction", "1")
     assert imported.exit_code == 0, imported.stderr
 
 

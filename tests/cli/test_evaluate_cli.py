@@ -25,7 +25,7 @@ def cli(*args: str) -> str:
 
 @pytest.fixture
 def trained_run(lab_home: Path, shared_data: Path) -> str:
-    cli("data", "import", str(DIVEMT), "--name", "paper8", "--per-direction", "1")
+    cli("data", "import", str(DIVEMT), "--name", "paper8-cpu", "--per-direction", "1")
     high_lr = ["--set", "optim.lr=0.05", "--set", "train.epochs=3", "--set", "train.checkpoint_every=2"]
     return cli("train", str(SMOKE), *high_lr).strip().split()[-1]
 
@@ -78,7 +78,7 @@ def test_generate_at_end_and_a_queued_job_record_progress(lab_home: Path, shared
     from capo_lab.translations import queue_evaluation
     from worker.evaluate import run_evaluation
 
-    cli("data", "import", str(DIVEMT), "--name", "paper8", "--per-direction", "1")
+    cli("data", "import", str(DIVEMT), "--name", "paper8-cpu", "--per-direction", "1")
     at_end = ["--set", "train.generate_at_end=true", "--set", "train.generate_max_new_tokens=4"]
     splits = ["--set", "train.eval_splits=[eval, validation]", "--set", "train.epochs=1"]
     run_id = int(cli("train", str(SMOKE), *at_end, *splits).strip().split()[-1])

@@ -26,7 +26,7 @@ def cli(*args: str):
 def test_bad_factors_are_refused_naming_the_key_and_nothing_is_queued(
     lab_home: Path, shared_data: Path
 ) -> None:
-    assert cli("data", "import", str(DIVEMT), "--name", "paper8", "--per-direction", "1").exit_code == 0
+    assert cli("data", "import", str(DIVEMT), "--name", "paper8-cpu", "--per-direction", "1").exit_code == 0
     bad_key = cli("study", str(SMOKE), "--name", "s", "--vary", "train.batch=1,2")
     assert bad_key.exit_code == 1 and len(bad_key.stderr.strip().splitlines()) == 1
     assert bad_key.stderr.startswith("error: train.batch: unknown key; train keys: batch_size, bf16,")
@@ -52,7 +52,7 @@ def test_a_factor_no_run_has_is_refused_in_one_line_and_nothing_is_stored(
     lab_home: Path, shared_data: Path, args: tuple[str, ...]
 ) -> None:
     """Before, ``_applies`` dropped an unknown ``objective.*`` factor and one run was queued without it."""
-    assert cli("data", "import", str(DIVEMT), "--name", "paper8", "--per-direction", "1").exit_code == 0
+    assert cli("data", "import", str(DIVEMT), "--name", "paper8-cpu", "--per-direction", "1").exit_code == 0
     refused = cli("study", str(SMOKE), "--name", "x", *args)
     assert (refused.exit_code, refused.stderr) == (1, f"error: {REFUSED[args]}\n")
     db = Database(Settings().database_url)
@@ -64,10 +64,10 @@ def test_a_refused_study_leaves_nothing_behind_and_the_retry_works(lab_home: Pat
     study = ["study", str(SMOKE), "--name", "nc", "--seeds", "0,1"]
     refused = cli(*study)
     assert refused.exit_code == 1
-    assert refused.stderr == "error: no dataset named or numbered 'paper8'; see `capo-lab data list`\n"
+    assert refused.stderr == "error: no dataset named or numbered 'paper8-cpu'; see `capo-lab data list`\n"
     db = Database(Settings().database_url)
     assert list_studies(db) == [] and list_runs(db) == []
-    assert cli("data", "import", str(DIVEMT), "--name", "paper8", "--per-direction", "1").exit_code == 0
+    assert cli("data", "import", str(DIVEMT), "--name", "paper8-cpu", "--per-direction", "1").exit_code == 0
     retried = cli(*study)
     assert retried.exit_code == 0, retried.stderr
     (made,) = list_studies(db)
@@ -80,7 +80,7 @@ def test_a_refused_study_leaves_nothing_behind_and_the_retry_works(lab_home: Pat
 
 
 def test_objectives_by_seeds_run_through_the_worker(lab_home: Path, shared_data: Path) -> None:
-    assert cli("data", "import", str(DIVEMT), "--name", "paper8", "--per-direction", "1").exit_code == 0
+    assert cli("data", "import", str(DIVEMT), "--name", "paper8-cpu", "--per-direction", "1").exit_code == 0
     quick = ["--set", "train.epochs=1"]
     result = cli("study", str(SMOKE), "--name", "cmp", "--objectives", "capo,dpo", "--seeds", "0,1", *quick)
     assert result.exit_code == 0, result.stderr

@@ -24,7 +24,7 @@ def test_a_slow_cli_run_beside_a_worker_is_never_reaped_and_records_its_device(
 ) -> None:
     assert (
         runner.invoke(
-            app, ["data", "import", str(DIVEMT), "--name", "paper8", "--per-direction", "1"]
+            app, ["data", "import", str(DIVEMT), "--name", "paper8-cpu", "--per-direction", "1"]
         ).exit_code
         == 0
     )

@@ -50,7 +50,7 @@ def test_sigkill_mid_run_then_interrupted_resumed_and_finished(
 ) -> None:
     monkeypatch.setenv("CAPO_LAB_HEARTBEAT_SECONDS", "1")
     monkeypatch.setenv("CAPO_LAB_STALE_AFTER_SECONDS", "5")
-    capo_lab("data", "import", str(DIVEMT), "--name", "paper8", "--per-direction", "1")
+    capo_lab("data", "import", str(DIVEMT), "--name", "paper8-cpu", "--per-direction", "1")
     overrides = [
         "--set",
         "train.epochs=40",

@@ -44,7 +44,7 @@ def test_an_evaluation_whose_worker_is_killed_is_marked_interrupted_with_the_rea
 ) -> None:
     monkeypatch.setenv("CAPO_LAB_HEARTBEAT_SECONDS", "1")
     monkeypatch.setenv("CAPO_LAB_STALE_AFTER_SECONDS", str(STALE_AFTER))
-    capo_lab("data", "import", str(DIVEMT), "--name", "paper8", "--per-direction", "1")
+    capo_lab("data", "import", str(DIVEMT), "--name", "paper8-cpu", "--per-direction", "1")
     one_sentence_batches = ["--set", "train.eval_batch_size=1", "--set", "train.epochs=1"]
     run_id = capo_lab("train", "configs/smoke.yaml", *one_sentence_batches).split()[-1]
     evaluation_id = queue_evaluation(run_id)
