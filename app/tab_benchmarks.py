@@ -142,7 +142,7 @@ def build_choices(service):
             list(LANGUAGES[DEFAULT_SUITE]), label="Languages (none: all)", elem_id="benchmark-languages"
         )
         limit = gr.Number(
-            None, label="Items per language (empty: all)", precision=0, minimum=1, elem_id="benchmark-limit"
+            None, label="Items per language (empty: all)", precision=0, elem_id="benchmark-limit"
         )
         base = gr.Checkbox(True, label="Also answer with the base model", elem_id="benchmark-base")
     plan = gr.Markdown(elem_id="benchmark-plan")
