@@ -23,7 +23,7 @@ from app.config_form import (
     values_of,
     visible_objective_params,
 )
-from app.tables import queue_frame
+from app.tables import queue_facts, queue_frame, queue_table
 from capo.config import RunConfig
 from capo_lab.errors import Problems
 
@@ -155,7 +155,7 @@ def build(service) -> None:
         def do_launch(sweep_text, *values):
             cfg = checked_config(service, fields, list(values), labels)
             ids = service.launch(cfg, (sweep_text or "").strip() or None)
-            return queue_frame(service.runs()), queued_text(ids)
+            return queue_table(service), queued_text(ids)
 
         launch.click(do_launch, [sweep, *inputs], [queue, launched], api_name="launch_run").then(*watch)
 
@@ -163,7 +163,7 @@ def build(service) -> None:
         def do_study(name, objectives, seeds, vary, *values):
             cfg = study_config(service, fields, list(values), labels, name)
             study_id, ids = service.launch_study(cfg, name, objectives or [], seeds, vary)
-            return queue_frame(service.runs()), queued_text(ids, study_id)
+            return queue_table(service), queued_text(ids, study_id)
 
         study = study_button.click(
             do_study, [*study_inputs, *inputs], [queue, launched], api_name="launch_study"
@@ -178,7 +178,9 @@ BUSY = ("queued", "running")
 def watched_queue(service) -> tuple:
     """[the queue, its timer ticking only while some run is queued or running]."""
     found = service.runs()
-    return queue_frame(found), gr.Timer(active=any(r.status in BUSY for r in found))
+    return queue_frame(found, facts=queue_facts(service, found)), gr.Timer(
+        active=any(r.status in BUSY for r in found)
+    )
 
 
 def _queue_section(service, tab: gr.Tab) -> tuple[gr.Dataframe, tuple]:
@@ -187,7 +189,7 @@ def _queue_section(service, tab: gr.Tab) -> tuple[gr.Dataframe, tuple]:
     the tab is opened again. Returns the queue and the (function, inputs, outputs) of a refresh that
     sets the timer going, for other actions to chain."""
     gr.Markdown("### Queue")
-    queue = gr.Dataframe(queue_frame(service.runs()), interactive=False, elem_id="queue-table")
+    queue = gr.Dataframe(queue_table(service), interactive=False, elem_id="queue-table")
     with gr.Row():
         run_id = gr.Number(label="Run id", precision=0)
         cancel = gr.Button("Cancel")
@@ -200,12 +202,12 @@ def _queue_section(service, tab: gr.Tab) -> tuple[gr.Dataframe, tuple]:
     @inline_errors(outputs=1)
     def do_cancel(rid):
         rid = run_number(rid)
-        return queue_frame(service.runs()), f"run {rid}: {markdown_text(service.cancel(rid))}"
+        return queue_table(service), f"run {rid}: {markdown_text(service.cancel(rid))}"
 
     @inline_errors(outputs=1)
     def do_resume(rid):
         step = service.resume(run_number(rid))
-        return queue_frame(service.runs()), f"run {int(rid)} queued again from step {step or 0}"
+        return queue_table(service), f"run {int(rid)} queued again from step {step or 0}"
 
     cancel.click(do_cancel, run_id, [queue, action]).then(*watch)
     resume.click(do_resume, run_id, [queue, action]).then(*watch)

@@ -47,7 +47,7 @@ def pairs_frame(pairs: Sequence[PairRecord]) -> pd.DataFrame:
             "source": p.source_text,
             "rejected (MT)": p.rejected,
             "chosen (post-edit)": p.chosen,
-            "hter": p.hter,
+            "hter": None if p.hter is None else round(p.hter, 3),
         }
         for p in pairs
     ]

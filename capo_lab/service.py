@@ -325,9 +325,9 @@ class LabService(BenchmarkMethods):
         return runs.pair_scores(self.db, run_id, split, step)
 
     def export_run(self, run_id: int | str, out: Path, step: int | None = None) -> runs.ExportedRun:
-        """The run's adapter folder, run_config.json and metrics.csv written to the new folder ``out``;
-        an unfinished run only at a named checkpoint ``step``."""
-        return runs.export_run(self.db, run_id, out, step)
+        """The run's adapter folder, README.md (the model card), run_config.json and metrics.csv written
+        to the new folder ``out``; an unfinished run only at a named checkpoint ``step``."""
+        return runs.export_run(self.db, run_id, out, step, self.settings)
 
     def cancel(self, run_id: int) -> str:
         return lifecycle.cancel(self.db, run_id)

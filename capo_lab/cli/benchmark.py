@@ -40,17 +40,24 @@ def benchmark_command(
     ] = False,
     step: Annotated[str, typer.Option(help="A step with a checkpoint, or last")] = "last",
     max_new_tokens: Annotated[int, typer.Option(help="Longest answer per turn, in tokens")] = 1024,
+    temperature: Annotated[
+        float | None,
+        typer.Option(help="Sampling temperature, 0 = greedy (default: the suite's paper setting)"),
+    ] = None,
     queue: Annotated[bool, typer.Option("--queue", help="Put it on the worker's queue instead")] = False,
     output_format: Annotated[Output, typer.Option("--format")] = Output.table,
     quiet: QuietOption = False,
 ) -> None:
-    """Answer the suite's items greedily, store them per item, score them per language; the judged
+    """Answer the suite's items at the paper's decoding (MT-Bench and XLSum sampled at 0.7, M-IFEval
+    greedy), store them per item, score them per language; the judged
     parts need CAPO_LAB_JUDGE_URL and CAPO_LAB_JUDGE_MODEL (without them they are skipped). On a
     terminal a bar counts the answers, with an ETA (--quiet: none)."""
     codes = [c.strip() for c in languages.split(",") if c.strip()] if languages else None
     db = open_database()
     enqueue = _enqueue_benchmark if queue else (lambda _id: None)
-    job = queue_benchmark(db, run, enqueue, suite, codes, limit, seed, base, step, max_new_tokens)
+    job = queue_benchmark(
+        db, run, enqueue, suite, codes, limit, seed, base, step, max_new_tokens, temperature=temperature
+    )
     _say_estimate(job)
     if queue:
         stdout.print(f"queued benchmark {job.id}", markup=False, highlight=False)
@@ -78,6 +85,9 @@ def _say_estimate(job: BenchmarkRecord) -> None:
 def _run_here(db: Database, job: BenchmarkRecord, console: Console | None) -> BenchmarkRecord:
     """The job in this process, in the one lifecycle, its answers counted on ``console``'s bar (None:
     no bar); its error as one line when it does not succeed."""
+    from worker.runtime import quiet_libraries
+
+    quiet_libraries()  # no loading bars under the progress bar; before bitsandbytes loads
     from worker.benchmark import run_benchmark  # loads the model: imports torch, so only here
 
     def answered() -> tuple[int, int | None]:

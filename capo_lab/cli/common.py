@@ -10,7 +10,6 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
 from sqlalchemy.exc import DBAPIError
 
 from capo_lab.database import Database
@@ -93,10 +92,10 @@ def _fail(err: BaseException) -> NoReturn:
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "") -> None:
-    table = Table(*headers, title=title or None)
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
-    stdout.print(table)
+    """The rows as a table with nothing cut off (``render.print_whole_table``)."""
+    from capo_lab.cli.render import print_whole_table  # render imports this module
+
+    print_whole_table(stdout, headers, rows, title)
 
 
 def fmt(value: float | None, digits: int = 2) -> str:

@@ -38,6 +38,9 @@ def evaluate_command(
 
     On a terminal a bar counts the sentences translated, with an ETA (--quiet: none)."""
 
+    from worker.runtime import quiet_libraries
+
+    quiet_libraries()  # no loading bars under the progress bar; before bitsandbytes loads
     from worker.evaluate import evaluate_translations  # loads the model: imports torch, so only here
 
     with CountBar("sentences", stdout if shows_progress(quiet) else None) as progress:

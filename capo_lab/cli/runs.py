@@ -59,6 +59,9 @@ def train_command(
     say(f"run {run_id}: training {cfg.name!r} ({cfg.objective.name}) on {cfg.model.name_or_path}")
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    from worker.runtime import quiet_libraries
+
+    quiet_libraries()  # no "Loading weights" bars under the progress bar; before bitsandbytes loads
     from worker.execute import train_run  # the trainer: imports torch, so only here
     from worker.training_job import run_job
 

@@ -159,7 +159,7 @@ def test_the_train_tab_reads_the_latest_timings_and_the_study_names_through_the_
     from tests.conftest import DIVEMT
 
     lab = LabService(enqueue=lambda run_id: None)
-    lab.import_dataset("paper8", [], [str(DIVEMT)], per_direction=1)  # an upload
+    lab.import_dataset("paper8-cpu", [], [str(DIVEMT)], per_direction=1)  # an upload
     smoke = lab.preset("smoke").model_dump(mode="json")
     _, (first, second) = lab.launch_study(smoke, "sweep", ["capo", "dpo"], "", "")
     with lab.db.write() as session:

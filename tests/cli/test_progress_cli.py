@@ -59,7 +59,7 @@ def lab_env(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> dict
     for variable in ("NO_COLOR", "TERM_PROGRAM"):
         env.pop(variable, None)
     imported = subprocess.run(
-        capo_lab("data", "import", str(DIVEMT), "--name", "paper8", "--per-direction", "1"),
+        capo_lab("data", "import", str(DIVEMT), "--name", "paper8-cpu", "--per-direction", "1"),
         env=env, capture_output=True, text=True, cwd=REPO,
     )  # fmt: skip
     assert imported.returncode == 0, imported.stderr

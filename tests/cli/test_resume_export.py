@@ -78,7 +78,7 @@ def interrupted(lab_home: Path, shared_data: Path, tmp_path: Path) -> dict:
     """A smoke run stopped by Ctrl-C after a few steps: ``interrupted``, a checkpoint at every step.
 
     While it trains, ``capo-lab export`` of it is tried (the finding: it used to be exported)."""
-    ok("data", "import", str(DIVEMT), "--name", "paper8", "--per-direction", "1")
+    ok("data", "import", str(DIVEMT), "--name", "paper8-cpu", "--per-direction", "1")
     overrides = [f"train.max_steps={TOTAL}", "train.checkpoint_every=1", "train.eval_every=1000"]
     command = [sys.executable, "-m", "capo_lab", "train", "configs/smoke.yaml"]
     log = (tmp_path / "train.log").open("w")

@@ -26,7 +26,7 @@ def test_study_wait_prints_the_summary_once_the_worker_has_run_every_run(
 ) -> None:
     env = {**os.environ}
     imported = subprocess.run(
-        capo_lab("data", "import", str(DIVEMT), "--name", "paper8", "--per-direction", "1"),
+        capo_lab("data", "import", str(DIVEMT), "--name", "paper8-cpu", "--per-direction", "1"),
         env=env, capture_output=True, text=True, cwd=REPO,
     )  # fmt: skip
     assert imported.returncode == 0, imported.stderr

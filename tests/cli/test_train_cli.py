@@ -48,7 +48,7 @@ def trained_runs(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) ->
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CAPO_LAB_HOME", str(home))
         patch.delenv("CAPO_LAB_DB_URL", raising=False)
-        cli("data", "import", str(DIVEMT), str(MLQE_EN_DE_TRAIN), "--name", "paper8", "--per-direction", "6")
+        cli("data", "import", str(DIVEMT), str(MLQE_EN_DE_TRAIN), "--name", "paper8-cpu", "--per-direction", "6")
         run_ids = {}
         for objective in FORMULAS:
             out = cli("train", str(SMOKE), "--set", f"objective.name={objective}")
@@ -90,7 +90,7 @@ def test_export_reloads_with_peft_and_reproduces_stored_logps(trained_runs, tmp_
     base = tiny_random_llama()
     model = PeftModel.from_pretrained(base.model, str(tmp_path / "adapter")).eval()
     stored = {r["pair_id"]: r for r in scores(run_id, "last", "eval")}
-    pairs = [json.loads(line) for line in cli("data", "show", "paper8", "--split", "eval").splitlines()]
+    pairs = [json.loads(line) for line in cli("data", "show", "paper8-cpu", "--split", "eval").splitlines()]
     tokenized = [
         tokenize_pair(
             base.tokenizer,
