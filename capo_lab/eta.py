@@ -16,14 +16,16 @@ first step. Here each phase is estimated on its own:
 - the end-of-run translation (``train.generate_at_end``: the adapter and the base each translate
   ``generate_at_end_pairs`` of every held-out split, in batches): loading the generation model
   (``GENERATION_LOAD_SHARE`` of the run's own loading) and ``max_new_tokens`` decoding steps a
-  batch (a translation that stops early is not foreseen), each ``DECODE_STEP_PASSES`` of a pair's
-  base scoring pass.
+  batch, each ``DECODE_STEP_PASSES`` of a pair's base scoring pass (which averages in the
+  translations that stop early).
 
-The ratios are measured in one short paper-cpu run on the development machine (``bench/README.md``,
-"A run's overhead": base scoring 2.2 s a pair, evaluation with the adapter on 3.75 s a pair, a step
-of 8 pairs 44.7 s, 640 decoding steps of batch 8 in 646 s, the generation model loaded in 44 s
-against the trainer's 103 s), a different run from the one ``tests/capo_lab/test_eta_recorded.py``
-checks against.
+The ratios are measured in one whole paper-cpu run on the development machine
+(``bench/run_overhead.py --full``, evaluated at steps 0, 8 and 16, at a load average of about 2;
+``bench/README.md``, "A run's overhead"): base scoring 0.739 s a pair, evaluation with the adapter
+on 0.831 s a pair, a step of 8 pairs 14.8 s, 4 translation batches of 8 (generations ending at EOS
+or a turn marker, at most 160 tokens) in 59.5 s, the generation model loaded in 10.5 s against the
+trainer's 64.1 s. That is a different run from the one ``tests/capo_lab/test_eta_recorded.py``
+checks against (the README's first run, evaluated at 0 and 16).
 
 Before a run has logged anything (queued, or still loading) the same plan is priced at
 ``SECONDS_PER_PAIR_TOKEN``, a rough rate per scored pair-token for each built-in model on the
@@ -45,10 +47,12 @@ TIMING_PREFIX = "seconds/"
 ONE_OFF_PHASES = ("loading", "tokenizing", "base_scoring")  # all spent before step 0's row
 
 # In units of one pair's base scoring pass (bench/README.md's run, see above):
-STEP_PASSES = 2.6  # a training step, per pair: forward and backward (44.7 s / 8 pairs / 2.2 s)
-EVAL_PASSES = 1.7  # an evaluation, per pair: the adapter's unmerged LoRA products on (3.75 / 2.2)
-DECODE_STEP_PASSES = 0.46  # one greedy decoding step of a batch (646 s / 640 steps / 2.2 s)
-GENERATION_LOAD_SHARE = 0.43  # loading the generation model, of the trainer's loading (44 / 103)
+STEP_PASSES = 2.5  # a training step, per pair: forward and backward (14.8 s / 8 pairs / 0.739 s)
+EVAL_PASSES = 1.12  # an evaluation, per pair: the adapter's unmerged LoRA products on (0.831 / 0.739)
+# One of a batch's max_new_tokens decoding steps, generations that stop early averaged in
+# (59.5 s / (4 batches × 160 steps) / 0.739 s).
+DECODE_STEP_PASSES = 0.126
+GENERATION_LOAD_SHARE = 0.16  # loading the generation model, of the trainer's loading (10.5 / 64.1)
 # Saving a LoRA adapter and the optimizer state: seconds, until the run has saved one itself.
 CHECKPOINT_SECONDS = 2.0
 # Rough rates for queued runs, per pair-token of a base scoring pass (about 0.55 s a Gemma pair on
@@ -221,7 +225,7 @@ def _evaluation_seconds(plan: RunPlan, clock: PhaseClock, per_pass: float) -> tu
 
 def _translation_seconds(plan: RunPlan, per_pass: float, loading: float) -> float:
     """Load the generation model once, then each split's batches for the adapter and the base, each
-    batch ``max_new_tokens`` decoding steps (a translation that stops early is not foreseen)."""
+    batch ``max_new_tokens`` decoding steps at ``DECODE_STEP_PASSES`` (early stops averaged in)."""
     if not plan.translated:
         return 0.0
     batches = sum(2 * math.ceil(n / plan.generation_batch) for n in plan.translated if n)

@@ -23,7 +23,7 @@ def rows(step: int, **seconds: float) -> list[MetricRow]:
 def test_the_plan_of_paper_cpu_follows_its_config() -> None:
     plan = eta.plan_run(PAPER_CPU, SIZES, 16)
     assert (plan.pairs_per_step, plan.train_pairs, plan.held_out_pairs) == (8, 64, 64 + 64)
-    assert plan.eval_steps == (8, 16) and plan.checkpoint_steps == (8, 16) and plan.score_train_at_end
+    assert plan.eval_steps == (16,) and plan.checkpoint_steps == (8, 16) and not plan.score_train_at_end
     assert plan.translated == (8, 8)  # generate_at_end_pairs of each held-out split
     assert (plan.max_new_tokens, plan.generation_batch, plan.tokens_per_pair) == (160, 8, 160)
 
@@ -54,9 +54,9 @@ def test_before_the_first_step_steps_and_evaluations_are_priced_from_the_base_pa
                  steps=0.0, checkpoints=0.0, total=254.92)  # fmt: skip
     found = eta.time_left(plan, eta.read_clock(step0))
     per_pass = 192.0 / (64 + 128)  # 1 s a pair
-    per_pair = eta.EVAL_PASSES * per_pass + 1.92 / (128 + 64)  # adapter on; stored as at step 0: 0.01 s
-    assert found.parts["steps"] == pytest.approx(16 * 8 * eta.STEP_PASSES * per_pass)  # 384 s
-    assert found.parts["evaluations"] == pytest.approx((2 * 128 + 64) * per_pair)  # 8, 16, train at 16
+    per_pair = eta.EVAL_PASSES * per_pass + 1.92 / 128  # adapter on; stored as at step 0: 0.015 s
+    assert found.parts["steps"] == pytest.approx(16 * 8 * eta.STEP_PASSES * per_pass)  # 320 s
+    assert found.parts["evaluations"] == pytest.approx(128 * per_pair)  # at 16; the train split not rescored
     assert found.parts["checkpoints"] == pytest.approx(2 * eta.CHECKPOINT_SECONDS)
     batches = 2 * (8 // 8) + 2 * (8 // 8)  # each split's 8 pairs, adapter and base, batches of 8
     decoding = batches * 160 * eta.DECODE_STEP_PASSES * per_pass  # 160 new tokens a batch at most
