@@ -34,10 +34,11 @@ JS = """
     if (noted.size > 1000) noted.delete(noted.values().next().value);
     return id;
   };
-  // Frame requests that bypassed the wrapper, one a frame for `streak` frames in a row, are such a
-  // loop (other such requesters, e.g. a browser extension or a test driver, come and go).
-  let last = native(() => {});
-  let streak = 0, quiet = 0, frames = 0;
+  // Frame requests that bypassed the wrapper, one or more a frame for `streak` frames in a row, are
+  // such loops (other such requesters, e.g. a browser extension or a test driver, come and go). The
+  // sweep runs after the page loads and whenever the page changes (a loop leaks when the answer to an
+  // event mounts components), and stops once nothing bypassed for 2 s: an idle page runs no frames.
+  let last = 0, streak = 0, quiet = 0, frames = 0, sweeping = false;
   const sweep = () => {
     const now = native(() => {});
     cancel(now);
@@ -47,16 +48,28 @@ JS = """
     last = now;
     // A mounted tracker that is pending shows its timer (.progress-text): its loop is legitimate.
     const pending = document.querySelector('[data-testid="status-tracker"] .progress-text');
-    streak = bypassed.length === 1 && !pending ? streak + 1 : 0;
+    streak = bypassed.length > 0 && !pending ? streak + 1 : 0;
     quiet = bypassed.length === 0 ? quiet + 1 : 0;
     if (streak >= 10) {
-      cancel(bypassed[0]);
-      window.__cancelledFrameLoops = (window.__cancelledFrameLoops || 0) + 1;
+      bypassed.forEach(cancel);
+      window.__cancelledFrameLoops = (window.__cancelledFrameLoops || 0) + bypassed.length;
       streak = 0;
     }
     if (quiet < 120 && frames < 3600) noted.add(native(sweep));
+    else sweeping = false;
   };
-  noted.add(native(sweep));
+  const start = () => {
+    frames = 0;
+    quiet = 0;
+    if (sweeping) return;
+    sweeping = true;
+    streak = 0;
+    last = native(() => {});
+    cancel(last);
+    noted.add(native(sweep));
+  };
+  new MutationObserver(start).observe(document.body, { childList: true, subtree: true });
+  start();
 }
 """
 

@@ -169,7 +169,9 @@ def queue_frame(
     now, facts = now or datetime.now(UTC), facts or QueueFacts()
     rows = []
     for r in found:
-        dataset = facts.datasets.get(r.config["data"]["dataset"])
+        dataset = facts.datasets.get(
+            r.config.get("data", {}).get("dataset")
+        )  # runs stored by hand may lack it
         left = run_estimate(r, dataset, facts.timings.get(r.id, ()), now)
         rows.append(
             {

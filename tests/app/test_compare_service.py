@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.charts_compare import NO_SCORES
+from app.charts_compare import LABEL_ROOM, NO_SCORES
 from app.inspect_pairs import DISAGREE, compared_column
 from app.runs_compare import run_names
 from app.tab_inspect import open_pair, pair_table_view
@@ -84,7 +84,7 @@ def test_runs_tab_and_inspect_tab_views_of_two_runs(service, two_runs) -> None:
     cache, *outputs = refreshed(service, [capo, dpo], {}, "", "", False)
     summary, table, bars, loss, accuracy, margins, regimes, deltas, sweep, lr, throughput = outputs
     assert "decide" in summary and list(table["direction"])[-1] == "all"
-    assert [t.name for t in bars.data][0] == "base (step 0)" and bars.layout.yaxis.range == (0, 1)
+    assert [t.name for t in bars.data][0] == "base (step 0)" and bars.layout.yaxis.range == (0, LABEL_ROOM)
     assert {t.name for t in loss.data} == {f"#{capo} capo α=2 · training batches", f"#{dpo} dpo · eval"} | {
         f"#{capo} capo α=2 · eval",
         f"#{dpo} dpo · training batches",

@@ -92,17 +92,17 @@ def test_a_running_run_shows_start_elapsed_and_its_time_left_phase_by_phase() ->
     (row,) = queue_frame([run("running", 2, 8, started.replace(tzinfo=None))], NOW, facts).to_dict("records")
     per_pass = 80 / 80  # a pair's base scoring pass: 1 s
     steps = 60 / 2 * (8 - 2)  # 180 s
-    per_pair = EVAL_PASSES * per_pass + 0.8 / 80  # scored with the adapter on and stored: 1.71 s
-    evaluations = 2 * 16 * per_pair + 64 * per_pair  # steps 4 and 8, the train split at 8: 164.16 s
+    per_pair = EVAL_PASSES * per_pass + 0.8 / 80  # scored with the adapter on and stored: 1.13 s
+    evaluations = 2 * 16 * per_pair + 64 * per_pair  # steps 4 and 8, the train split at 8: 108.48 s
     since_row = 160 - 150.8  # the clock's latest row was written 9.2 s ago
-    left = steps + evaluations + CHECKPOINT_SECONDS - since_row  # 336.96 s
+    left = steps + evaluations + CHECKPOINT_SECONDS - since_row  # 281.28 s
     assert (row["step"], row["started (UTC)"], row["elapsed"], row["ETA"]) == (
         "2/8",
         "2025-03-01 11:57:20",
         "2m 40s",
         duration_text(left),
     )
-    assert duration_text(left) == "5m 37s"
+    assert duration_text(left) == "4m 41s"
 
 
 def test_a_queued_run_gets_a_rough_eta_and_ended_or_unknown_ones_none() -> None:

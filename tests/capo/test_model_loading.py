@@ -50,12 +50,16 @@ def test_a_kernel_this_machine_lacks_falls_back_to_transformers_choice_with_a_no
 
 
 def test_packing_falls_back_to_padded_rows_with_a_note_under_kernels_without_the_block_mask() -> None:
-    for kernel in ("flash_attention_2", "flex_attention"):
-        model = load_base_model(tiny(), Path("unused"), CPU).model
-        model.config._attn_implementation = kernel  # what from_pretrained records on a GPU that has it
-        packed, note = scoring_layout("packed", model)
-        assert not packed
-        assert note.startswith(f"train.scoring packed: attention implementation '{kernel}' takes no custom")
+    model = load_base_model(tiny(), Path("unused"), CPU).model
+    model.config._attn_implementation = "flash_attention_2"  # what from_pretrained records on a GPU
+    packed, note = scoring_layout("packed", model)
+    assert not packed
+    assert note.startswith(
+        "train.scoring packed: attention implementation 'flash_attention_2' takes no custom"
+    )
+    model.config._attn_implementation = "flex_attention"  # takes the block mask, but cannot train on CPU
+    packed, note = scoring_layout("packed", model)
+    assert not packed and "FlexAttention has no backward on CPU" in note and "padded rows" in note
 
 
 def refusing_hub(status: int, error: type[Exception]):

@@ -11,7 +11,7 @@ import torch
 import capo.precision as precision
 import capo.train as train_module
 from capo.config import ModelConfig, config_from_dict
-from capo.models import load_base_model, tiny_random_llama
+from capo.models import cpu_4bit_kernel_notes, load_base_model, tiny_random_llama
 from capo.train import NonFiniteLossError, TrainInputs, train
 
 
@@ -217,7 +217,7 @@ def test_a_local_model_folder_loads_4bit_on_cpu_and_unquantised_without_bitsandb
     tiny.tokenizer.save_pretrained(tmp_path / "tiny")
     cfg = ModelConfig(name_or_path=str(tmp_path / "tiny"), load_in_4bit=True)
     quantised = load_base_model(cfg, tmp_path, torch.device("cpu"))
-    assert quantised.notes == []
+    assert quantised.notes == cpu_4bit_kernel_notes(torch.device("cpu"))  # no fallback; at most that note
     assert type(quantised.model.model.layers[0].mlp.down_proj).__name__ == "Linear4bit"
     torch.testing.assert_close(quantised.model.lm_head.weight, tiny.model.lm_head.weight)  # the head stays
     monkeypatch.setitem(sys.modules, "bitsandbytes", None)
