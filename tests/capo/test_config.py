@@ -133,7 +133,9 @@ def test_an_exported_run_config_loads_as_the_run_it_came_from(tmp_path: Path) ->
     """``capo-lab export`` writes {"config": …, "dataset": …}: training from it reproduces its config."""
     cfg = config_from_dict({"name": "exported", "objective": {"name": "simpo", "gamma": 0.7}})
     exported = tmp_path / "run_config.json"
-    exported.write_text(json.dumps({"config": cfg.model_dump(mode="json"), "dataset": {"name": "paper8-cpu"}}))
+    exported.write_text(
+        json.dumps({"config": cfg.model_dump(mode="json"), "dataset": {"name": "paper8-cpu"}})
+    )
     assert load_config(exported) == cfg
     assert load_config(exported, ["train.seed=3"]).train.seed == 3
 

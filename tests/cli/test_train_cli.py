@@ -48,7 +48,16 @@ def trained_runs(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) ->
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CAPO_LAB_HOME", str(home))
         patch.delenv("CAPO_LAB_DB_URL", raising=False)
-        cli("data", "import", str(DIVEMT), str(MLQE_EN_DE_TRAIN), "--name", "paper8-cpu", "--per-direction", "6")
+        cli(
+            "data",
+            "import",
+            str(DIVEMT),
+            str(MLQE_EN_DE_TRAIN),
+            "--name",
+            "paper8-cpu",
+            "--per-direction",
+            "6",
+        )
         run_ids = {}
         for objective in FORMULAS:
             out = cli("train", str(SMOKE), "--set", f"objective.name={objective}")
