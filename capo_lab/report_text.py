@@ -46,15 +46,13 @@ def method_lines(report: StudyReport) -> list[str]:
     return [f"{key}: {value}" for key, value in asdict(report.method).items()]
 
 
+def _estimate(i, unit: str) -> str:
+    """An interval as the report prints it: ``0.625 [0.410, 0.800]  n = 16 pairs × 2 seed(s)``."""
+    return f"{i.estimate:.3f} [{i.low:.3f}, {i.high:.3f}]  n = {i.n} {unit} × {i.seeds} seed(s)"
+
+
 def accuracy_lines(report: StudyReport) -> list[str]:
-    lines = []
-    for cell in report.accuracy:
-        i = cell.interval
-        lines.append(
-            f"{cell.arm:>12}  {cell.direction:>6}  {i.estimate:.3f} [{i.low:.3f}, {i.high:.3f}]  "
-            f"n = {i.n} pairs × {i.seeds} seed(s)"
-        )
-    return lines
+    return [f"{c.arm:>12}  {c.direction:>6}  {_estimate(c.interval, 'pairs')}" for c in report.accuracy]
 
 
 def run_lines(report: StudyReport) -> list[str]:
@@ -120,14 +118,10 @@ def judge_line(row: JudgeRow) -> str:
 
 
 def cell_lines(section: SuiteSection) -> list[str]:
-    lines = []
-    for c in section.cells:
-        i = c.interval
-        lines.append(
-            f"{c.arm:>12}  {c.metric:<14} {c.language:>4}  {i.estimate:.3f} [{i.low:.3f}, {i.high:.3f}]  "
-            f"n = {i.n} items × {i.seeds} seed(s)"
-        )
-    return lines
+    return [
+        f"{c.arm:>12}  {c.metric:<14} {c.language:>4}  {_estimate(c.interval, 'items')}"
+        for c in section.cells
+    ]
 
 
 def benchmark_lines(section: SuiteSection) -> list[str]:

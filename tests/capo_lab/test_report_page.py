@@ -79,3 +79,12 @@ def test_page_states_the_method_and_each_comparison_with_its_detectable_differen
     assert "p = 0.508, Holm 0.508 (primary)" in line
     plain = render_text(report)
     assert plain.index("Primary comparisons") < plain.index(line) < plain.index("Per-direction comparisons")
+
+
+def test_an_interval_prints_with_its_n_unit_and_seeds() -> None:
+    from types import SimpleNamespace
+
+    from capo_lab.report_text import _estimate
+
+    interval = SimpleNamespace(estimate=10 / 16, low=0.41, high=0.8, n=16, seeds=2)
+    assert _estimate(interval, "pairs") == "0.625 [0.410, 0.800]  n = 16 pairs × 2 seed(s)"
