@@ -75,8 +75,9 @@ MT_BENCH_DE = [
 ]
 
 
-@pytest.fixture
-def fetched(static_server, lab_home, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def serve_suites(static_server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The three suites' small files in their upstream layouts on the loopback server, and the lab's
+    source URLs pointing there (no local data folders)."""
     url, root, _ = static_server
     write(root, "m/data/en_input_data.jsonl", jsonl(MIFEVAL_EN))
     write(root, "m/data/ja_input_data.jsonl", jsonl(MIFEVAL_JA))
@@ -87,6 +88,11 @@ def fetched(static_server, lab_home, monkeypatch: pytest.MonkeyPatch) -> Setting
     for name, prefix in (("MIFEVAL", "m"), ("XLSUM", "x"), ("MT_BENCH", "b")):
         monkeypatch.setenv(f"CAPO_LAB_{name}_URL", f"{url}/{prefix}")
     monkeypatch.delenv("CAPO_LAB_DATA_DIRS", raising=False)
+
+
+@pytest.fixture
+def fetched(static_server, lab_home, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    serve_suites(static_server, monkeypatch)
     settings = Settings()
     fetch_benchmark(settings, "m-ifeval", ["en", "ja"])
     fetch_benchmark(settings, "xlsum", ["en", "zh"])

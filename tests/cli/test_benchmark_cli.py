@@ -19,15 +19,7 @@ from capo_lab.database import Database
 from capo_lab.settings import Settings
 from storage import queries
 from tests.benchmarks.conftest import chat_server, static_server  # noqa: F401  (fixtures)
-from tests.benchmarks.test_benchmark_sources import jsonl, write, xlsum_archive
-from tests.benchmarks.test_benchmark_suites import (
-    MIFEVAL_EN,
-    MIFEVAL_JA,
-    MT_BENCH_DE,
-    MT_BENCH_EN,
-    XLSUM_EN,
-    XLSUM_ZH,
-)
+from tests.benchmarks.test_benchmark_suites import serve_suites
 from tests.conftest import DIVEMT
 
 SMOKE = Path(__file__).resolve().parents[2] / "configs" / "smoke.yaml"
@@ -55,16 +47,7 @@ def benchmark(*args: str) -> dict:
 
 @pytest.fixture
 def served(static_server, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
-    url, root, _ = static_server
-    write(root, "m/data/en_input_data.jsonl", jsonl(MIFEVAL_EN))
-    write(root, "m/data/ja_input_data.jsonl", jsonl(MIFEVAL_JA))
-    write(root, "x/data/english_XLSum_v2.0.tar.bz2", xlsum_archive("english", XLSUM_EN))
-    write(root, "x/data/chinese_simplified_XLSum_v2.0.tar.bz2", xlsum_archive("chinese_simplified", XLSUM_ZH))
-    write(root, "b/fastchat/llm_judge/data/mt_bench/question.jsonl", jsonl(MT_BENCH_EN))
-    write(root, "b/fastchat/llm_judge/data/de_mt_bench/question.jsonl", jsonl(MT_BENCH_DE))
-    for name, prefix in (("MIFEVAL", "m"), ("XLSUM", "x"), ("MT_BENCH", "b")):
-        monkeypatch.setenv(f"CAPO_LAB_{name}_URL", f"{url}/{prefix}")
-    monkeypatch.delenv("CAPO_LAB_DATA_DIRS", raising=False)
+    serve_suites(static_server, monkeypatch)
     for var in ("URL", "MODEL"):
         monkeypatch.delenv(f"CAPO_LAB_JUDGE_{var}", raising=False)
 
