@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import signal
 import subprocess
 import sys
 import threading
@@ -25,6 +24,7 @@ from storage.errors import StorageProblem, explain, sqlite_path
 from storage.migrate import current_revision, downgrade, head_revision, schema_state, upgrade
 from storage.writes import add_dataset
 from tests.storage.test_storage import pairs
+from tests.worker.conftest import serve_one_job
 
 REPO = Path(__file__).resolve().parents[2]
 PAGE = 4096
@@ -270,8 +270,7 @@ def test_the_worker_upgrades_an_older_database_before_it_runs(lab_home: Path) ->
     ``no such column: pairs.tie``. The worker opens it through ``Database``, which upgrades."""
     from capo.config import config_from_dict
     from capo_lab import lifecycle
-    from worker import runtime, tasks
-    from worker.consumer import serve
+    from worker import tasks
     from worker.huey_app import huey
 
     settings = Settings()
@@ -296,15 +295,8 @@ def test_the_worker_upgrades_an_older_database_before_it_runs(lab_home: Path) ->
     db.close()
     at_0010(settings.database_url)
     assert "tie" not in columns(settings.database_url, "pairs")
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     assert threading.current_thread() is threading.main_thread()
-    try:
-        assert serve(max_jobs=1, poll_seconds=0.1) == 1
-    finally:
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
-        runtime.context.stop_event.clear()
-        huey.flush()
+    serve_one_job()
     db = Database(settings.database_url)
     run = get_run(db, run_id)
     assert run.error is None and run.status == "succeeded", run.error

@@ -35,3 +35,22 @@ def tiny_config(**train):
             "train": {"batch_size": 2, "eval_every": 50, "checkpoint_every": 2, **train},
         }
     )
+
+
+def serve_one_job() -> None:
+    """The worker's loop in this process until it has run one queued job; the signal handlers it
+    installs restored, its stop event cleared and the queue emptied after."""
+    import signal
+
+    from worker import runtime
+    from worker.consumer import serve
+    from worker.huey_app import huey
+
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        assert serve(max_jobs=1, poll_seconds=0.1) == 1
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        runtime.context.stop_event.clear()
+        huey.flush()

@@ -20,7 +20,7 @@ from storage.records import JobKind
 from tests.benchmarks.conftest import static_server  # noqa: F401  (a fixture)
 from tests.benchmarks.test_benchmark_sources import jsonl, write
 from tests.benchmarks.test_benchmark_suites import MIFEVAL_EN, MIFEVAL_JA
-from tests.worker.conftest import tiny_config
+from tests.worker.conftest import serve_one_job, tiny_config
 from worker import benchmark as worker_benchmark
 
 
@@ -194,10 +194,7 @@ def test_a_refused_queue_fails_the_job_in_one_line_and_stale_ones_are_reaped(lab
 
 def test_the_worker_runs_a_queued_benchmark_task(lab, job, monkeypatch):
     """``capo_lab.benchmark`` through the queue and the worker's loop, as ``--queue`` and the UI send it."""
-    import signal
-
-    from worker import runtime, tasks
-    from worker.consumer import serve
+    from worker import tasks
     from worker.huey_app import huey
 
     db, _ = lab
@@ -205,14 +202,7 @@ def test_the_worker_runs_a_queued_benchmark_task(lab, job, monkeypatch):
     huey.flush()
     run_id = benchmarks.get_benchmark(db, job).run_id
     queued = benchmarks.queue_benchmark(db, run_id, tasks.enqueue_benchmark, "m-ifeval", ["ja"])
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        assert serve(max_jobs=1, poll_seconds=0.1) == 1
-    finally:
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
-        runtime.context.stop_event.clear()
-        huey.flush()
+    serve_one_job()
     done = benchmarks.get_benchmark(db, queued.id)
     assert (done.status, done.done, done.error) == ("succeeded", 1, None)
     assert benchmarks.get_benchmark(db, job).status == "queued"  # only the enqueued one ran
