@@ -311,3 +311,18 @@ def test_an_exported_run_config_with_its_run_entry_loads_again(tmp_path) -> None
     path = tmp_path / "run_config.json"
     path.write_text(json.dumps(exported))
     assert load_config(path).data.dataset == "paper8-cpu"
+
+
+def test_a_tracker_that_is_not_installed_is_one_line_naming_the_extra(monkeypatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else real(name, *a)
+    )
+    with pytest.raises(ConfigError) as refused:
+        config_from_dict({"train": {"report_to": ["tensorboard", "mlflow"]}})
+    assert str(refused.value) == "train.report_to: mlflow not installed: pip install 'capo-lab[trackers]'"
+    assert config_from_dict({"train": {"report_to": ["tensorboard", "tensorboard"]}}).train.report_to == (
+        "tensorboard",
+    )  # named twice, mirrored once
