@@ -79,7 +79,15 @@ def scores_part(service, job, other: str | None = None, item: str | None = None)
     if job is None:
         empty = comparison_tables(None)
         picker = gr.Dropdown(choices=[], value=None)
-        return [picker, NOTHING_YET, table([]), *empty, gr.Dropdown(choices=[], value=None), NO_ITEM, None]
+        return [
+            picker,
+            NOTHING_YET,
+            table([], ["metric"]),
+            *empty,
+            gr.Dropdown(choices=[], value=None),
+            NO_ITEM,
+            None,
+        ]
     picker, other = other_picker(service, job, other)
     comparison = compared(service, job, other)
     line = job_state_line(job)
@@ -272,7 +280,9 @@ def build(service) -> gr.Timer:
         timer = gr.Timer(REFRESH_SECONDS, active=False)  # only while a job runs and this tab is shown
         other = gr.Dropdown([], label="Compare the adapter with", elem_id="benchmark-other")
         state = gr.Markdown(NOTHING_YET, elem_id="benchmark-state")
-        metrics = gr.Dataframe(interactive=False, label="Scores per language", elem_id="benchmark-metrics")
+        metrics = gr.Dataframe(
+            table([], ["metric"]), interactive=False, label="Scores per language", elem_id="benchmark-metrics"
+        )
         comparison = gr.Dataframe(
             interactive=False, label="A − B item by item, 95 % intervals", elem_id="benchmark-comparison"
         )
