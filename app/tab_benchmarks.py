@@ -149,9 +149,8 @@ def build_choices(service):
         languages = gr.CheckboxGroup(
             list(LANGUAGES[DEFAULT_SUITE]), label="Languages (none: all)", elem_id="benchmark-languages"
         )
-        limit = gr.Number(
-            None, label="Items per language (empty: all)", precision=0, elem_id="benchmark-limit"
-        )
+        # A text box: Gradio draws an empty number box as 0 and sends 0, which is not "all".
+        limit = gr.Textbox("", label="Items per language (empty: all)", elem_id="benchmark-limit")
         base = gr.Checkbox(True, label="Also answer with the base model", elem_id="benchmark-base")
     plan = gr.Markdown(elem_id="benchmark-plan")
     return run, reload_runs, suite, languages, limit, base, plan

@@ -176,8 +176,9 @@ class ModelConfig(_Frozen):
     attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2", "flex_attention"] = Field(
         "auto",
         description="The attention kernel passed to transformers; auto: transformers' choice (sdpa where "
-        "torch has it). Packed scoring needs sdpa or eager and falls back to padded rows, with a note, "
-        "under the others.",
+        "torch has it). Packed scoring needs sdpa, eager or flex_attention (CUDA only for training: on "
+        "CPU flex has no backward and the run trains with sdpa) and falls back to padded rows, with a "
+        "note, under the others.",
     )
 
 
