@@ -1,4 +1,4 @@
-"""Translation quality of generations with sacrebleu: chrF, BLEU, TER, and a paired significance test.
+"""Translation quality of generations: chrF, BLEU, TER (sacrebleu), COMET, and a paired significance test.
 
 References are the human post-edits. chrF against the raw MT is reported too, so a
 reader sees whether training moved the model toward the post-edit or toward the MT.
@@ -23,18 +23,28 @@ tests count only trials strictly beyond d, so equal scores got its floor, p = 0.
 a paired bootstrap, even with ties counted, rejects a true null far too often on the few
 sentences a direction has here (simulated, at 0.05: every time for 1 sentence, 18 % for 4,
 10 % for 8), where this test holds its level (0 %, 0 %, 4 %).
+
+COMET (``capo.comet_metric``) scores each sentence; a system's score is the mean over its
+sentences, so the same randomization needs no rescoring: swapping a sentence's two outputs flips
+the sign of its difference, and each trial's difference is the mean of the signed differences
+(``paired_mean_randomization``; its level is checked by a seeded simulation in the tests).
+Which metrics are computed is the caller's choice (``METRICS``, ``parse_metrics``).
 """
 
 from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from sacrebleu.metrics import BLEU, CHRF, TER
 
+from capo.errors import UserError
+
+LEXICAL = ("chrf", "bleu", "ter")
+METRICS = (*LEXICAL, "comet")
 CHARACTER_LEVEL = frozenset({"ja", "ko", "th"})
 ALL = "all"
 TRIALS = 1000
@@ -48,14 +58,18 @@ class TranslationRow:
     mt: str
     trained: str
     base: str | None = None
+    source: str = ""  # the source sentence: COMET reads it
 
 
 @dataclass(frozen=True)
 class Scores:
-    chrf: float
-    bleu: float
-    ter: float
-    chrf_vs_mt: float
+    """A system's corpus scores; None: the metric was not asked for."""
+
+    chrf: float | None
+    bleu: float | None
+    ter: float | None
+    chrf_vs_mt: float | None
+    comet: float | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +82,21 @@ class DirectionQuality:
     p_chrf: float | None  # paired approximate randomization, trained vs base (two-sided)
     p_bleu: float | None
     p_ter: float | None
+    p_comet: float | None = None
+
+
+# COMET's scorer (``capo.comet_metric.CometScorer.scores``): (source, translation, reference) → scores
+SegmentScorer = Callable[[list[tuple[str, str, str]]], list[float]]
+
+
+def parse_metrics(text: str) -> tuple[str, ...]:
+    """``"chrf,bleu,ter,comet"`` → the metrics in ``METRICS`` order; one line for an unknown name."""
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in METRICS]
+    if unknown or not names:
+        given = ", ".join(unknown) or "(none given)"
+        raise UserError(f"unknown metric {given}: choose from {', '.join(METRICS)}")
+    return tuple(m for m in METRICS if m in names)
 
 
 def bleu_tokenizer(directions: Sequence[str]) -> str:
@@ -77,16 +106,19 @@ def bleu_tokenizer(directions: Sequence[str]) -> str:
     return kinds.pop() if len(kinds) == 1 else "char"
 
 
-def _metrics(tokenizer: str) -> dict[str, BLEU | CHRF | TER]:
-    return {"bleu": BLEU(tokenize=tokenizer), "chrf": CHRF(), "ter": TER()}
+def _metrics(tokenizer: str, metrics: Sequence[str] = LEXICAL) -> dict[str, BLEU | CHRF | TER]:
+    found = {"bleu": BLEU(tokenize=tokenizer), "chrf": CHRF(), "ter": TER()}
+    return {name: metric for name, metric in found.items() if name in metrics}
 
 
-def _scores(hyps: list[str], refs: list[str], mts: list[str], tokenizer: str) -> Scores:
+def _scores(hyps, refs, mts, tokenizer: str, metrics: Sequence[str], comet: np.ndarray | None) -> Scores:
+    corpus = {name: m.corpus_score(hyps, [refs]).score for name, m in _metrics(tokenizer, metrics).items()}
     return Scores(
-        chrf=CHRF().corpus_score(hyps, [refs]).score,
-        bleu=BLEU(tokenize=tokenizer).corpus_score(hyps, [refs]).score,
-        ter=TER().corpus_score(hyps, [refs]).score,
-        chrf_vs_mt=CHRF().corpus_score(hyps, [mts]).score,
+        chrf=corpus.get("chrf"),
+        bleu=corpus.get("bleu"),
+        ter=corpus.get("ter"),
+        chrf_vs_mt=CHRF().corpus_score(hyps, [mts]).score if "chrf" in metrics else None,
+        comet=float(comet.mean()) if comet is not None else None,
     )
 
 
@@ -102,18 +134,38 @@ def paired_randomization(
     tokenizer: str = "13a",
     trials: int = TRIALS,
     seed: int | None = None,
+    metrics: Sequence[str] = LEXICAL,
 ) -> dict[str, float]:
-    """Two-sided p-values of "no difference", trained vs base, for ``bleu``, ``chrf`` and ``ter``.
+    """Two-sided p-values of "no difference", trained vs base, for those of ``bleu``, ``chrf`` and
+    ``ter`` in ``metrics``.
 
     The method is the module docstring's. Issue 19 (the test was wrong, not the printing): sacrebleu 2.6.0's
     paired bootstrap gave p = 0.001 to equal scores (identical outputs, chrF 59.03 → 59.03; different
     outputs both at chrF 0 and BLEU 0), counting only resamples strictly beyond the observed difference.
     """
+    chosen = _metrics(tokenizer, metrics)
     if list(base) == list(trained):
-        return {name: 1.0 for name in _metrics(tokenizer)}
+        return {name: 1.0 for name in chosen}
     rng = np.random.default_rng(_seed() if seed is None else seed)
     swaps = rng.integers(0, 2, size=(trials, len(refs)), dtype=np.int8)  # 1: the sentence's outputs swapped
-    return {name: _p_value(m, base, trained, refs, swaps) for name, m in _metrics(tokenizer).items()}
+    return {name: _p_value(m, base, trained, refs, swaps) for name, m in chosen.items()}
+
+
+def paired_mean_randomization(
+    base: Sequence[float], trained: Sequence[float], trials: int = TRIALS, seed: int | None = None
+) -> float:
+    """Two-sided p-value of "no difference" in the mean of per-sentence scores (COMET): the module
+    docstring's test, where a swap flips the sign of that sentence's difference d_i = trained − base."""
+    diff = np.asarray(trained, float) - np.asarray(base, float)
+    if diff.shape != np.asarray(base).shape or not diff.size:
+        raise ValueError("both systems must be scored on the same sentences")
+    if np.all(np.abs(diff) <= TIE):
+        return 1.0
+    rng = np.random.default_rng(_seed() if seed is None else seed)
+    signs = 1 - 2 * rng.integers(0, 2, size=(trials, diff.size), dtype=np.int8)
+    trial = (signs * diff).mean(axis=1)
+    extreme = np.abs(trial) >= abs(diff.mean()) - TIE
+    return (int(extreme.sum()) + 1) / (trials + 1)
 
 
 def _p_value(metric, base, trained, refs, swaps: np.ndarray) -> float:
@@ -134,29 +186,64 @@ def _p_value(metric, base, trained, refs, swaps: np.ndarray) -> float:
     return (int(extreme.sum()) + 1) / (len(swaps) + 1)
 
 
-def _quality(direction: str, rows: Sequence[TranslationRow]) -> DirectionQuality:
+@dataclass(frozen=True)
+class _CometSegments:
+    trained: np.ndarray
+    base: np.ndarray | None
+
+    def take(self, index: list[int]) -> _CometSegments:
+        return _CometSegments(self.trained[index], None if self.base is None else self.base[index])
+
+
+def _comet_segments(rows: Sequence[TranslationRow], scorer: SegmentScorer, has_base: bool) -> _CometSegments:
+    """Every row's COMET score, the trained system's and the base's, in one call to the scorer."""
+    systems = [[r.trained for r in rows]] + ([[r.base for r in rows]] if has_base else [])
+    segments = [
+        (r.source, text, r.post_edit) for texts in systems for r, text in zip(rows, texts, strict=True)
+    ]
+    scores = np.asarray(scorer(segments), float)
+    if scores.shape != (len(segments),):
+        raise ValueError(f"the COMET scorer returned {scores.shape} scores for {len(segments)} segments")
+    return _CometSegments(scores[: len(rows)], scores[len(rows) :] if has_base else None)
+
+
+def _quality(direction, rows, metrics, comet: _CometSegments | None) -> DirectionQuality:
     tokenizer = bleu_tokenizer([r.direction for r in rows])
     refs, mts = [r.post_edit for r in rows], [r.mt for r in rows]
     trained = [r.trained for r in rows]
     base = [r.base for r in rows] if all(r.base is not None for r in rows) else None
-    p = paired_randomization(base, trained, refs, tokenizer) if base is not None else {}
+    p = paired_randomization(base, trained, refs, tokenizer, metrics=metrics) if base is not None else {}
+    if comet is not None and comet.base is not None:
+        p["comet"] = paired_mean_randomization(comet.base, comet.trained)
     return DirectionQuality(
         direction=direction,
         n=len(rows),
         bleu_tokenizer=tokenizer,
-        trained=_scores(trained, refs, mts, tokenizer),
-        base=_scores(base, refs, mts, tokenizer) if base is not None else None,  # type: ignore[arg-type]
+        trained=_scores(trained, refs, mts, tokenizer, metrics, comet and comet.trained),
+        base=_scores(base, refs, mts, tokenizer, metrics, comet and comet.base) if base is not None else None,
         p_chrf=p.get("chrf"),
         p_bleu=p.get("bleu"),
         p_ter=p.get("ter"),
+        p_comet=p.get("comet"),
     )
 
 
-def translation_quality(rows: Sequence[TranslationRow]) -> list[DirectionQuality]:
-    """One entry per direction (sorted), then ``all``; raises on no rows."""
+def translation_quality(
+    rows: Sequence[TranslationRow], metrics: Sequence[str] = LEXICAL, comet: SegmentScorer | None = None
+) -> list[DirectionQuality]:
+    """One entry per direction (sorted), then ``all``; raises on no rows. ``comet`` scores the
+    segments when ``metrics`` asks for COMET."""
     if not rows:
         raise ValueError("no translations to score")
-    by_direction: dict[str, list[TranslationRow]] = defaultdict(list)
-    for row in rows:
-        by_direction[row.direction].append(row)
-    return [_quality(d, group) for d, group in sorted(by_direction.items())] + [_quality(ALL, list(rows))]
+    if ("comet" in metrics) != (comet is not None):
+        raise ValueError("a COMET scorer is given exactly when metrics asks for comet")
+    has_base = all(r.base is not None for r in rows)
+    segments = _comet_segments(rows, comet, has_base) if comet is not None else None
+    by_direction: dict[str, list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        by_direction[row.direction].append(i)
+    groups = [*sorted(by_direction.items()), (ALL, list(range(len(rows))))]
+    return [
+        _quality(d, [rows[i] for i in index], metrics, segments and segments.take(index))
+        for d, index in groups
+    ]

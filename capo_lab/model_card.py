@@ -32,7 +32,7 @@ EMBEDDED_BASES = {
     "gemma-3-270m": ("google/gemma-3-270m", "gemma"),
 }
 TEST_ONLY_BASES = ("tiny-random-llama",)
-TRANSLATION_METRICS = ("chrf", "bleu", "ter")
+TRANSLATION_METRICS = ("chrf", "bleu", "ter", "comet")
 
 
 @dataclass(frozen=True)
@@ -242,9 +242,10 @@ def translation_section(facts: CardFacts) -> list[str]:
         for metric in TRANSLATION_METRICS:
             if metric in values:
                 base, p = values.get(f"base_{metric}"), values.get(f"p_{metric}")
+                digits = 3 if metric == "comet" else 2  # COMET lives on a 0-1 scale
                 rows.append(
-                    f"| {split} | {metric} | {values[metric]:.2f} | "
-                    f"{'' if base is None else f'{base:.2f}'} | {'' if p is None else f'{p:.3g}'} | "
+                    f"| {split} | {metric} | {values[metric]:.{digits}f} | "
+                    f"{'' if base is None else f'{base:.{digits}f}'} | {'' if p is None else f'{p:.3g}'} | "
                     f"{facts.sentences.get(split, '')} |"
                 )
     if not rows:
@@ -253,7 +254,8 @@ def translation_section(facts: CardFacts) -> list[str]:
         "",
         f"## Translation at step {facts.adapter_step}",
         "",
-        "Greedy translations of held-out sources scored against the post-edits with sacrebleu; p is the "
+        "Greedy translations of held-out sources scored against the post-edits with sacrebleu (and COMET, "
+        "when evaluated with it); p is the "
         "two-sided paired randomization test of adapter against base (`capo-lab evaluate`).",
         "",
         "| split | metric | adapter | base | p | n sentences |",

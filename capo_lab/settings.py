@@ -19,7 +19,10 @@ class Settings(BaseSettings):
 
     ``CAPO_LAB_MLQE_PE_URL``, ``CAPO_LAB_DIVEMT_URL`` and ``CAPO_LAB_DIVEMT_WARMUP_URL`` are the base
     URLs ``capo-lab data fetch`` downloads from; unset means the upstream repositories named in
-    ``capo.data.sources``. Tests point them at a server on loopback."""
+    ``capo.data.sources``. Tests point them at a server on loopback.
+
+    ``CAPO_LAB_COMET_CHECKPOINT``: the COMET checkpoint ``capo-lab evaluate --metrics …,comet`` reads
+    when ``--comet-checkpoint`` is not given (``capo.comet_metric``)."""
 
     model_config = SettingsConfigDict(env_prefix="CAPO_LAB_", extra="ignore")
 
@@ -35,6 +38,7 @@ class Settings(BaseSettings):
     divemt_warmup_url: str | None = None
     model_dirs: str = ""
     allowed_models: str = ""
+    comet_checkpoint: str | None = None
 
     @property
     def home_dir(self) -> Path:

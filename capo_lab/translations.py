@@ -5,9 +5,11 @@ The worker (``worker.evaluate``) loads the run's base model and its adapter at o
 the split's source prompts (rendered with the run's prompt and chat template), and hands the
 generations to ``store_and_score``, which stores them, scores them with sacrebleu against the
 post-edits, and stores the scores as metrics ``{split}_translation/<metric>[/<direction>]``:
-``chrf``, ``bleu``, ``ter``, ``chrf_vs_mt`` (trained), ``base_…`` (base model), ``p_chrf``,
-``p_bleu``, ``p_ter`` (two-sided paired test, ``capo.translation_quality``), ``truncated``,
-``base_truncated`` and ``seconds_per_sentence``. Nothing here loads a model.
+``chrf``, ``bleu``, ``ter``, ``chrf_vs_mt`` (trained), ``comet`` (when asked for), ``base_…`` (base
+model), ``p_chrf``, ``p_bleu``, ``p_ter``, ``p_comet`` (two-sided paired test,
+``capo.translation_quality``), ``truncated``, ``base_truncated`` and ``seconds_per_sentence``.
+What is scored is a ``Scoring`` (``scoring``: the metrics, checked once, and the COMET checkpoint).
+Nothing here loads a model.
 """
 
 from __future__ import annotations
@@ -19,10 +21,37 @@ from capo_lab.database import Database
 from capo_lab.errors import LabError
 from capo_lab.lifecycle import cancel_job, enqueue_job
 from capo_lab.runs import get_run, run_config
+from capo_lab.settings import Settings
 from storage import queries, writes
 from storage.records import CheckpointRecord, EvaluationRecord, JobKind
 
 MODELS = ("adapter", "base")
+LEXICAL = ("chrf", "bleu", "ter")  # capo.translation_quality's, without importing sacrebleu here
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """What a translation evaluation scores: ``metrics`` (of ``capo.translation_quality.METRICS``)
+    and, when they include ``comet``, the COMET checkpoint (``capo.comet_metric``)."""
+
+    metrics: tuple[str, ...] = LEXICAL
+    comet_checkpoint: str | None = None
+
+
+def scoring(metrics: str = ",".join(LEXICAL), comet_checkpoint: str | None = None) -> Scoring:
+    """``--metrics chrf,bleu,ter,comet`` and ``--comet-checkpoint`` (default ``CAPO_LAB_COMET_CHECKPOINT``),
+    checked: one line for an unknown metric, for comet without a checkpoint (saying how to get one),
+    or for a checkpoint that is not there."""
+    from capo.comet_metric import HOW_TO_GET, checkpoint_file
+    from capo.translation_quality import parse_metrics
+
+    chosen = parse_metrics(metrics)
+    if "comet" not in chosen:
+        return Scoring(chosen)
+    checkpoint = comet_checkpoint or Settings().comet_checkpoint
+    if not checkpoint:
+        raise LabError(HOW_TO_GET)
+    return Scoring(chosen, str(checkpoint_file(checkpoint)))  # a missing file: one line, before any work
 
 
 @dataclass(frozen=True)
@@ -48,9 +77,12 @@ def adapter_at(db: Database, run_id: int, step: int | str) -> CheckpointRecord:
     return found
 
 
-def store_and_score(db, run_id, step, split, pairs, outputs, seconds_per_sentence) -> TranslationReport:
+def store_and_score(
+    db, run_id, step, split, pairs, outputs, seconds_per_sentence, metrics=LEXICAL, comet=None
+) -> TranslationReport:
     """Store every generation (``outputs``: model name → generations, in ``pairs``' order) and the
-    scores against the post-edits as metrics; the report of both."""
+    ``metrics`` against the post-edits as metrics (``comet``: the COMET scorer when they include it);
+    the report of both."""
     from capo.translation_quality import TranslationRow, translation_quality
 
     with db.write() as session:
@@ -69,9 +101,13 @@ def store_and_score(db, run_id, step, split, pairs, outputs, seconds_per_sentenc
     base = outputs.get("base")
     quality = translation_quality(
         [
-            TranslationRow(p.direction, p.chosen, p.rejected, g.text, base[i].text if base else None)
+            TranslationRow(
+                p.direction, p.chosen, p.rejected, g.text, base[i].text if base else None, p.source_text
+            )
             for i, (p, g) in enumerate(zip(pairs, outputs["adapter"], strict=True))
-        ]
+        ],
+        metrics,
+        comet.scores if comet is not None else None,
     )
     truncated = {m: sum(g.truncated for g in gens) for m, gens in outputs.items()}
     report = TranslationReport(run_id, step, split, len(pairs), truncated, seconds_per_sentence, quality)
@@ -91,7 +127,7 @@ def metric_rows(report: TranslationReport) -> list[tuple[str, float]]:
         rows.append((prefix + "base_truncated", float(report.truncated["base"])))
     for q in report.quality:
         suffix = "" if q.direction == "all" else f"/{q.direction}"
-        values = {**vars(q.trained), **{f"p_{k}": getattr(q, f"p_{k}") for k in ("chrf", "bleu", "ter")}}
+        values = {**vars(q.trained), **{f"p_{k}": getattr(q, f"p_{k}") for k in (*LEXICAL, "comet")}}
         if q.base is not None:
             values.update({f"base_{k}": v for k, v in vars(q.base).items()})
         rows.extend((f"{prefix}{k}{suffix}", float(v)) for k, v in values.items() if v is not None)

@@ -60,3 +60,48 @@ def make_tar(path: Path, members: dict[str, bytes]) -> Path:
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
     return path
+
+
+def build_tiny_comet(folder: Path) -> Path:
+    """A COMET regression checkpoint with random weights, built here the way a tiny Llama is: a
+    2-layer XLM-R encoder (its config and a character tokenizer saved in ``encoder/``, named in
+    ``hparams.yaml``'s ``pretrained_model``), ``checkpoints/model.ckpt`` and ``hparams.yaml``, laid
+    out as ``hf download Unbabel/wmt22-comet-da`` lays out the real one. Returns the folder."""
+    import pytorch_lightning
+    import torch
+    import yaml
+    from comet.models import RegressionMetric
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import XLMRobertaConfig, XLMRobertaTokenizerFast
+
+    encoder = folder / "encoder"
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    letters = sorted(set("abcdefghijklmnopqrstuvwxyzäöüßABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,!?'-▁"))
+    vocab = [(t, 0.0) for t in specials] + [(c, -1.0) for c in letters]
+    tokenizer = Tokenizer(models.Unigram(vocab, unk_id=3))
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+    )
+    XLMRobertaTokenizerFast(
+        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
+        unk_token="<unk>", pad_token="<pad>", mask_token="<mask>",
+    ).save_pretrained(encoder)  # fmt: skip
+    XLMRobertaConfig(
+        vocab_size=len(specials) + len(letters), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=130, pad_token_id=1, bos_token_id=0, eos_token_id=2,
+    ).save_pretrained(encoder)  # fmt: skip
+    torch.manual_seed(0)
+    model = RegressionMetric(pretrained_model=str(encoder), load_pretrained_weights=False, hidden_sizes=[16])
+    hparams = {**dict(model.hparams), "class_identifier": "regression_metric"}
+    (folder / "hparams.yaml").write_text(yaml.safe_dump(hparams), encoding="utf-8")
+    (folder / "checkpoints").mkdir()
+    checkpoint = {"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
+                  "pytorch-lightning_version": pytorch_lightning.__version__}  # fmt: skip
+    torch.save(checkpoint, folder / "checkpoints" / "model.ckpt")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_comet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_comet(tmp_path_factory.mktemp("tiny-comet"))

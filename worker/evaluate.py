@@ -22,6 +22,7 @@ from capo_lab.runs import get_run, run_config, split_pairs
 from capo_lab.settings import Settings
 from capo_lab.translations import (
     MODELS,
+    Scoring,
     TranslationReport,
     adapter_at,
     get_evaluation,
@@ -66,20 +67,37 @@ def evaluate_translations(
     models: GenerationModels | None = None,
     device: str | None = None,
     n_pairs: int | None = None,
+    scoring: Scoring | None = None,
 ) -> TranslationReport:
     """Translate, store and score; ``on_progress(done, total)`` counts sentences as they finish;
-    ``n_pairs`` translates that fixed subset of the split (``translation_subset``), None all of it."""
+    ``n_pairs`` translates that fixed subset of the split (``translation_subset``), None all of it;
+    ``scoring`` says which metrics (COMET's checkpoint is loaded first: a bad one fails in seconds)."""
     run = get_run(db, run_id)
     cfg = run_config(run, device)
     checkpoint = adapter_at(db, run.id, step)
     pairs = translation_subset(split_pairs(db, cfg, split), n_pairs)
     if not pairs:
         raise LabError(f"the {split} split of dataset {cfg.data.dataset!r} has no pairs to translate")
+    scoring = scoring or Scoring()
+    comet = comet_scorer(scoring, cfg.train.device)
     model, tok = (models or GenerationModels(settings)).get(cfg, checkpoint)
     started = time.perf_counter()
     outputs = translate(cfg, model, tok, pairs, base, max_new_tokens, on_progress)
     seconds = (time.perf_counter() - started) / (len(pairs) * len(outputs))
-    return store_and_score(db, run.id, checkpoint.step, split, pairs, outputs, seconds)
+    return store_and_score(
+        db, run.id, checkpoint.step, split, pairs, outputs, seconds, scoring.metrics, comet
+    )
+
+
+def comet_scorer(scoring: Scoring, device: str):
+    """The COMET model ``scoring`` asks for, on ``device`` (``auto``: CUDA when there is one); None
+    when it asks for none."""
+    if "comet" not in scoring.metrics or scoring.comet_checkpoint is None:
+        return None
+    from capo.comet_metric import CometScorer
+    from capo.models import resolve_device
+
+    return CometScorer(scoring.comet_checkpoint, str(resolve_device(device)))
 
 
 def translation_subset(pairs: list[PairRecord], n_pairs: int | None) -> list[PairRecord]:

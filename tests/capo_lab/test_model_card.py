@@ -47,7 +47,8 @@ def score(pair_id: int, direction: str, chosen: float, rejected: float, step: in
 
 def stored_run(lab: LabService, tmp_path: Path, model: str = "gemma-3-270m") -> int:
     """A succeeded run of ``model`` with a checkpoint at STEP: of the 6 eval pairs, 2 right at step 0
-    and 5 right at STEP; chrF 40 → 44 (p 0.03) on the eval translations at STEP."""
+    and 5 right at STEP; chrF 40 → 44 (p 0.03) and COMET 0.8125 → 0.84375 (p 0.2) on the eval
+    translations at STEP."""
     lab.import_dataset("d", [], [str(DIVEMT)], per_direction=1, keep_ties=True)
     raw = lab.preset("smoke").model_dump(mode="json")
     raw["data"]["dataset"], raw["model"]["name_or_path"] = "d", model
@@ -66,6 +67,7 @@ def stored_run(lab: LabService, tmp_path: Path, model: str = "gemma-3-270m") -> 
         writes.add_checkpoint(session, run_id, STEP, str(checkpoint))
         writes.add_pair_scores(session, run_id, rows)
         metrics = {"chrf": 44.0, "base_chrf": 40.0, "p_chrf": 0.03}
+        metrics |= {"comet": 0.84375, "base_comet": 0.8125, "p_comet": 0.2}
         writes.add_metrics(session, run_id, [(STEP, f"eval_translation/{k}", v) for k, v in metrics.items()])
         writes.update_run(session, run_id, status="succeeded", step=STEP, total_steps=STEP)
         job = writes.add_evaluation(session, run_id, "last", "eval", True, 160)
@@ -108,6 +110,7 @@ def test_the_card_states_base_objective_data_metrics_version_and_loading(lab, tm
     assert f"| eval | adapter (step {STEP}) | {5 / 6:.3f} | [{low5:.3f}, {high5:.3f}] | 6 |" in text
     assert f"| eval | base (step 0) | {2 / 6:.3f} | [{low2:.3f}, {high2:.3f}] | 6 |" in text
     assert "| eval | chrf | 44.00 | 40.00 | 0.03 | 6 |" in text  # 6 sentences, by adapter and base
+    assert "| eval | comet | 0.844 | 0.812 | 0.2 | 6 |" in text  # COMET to 3 places: a 0-1 scale
     assert r"keep\_ties = True" in text and dataset_fingerprint(lab.db, "d") in text
     where = lab.settings.home_dir / "models"  # item 8: where the base lives, and how it is made
     assert f"folder = embedded_gemma_folder(Path({str(where)!r}))" in text

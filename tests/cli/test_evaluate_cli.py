@@ -66,6 +66,7 @@ def test_stored_metrics_equal_sacrebleu_on_the_stored_strings(trained_run: str) 
 def test_table_reports_truncation_and_bad_steps_name_the_ones_with_an_adapter(trained_run: str) -> None:
     table = cli("evaluate", trained_run, "--max-new-tokens", "3")
     assert "6 truncated (adapter)" in table and "s per sentence" in table
+    assert "BLEU" in table and "COMET" not in table
     missing = runner.invoke(app, ["evaluate", trained_run, "--step", "1"])
     assert missing.exit_code == 1
     assert missing.stderr.strip().splitlines()[-1] == (
@@ -97,6 +98,45 @@ def test_generate_at_end_and_a_queued_job_record_progress(lab_home: Path, shared
     with db.read() as session:
         job = queries.get_evaluation(session, job_id)
     assert (job.status, job.done, job.total) == ("succeeded", 6, 6)
+
+
+@pytest.mark.slow
+def test_comet_from_a_local_checkpoint_is_scored_stored_and_shown(trained_run: str, tiny_comet: Path) -> None:
+    from capo.comet_metric import CometScorer
+
+    table = cli(
+        "evaluate", trained_run, "--base", "--max-new-tokens", "4", "--metrics", "chrf,comet",
+        "--comet-checkpoint", str(tiny_comet),
+    )  # fmt: skip
+    assert "COMET" in table and "chrF" in table and "BLEU" not in table
+    step = int(table.split("step ")[1].split(",")[0])
+    gens, metrics, pairs = stored(trained_run, step)
+    scorer = CometScorer(tiny_comet)
+    for model, prefix in (("adapter", ""), ("base", "base_")):
+        mine = [g for g in gens if g.model == model]
+        segments = [(pairs[g.pair_id].source_text, g.text, pairs[g.pair_id].chosen) for g in mine]
+        assert metrics[f"eval_translation/{prefix}comet"] == pytest.approx(
+            sum(scorer.scores(segments)) / 6, abs=1e-6
+        )
+    assert 0 < metrics["eval_translation/p_comet"] <= 1
+    assert "eval_translation/bleu" not in metrics  # not asked for, not stored
+
+
+def test_bad_metrics_and_a_missing_comet_checkpoint_are_one_line_before_any_work(
+    lab_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CAPO_LAB_COMET_CHECKPOINT", raising=False)
+    for args, line in [
+        (["--metrics", "chrf,bleurt"], "error: unknown metric bleurt: choose from chrf, bleu, ter, comet"),
+        (["--metrics", "comet"], "error: no COMET checkpoint: pass --comet-checkpoint PATH"),
+        (
+            ["--metrics", "comet", "--comet-checkpoint", "/nowhere"],
+            "error: COMET checkpoint '/nowhere' not found",
+        ),
+    ]:
+        result = runner.invoke(app, ["evaluate", "1", *args])
+        assert result.exit_code == 1
+        assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith(line), result.stderr
 
 
 def test_the_table_shows_each_difference_even_below_the_printed_precision() -> None:
