@@ -95,7 +95,7 @@ def build_tiny_comet(folder: Path) -> Path:
     model = RegressionMetric(pretrained_model=str(encoder), load_pretrained_weights=False, hidden_sizes=[16])
     hparams = {**dict(model.hparams), "class_identifier": "regression_metric"}
     (folder / "hparams.yaml").write_text(yaml.safe_dump(hparams), encoding="utf-8")
-    (folder / "checkpoints").mkdir()
+    (folder / "checkpoints").mkdir(exist_ok=True)
     checkpoint = {"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
                   "pytorch-lightning_version": pytorch_lightning.__version__}  # fmt: skip
     torch.save(checkpoint, folder / "checkpoints" / "model.ckpt")
