@@ -176,10 +176,11 @@ def load_generation_model(cfg: ModelConfig, cache_dir, device: torch.device, ada
     base alone), ready for ``generate`` (``generation_model``). Load it once per job."""
     from peft import PeftModel
 
-    from capo.models import load_base_model
+    from capo.models import load_base_model, peft_wrapping
 
     loaded = load_base_model(cfg, cache_dir, device)
-    model = PeftModel.from_pretrained(loaded.model, str(adapter_dir)) if adapter_dir else loaded.model
+    with peft_wrapping():
+        model = PeftModel.from_pretrained(loaded.model, str(adapter_dir)) if adapter_dir else loaded.model
     return generation_model(model), loaded.tokenizer
 
 

@@ -355,12 +355,19 @@ def load_base_model(cfg: ModelConfig, cache_dir: Path, device: torch.device) -> 
     return LoadedModel(model, tokenizer, cfg.name_or_path, device, notes)
 
 
-def add_lora(model: PreTrainedModel, cfg: LoraConfig, seed: int = 0) -> PeftModel:
-    """Wrap ``model`` with fresh LoRA adapters (B = 0, so the policy starts equal to the base). peft 0.21's
-    ``get_peft_model`` reads transformers 5's deprecated ``is_gradient_checkpointing``: that FutureWarning,
-    peft's and not ours, is silenced here, once per run in the log otherwise."""
-    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+@contextmanager
+def peft_wrapping() -> Iterator[None]:
+    """Around peft's wrapping of a model (``get_peft_model``, ``PeftModel.from_pretrained``): peft 0.21
+    reads transformers 5's deprecated ``is_gradient_checkpointing``. That FutureWarning, peft's and not
+    ours, is silenced here; it would be a log line for every run and every translation job."""
+    with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
+        yield
+
+
+def add_lora(model: PreTrainedModel, cfg: LoraConfig, seed: int = 0) -> PeftModel:
+    """Wrap ``model`` with fresh LoRA adapters (B = 0, so the policy starts equal to the base)."""
+    with torch.random.fork_rng(devices=[]), peft_wrapping():
         torch.manual_seed(seed)
         return get_peft_model(
             model,

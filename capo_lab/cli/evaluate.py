@@ -93,9 +93,9 @@ def print_report(report: TranslationReport) -> None:
     shown = [m for m in COLUMNS if getattr(report.quality[0].trained, m) is not None]
     headers = ["direction", "n"] + [h for m in shown for h in COLUMNS[m][0]]
     rows = [[q.direction, q.n] + [cell for m in shown for cell in COLUMNS[m][1](q)] for q in report.quality]
-    title = (
-        f"run {report.run_id}, step {report.step}, {report.split}: base → trained (Δ), paired randomization p"
-    )
+    title = f"run {report.run_id}, step {report.step}, {report.split}"
+    if report.quality[0].base is not None:  # only with --base is there a comparison to test
+        title += ": base → trained (Δ), paired randomization p"
     print_table(headers, rows, title=title)
     truncated = ", ".join(f"{n} truncated ({model})" for model, n in report.truncated.items())
     stdout.print(
