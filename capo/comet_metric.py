@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -115,10 +116,11 @@ class CometScorer:
         if not segments:
             return []
         samples = [{"src": src, "mt": mt, "ref": ref} for src, mt, ref in segments]
-        gpus = 1 if self.device.startswith("cuda") else 0
+        on_gpu = self.device.startswith("cuda")  # "cuda:1": that GPU, as COMET's devices list
+        devices = [int(self.device.partition(":")[2] or 0)] if on_gpu else None
         with _quiet():
             out = self.model.predict(
-                samples, batch_size=self.batch_size, gpus=gpus, progress_bar=False, num_workers=0
+                samples, self.batch_size, gpus=int(on_gpu), devices=devices, progress_bar=False, num_workers=0
             )
         return [float(s) for s in out.scores]
 
@@ -128,18 +130,16 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-class _quiet:
+@contextmanager
+def _quiet() -> Iterator[None]:
     """COMET's and Lightning's INFO lines ("GPU available…", tips) and their warnings, held down."""
-
-    def __enter__(self) -> None:
-        self.levels = {n: logging.getLogger(n).level for n in _QUIET}
-        for name in _QUIET:
-            logging.getLogger(name).setLevel(logging.WARNING)
-        self.warnings = warnings.catch_warnings()
-        self.warnings.__enter__()
-        warnings.simplefilter("ignore")
-
-    def __exit__(self, *exc: object) -> None:
-        self.warnings.__exit__(*exc)
-        for name, level in self.levels.items():
+    levels = {name: logging.getLogger(name).level for name in _QUIET}
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
