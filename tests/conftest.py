@@ -67,10 +67,15 @@ def build_tiny_comet(folder: Path) -> Path:
     2-layer XLM-R encoder (its config and a character tokenizer saved in ``encoder/``, named in
     ``hparams.yaml``'s ``pretrained_model``), ``checkpoints/model.ckpt`` and ``hparams.yaml``, laid
     out as ``hf download Unbabel/wmt22-comet-da`` lays out the real one. Returns the folder."""
-    import pytorch_lightning
+    import warnings
+
     import torch
     import yaml
-    from comet.models import RegressionMetric
+
+    with warnings.catch_warnings():  # Lightning's import: torch.jit's deprecation, not ours
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import pytorch_lightning
+        from comet.models import RegressionMetric
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import XLMRobertaConfig, XLMRobertaTokenizerFast
 
