@@ -23,6 +23,7 @@ from app.config_form import (
     values_of,
     visible_objective_params,
 )
+from app.inline import whole_id
 from app.tables import queue_facts, queue_frame, queue_table
 from capo.config import RunConfig
 from capo_lab.errors import Problems
@@ -92,10 +93,11 @@ def queued_text(ids: list[int], study_id: int | None = None) -> str:
     return f"Queued study #{study_id}: run(s) {runs}" if study_id is not None else f"Queued run(s) {runs}"
 
 
-def run_number(rid: float | None) -> int:
-    if rid is None:
+def run_number(rid: str | None) -> int:
+    """The run id box's text as an id: empty asks for one, anything else is ``whole_id``'s to check."""
+    if rid is None or not str(rid).strip():
         raise FormProblems([("Run id", "give the id of a run in the queue")])
-    return int(rid)
+    return whole_id("run id", rid)
 
 
 def build(service) -> None:
@@ -191,9 +193,9 @@ def _queue_section(service, tab: gr.Tab) -> tuple[gr.Dataframe, tuple]:
     gr.Markdown("### Queue")
     queue = gr.Dataframe(queue_table(service), interactive=False, elem_id="queue-table")
     with gr.Row():
-        run_id = gr.Number(label="Run id", precision=0)
-        cancel = gr.Button("Cancel")
-        resume = gr.Button("Resume")
+        run_id = gr.Textbox("", label="Run id", placeholder="e.g. 3", elem_id="queue-run-id")  # not 0
+        cancel = gr.Button("Cancel", elem_id="queue-cancel")
+        resume = gr.Button("Resume", elem_id="queue-resume")
         refresh = gr.Button("Refresh")
     action = gr.Markdown(elem_id="queue-status")
     timer = gr.Timer(QUEUE_SECONDS, active=False)
@@ -206,8 +208,9 @@ def _queue_section(service, tab: gr.Tab) -> tuple[gr.Dataframe, tuple]:
 
     @inline_errors(outputs=1)
     def do_resume(rid):
-        step = service.resume(run_number(rid))
-        return queue_table(service), f"run {int(rid)} queued again from step {step or 0}"
+        rid = run_number(rid)
+        step = service.resume(rid)
+        return queue_table(service), f"run {rid} queued again from step {step or 0}"
 
     cancel.click(do_cancel, run_id, [queue, action]).then(*watch)
     resume.click(do_resume, run_id, [queue, action]).then(*watch)
