@@ -65,18 +65,23 @@ def queue_benchmark(
     temperature = check_temperature(suite, temperature)
     adapter_at(db, run.id, step)
     items = load_benchmark(settings or Settings(), suite, codes, limit, seed)
-    judged = JudgeSettings().configured
     request = {
         "step": str(step), "suite": suite, "languages": list(codes), "limit": limit, "seed": seed,
         "base": base, "max_new_tokens": max_new_tokens, "temperature": temperature,
         "template": run_config(run).data.chat_template,
-        "judge_requests": planned_requests(suite, len(items), len(arms(base))) if judged else 0,
+        "judge_requests": judge_requests(suite, len(items), base, JudgeSettings()),
     }  # fmt: skip
     with db.write() as session:
         benchmark_id = writes.add_benchmark(session, run.id, request)
         writes.update_benchmark(session, benchmark_id, total=len(items))
     enqueue_job(db, JobKind.BENCHMARK, benchmark_id, enqueue)
     return get_benchmark(db, benchmark_id)
+
+
+def judge_requests(suite: str, n_items: int, base: bool, judge: JudgeSettings) -> int:
+    """The judge's requests for a job of ``n_items`` at most (``capo_lab.judge.planned_requests``: an upper
+    bound, as replies already cached are not asked again); 0 without a judge configured."""
+    return planned_requests(suite, n_items, len(arms(base))) if judge.configured else 0
 
 
 def check_temperature(suite: str, temperature: float | None) -> float:

@@ -5,10 +5,8 @@ dropdown's id, a number box's float, a list or a comma-separated string of langu
 and answers plain records, or one ``LabError`` line. The worker answers and scores
 (``worker.benchmark``); nothing here loads a model.
 
-The judge's request count before a job starts: ``capo_lab.benchmarks`` computes it inside
-``queue_benchmark`` only (stored as the job's ``judge_requests``), so ``benchmark_plan`` computes it the
-same way from what that uses: the items ``load_benchmark`` selects, the arms, and
-``capo_lab.judge.planned_requests``. It is an upper bound: replies already cached are not asked again.
+The judge's request count before a job starts is ``capo_lab.benchmarks.judge_requests`` of the items
+``load_benchmark`` selects, the same count ``queue_benchmark`` stores as the job's ``judge_requests``.
 """
 
 from __future__ import annotations
@@ -22,7 +20,7 @@ from capo_lab.benchmark_sources import load_benchmark
 from capo_lab.benchmarks import BenchmarkComparison, ItemView
 from capo_lab.database import Database
 from capo_lab.errors import LabError
-from capo_lab.judge import NO_JUDGE, JudgeSettings, planned_requests
+from capo_lab.judge import NO_JUDGE, JudgeSettings
 from capo_lab.runs import list_runs
 from capo_lab.settings import Settings
 from storage.records import BenchmarkRecord, RunStatus
@@ -108,10 +106,10 @@ def benchmark_plan(
     codes = check_languages(check_suite(suite), language_codes(languages))
     items = load_benchmark(settings, suite, codes, item_limit(limit), seed)
     judge = JudgeSettings()
-    arms = jobs.arms(bool(base))
-    requests = planned_requests(suite, len(items), len(arms)) if judge.configured else 0
+    requests = jobs.judge_requests(suite, len(items), bool(base), judge)
     note = plan_note(suite, bool(base), judge, requests)
     temperature = jobs.check_temperature(suite, None)
+    arms = jobs.arms(bool(base))
     return BenchmarkPlan(
         suite, codes, len(items), arms, requests, judge.configured, judge.max_requests, note, temperature
     )
