@@ -1,6 +1,6 @@
 """Export tab: a run's adapter (zip), config and metrics CSV.
 
-The zip is written under ``$CAPO_LAB_HOME/exports`` (``capo_lab.runs.export_zip``), which is
+The zip is written under ``$CAPO_LAB_HOME/exports`` (``capo_lab.exports.export_zip``), which is
 registered as a static path: Gradio serves it from there instead of copying it to its own temp
 folder, and exports older than a day go when a new one is written."""
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import gradio as gr
 
 from app.common import FormProblems, inline_errors, markdown_text, run_choices
-from capo_lab import runs
+from capo_lab import exports
 from capo_lab.model_card import EMBEDDED_BASES
 
 STEP_LABEL = "Checkpoint step (optional)"
@@ -60,7 +60,7 @@ def export_help(settings) -> str:
         "`run_config.json` (the run's config, its dataset's sources, import options and fingerprint, "
         "and the run's status and the adapter's step) and `metrics.csv`. A finished run exports its "
         "last checkpoint; a run that has not finished needs a checkpoint step (metrics.csv then stops "
-        f"at that step). Zips are written under {markdown_text(runs.exports_dir(settings))} and "
+        f"at that step). Zips are written under {markdown_text(exports.exports_dir(settings))} and "
         "removed a day later.\n\n"
         f"The embedded base, {bases}, is no name `from_pretrained` finds offline: the lab keeps it "
         f"converted in {markdown_text(models / '<name>')}; `capo.models.embedded_gemma_folder(Path(...))` "
@@ -71,7 +71,7 @@ def export_help(settings) -> str:
 
 
 def build(service) -> None:
-    gr.set_static_paths([runs.exports_dir(service.settings)])
+    gr.set_static_paths([exports.exports_dir(service.settings)])
     with gr.Tab("Export", id="export") as tab:
         gr.Markdown(export_help(service.settings), elem_id="export-help")
         with gr.Row():

@@ -21,6 +21,7 @@ from capo.data.stats import DirectionStats
 from capo_lab import (
     comparisons,
     datasets,
+    exports,
     lifecycle,
     live_metrics,
     pairs,
@@ -324,10 +325,10 @@ class LabService(BenchmarkMethods):
         """Every pair's stored scores at a step (``first``, ``last`` or a number) of one split."""
         return runs.pair_scores(self.db, run_id, split, step)
 
-    def export_run(self, run_id: int | str, out: Path, step: int | None = None) -> runs.ExportedRun:
+    def export_run(self, run_id: int | str, out: Path, step: int | None = None) -> exports.ExportedRun:
         """The run's adapter folder, README.md (the model card), run_config.json and metrics.csv written
         to the new folder ``out``; an unfinished run only at a named checkpoint ``step``."""
-        return runs.export_run(self.db, run_id, out, step, self.settings)
+        return exports.export_run(self.db, run_id, out, step, self.settings)
 
     def cancel(self, run_id: int) -> str:
         return lifecycle.cancel(self.db, run_id)
@@ -374,11 +375,11 @@ class LabService(BenchmarkMethods):
     ) -> PairDetail:
         return pairs.pair_detail(self.db, run_id, pair_id, step, split, with_tokens)
 
-    def export_zip(self, run_id: int, step: int | None = None) -> runs.ExportedRun:
+    def export_zip(self, run_id: int, step: int | None = None) -> exports.ExportedRun:
         """A zip holding one folder, ``capo-lab-run-<id>/``: the run's adapter (``PeftModel`` loads the
         folder), run_config.json and metrics.csv, under ``$CAPO_LAB_HOME/exports``; an unfinished run
         only at a named checkpoint ``step``."""
-        return runs.export_zip(self.db, self.settings, run_id, step)
+        return exports.export_zip(self.db, self.settings, run_id, step)
 
     # ---- comparisons (read-only) ------------------------------------------------------------------
     def run_configs(self, run_ids: list[int]) -> dict[int, dict[str, Any]]:

@@ -22,7 +22,7 @@ from tests.capo.test_train import PAIRS, ListSink
 
 SMOKE = Path(__file__).resolve().parents[2] / "configs" / "smoke.yaml"
 QLORA = ["model.load_in_4bit=true", "optim.optimizer=paged_adamw", "train.bf16=true"]
-EXPORTED = ("adapter_config.json", "adapter_model.safetensors")  # what capo_lab.runs.export_run copies
+EXPORTED = ("adapter_config.json", "adapter_model.safetensors")  # what capo_lab.exports.export_run copies
 TINY_NOTE = "tiny-random-llama: random weights, for tests and smoke runs only"
 CPU = torch.device("cpu")
 

@@ -21,8 +21,8 @@ from huggingface_hub import ModelCard
 from safetensors.numpy import save_file
 
 from capo.analysis.stats import clopper_pearson
-from capo_lab import runs
 from capo_lab.datasets import dataset_fingerprint, dataset_pairs
+from capo_lab.exports import remove_old_exports
 from capo_lab.service import LabService
 from capo_lab.settings import Settings
 from storage import writes
@@ -144,7 +144,7 @@ def test_the_zip_is_under_the_lab_home_with_its_card_and_old_zips_go(lab, tmp_pa
     with zipfile.ZipFile(done.path) as zipped:
         card = zipped.read(f"capo-lab-run-{run_id}/README.md").decode()
     assert front_matter(card)["capo_lab"]["run_id"] == run_id
-    assert runs.remove_old_exports(exports) == []  # the fresh one stays
+    assert remove_old_exports(exports) == []  # the fresh one stays
 
 
 def test_user_text_reaches_the_card_as_literal_markdown() -> None:
