@@ -11,7 +11,8 @@ and id. Files stay local unless the user says otherwise:
 - trackio: its local project ``capo-lab`` (trackio's own folder: ``TRACKIO_DIR``, else
   ``~/.cache/huggingface/trackio``);
 - wandb: ``<run folder>/wandb``, offline unless the user has logged in (``WANDB_API_KEY`` or a
-  netrc entry for api.wandb.ai) or set ``WANDB_MODE``.
+  netrc entry for api.wandb.ai) or set ``WANDB_MODE``; a resumed run goes on in its W&B run
+  (``wandb_run_id``).
 
 A tracker that fails, when it opens or later, is reported once through ``note`` and dropped; the run
 goes on. Each tracker's library is imported only when it is chosen.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import json
 import netrc
 import os
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,11 +179,11 @@ class WandbTracker:
     def __init__(self, run: TrackedRun) -> None:
         import wandb
 
-        run.run_dir.mkdir(parents=True, exist_ok=True)  # W&B writes its files in <dir>/wandb
         quiet = wandb.Settings(console="off", quiet=True, silent=True, disable_git=True, x_disable_stats=True)
         self.run = wandb.init(
             project=os.environ.get("WANDB_PROJECT", PROJECT), name=run.title, config=run.params(),
             dir=str(run.run_dir), mode=wandb_mode(), settings=quiet, reinit="create_new",
+            id=wandb_run_id(run), resume="allow",
         )  # fmt: skip
 
     def log(self, step: int, values: Mapping[str, float]) -> None:
@@ -189,6 +191,20 @@ class WandbTracker:
 
     def close(self) -> None:
         self.run.finish()
+
+
+def wandb_run_id(run: TrackedRun) -> str:
+    """The W&B run id of the lab's run, ``capo-lab-<id>-<random>``, kept in ``<run folder>/wandb``: a
+    resumed run goes on in the W&B run it started (offline, its folders share the id and ``wandb sync``
+    joins them), and run #3 of another lab home never lands in this one's."""
+    folder = run.run_dir / "wandb"  # where W&B writes its files too
+    folder.mkdir(parents=True, exist_ok=True)
+    kept = folder / "capo-lab-run-id"
+    if kept.exists():
+        return kept.read_text(encoding="utf-8").strip()
+    found = f"capo-lab-{run.run_id}-{secrets.token_hex(4)}"
+    kept.write_text(found, encoding="utf-8")
+    return found
 
 
 def wandb_mode() -> str:

@@ -105,13 +105,18 @@ def trackio_series(title: str) -> tuple[Series, dict]:
 
 
 def wandb_records(folder: Path) -> list:
-    """The records of the one offline run under ``folder``, parsed with W&B's own protobuf classes. W&B
-    0.31 ships no reader for its ``.wandb`` files (wandb-core, in Go, reads them); they are LevelDB
-    log files: a 7-byte header, then 32 KiB blocks of chunks (crc32c, length, type: 1 full, 2 first,
-    3 middle, 4 last), a block's last < 7 bytes padding."""
+    """The records of the one offline run under ``folder`` (see ``wandb_file_records``)."""
+    (path,) = folder.glob("wandb/offline-run-*/run-*.wandb")
+    return wandb_file_records(path)
+
+
+def wandb_file_records(path: Path) -> list:
+    """The records of one offline run file, parsed with W&B's own protobuf classes. W&B 0.31 ships no
+    reader for its ``.wandb`` files (wandb-core, in Go, reads them); they are LevelDB log files: a
+    7-byte header, then 32 KiB blocks of chunks (crc32c, length, type: 1 full, 2 first, 3 middle, 4
+    last), a block's last < 7 bytes padding."""
     from wandb.proto.wandb_internal_pb2 import Record
 
-    (path,) = folder.glob("wandb/offline-run-*/run-*.wandb")
     data, block, position, pending, records = path.read_bytes(), 32 * 1024, 7, b"", []
     assert data[:4] == b":W&B"
     while position + 7 <= len(data):
@@ -216,7 +221,7 @@ def test_a_tracker_failing_at_start_or_mid_run_is_a_note_and_the_run_goes_on(
 @pytest.mark.slow  # two tiny trainings: about 25 s on 2 shared cores
 def test_a_resumed_run_goes_on_in_the_same_tracker_runs_without_a_row_twice(tracker_homes) -> None:
     db, settings = tracker_homes
-    config = tiny_config(max_steps=4, report_to=["tensorboard", "trackio"])
+    config = tiny_config(max_steps=4, report_to=["tensorboard", "trackio", "wandb"])
     (run_id,) = lifecycle.submit(db, [config], lambda _: None)
     stopped = threading.Event()
     stopped.set()  # stops after step 1, with its checkpoint
@@ -231,3 +236,8 @@ def test_a_resumed_run_goes_on_in_the_same_tracker_runs_without_a_row_twice(trac
     assert [s for s, _ in expected["train/loss"]] == [1, 2, 3, 4]
     same(tensorboard_series(run_dir(settings, run_id) / "tensorboard"), expected, float32=True)
     same(trackio_series(f"#{run_id} t")[0], expected)
+    # W&B offline: one folder per session of the run, both under the run's one id (wandb sync joins them)
+    paths = sorted(run_dir(settings, run_id).glob("wandb/offline-run-*/run-*.wandb"))
+    (wandb_id,) = {p.parent.name.split("-", 3)[-1] for p in paths}  # offline-run-<time>-<id>
+    assert len(paths) == 2 and wandb_id.startswith(f"capo-lab-{run_id}-")
+    same(wandb_series([r for p in paths for r in wandb_file_records(p)]), expected)
