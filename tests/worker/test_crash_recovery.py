@@ -51,9 +51,10 @@ def test_sigkill_mid_run_then_interrupted_resumed_and_finished(
     monkeypatch.setenv("CAPO_LAB_HEARTBEAT_SECONDS", "1")
     monkeypatch.setenv("CAPO_LAB_STALE_AFTER_SECONDS", "5")
     capo_lab("data", "import", str(DIVEMT), "--name", "paper8-cpu", "--per-direction", "1")
+    # 6 train pairs in batches of 4: 2 steps an epoch, 16 in all; checkpoints at 5, 10, 15 and 16
     overrides = [
         "--set",
-        "train.epochs=40",
+        "train.epochs=8",
         "--set",
         "train.batch_size=4",
         "--set",
@@ -74,7 +75,7 @@ def test_sigkill_mid_run_then_interrupted_resumed_and_finished(
     log = tmp_path / "worker.log"
     worker = start_worker(log)
     try:
-        wait_for(lambda: run(first).step >= 12, 120, "step 12")
+        wait_for(lambda: run(first).step >= 7, 120, "step 7")  # past the first checkpoint
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=30)
         killed_at = run(first).step
@@ -97,7 +98,7 @@ def test_sigkill_mid_run_then_interrupted_resumed_and_finished(
         worker.wait(timeout=60)
     assert finished.status == "succeeded", (finished.error, log.read_text()[-3000:])
     assert finished.resumed_from_step is not None and 5 <= finished.resumed_from_step <= killed_at
-    assert finished.step == finished.total_steps == 80 > killed_at
+    assert finished.step == finished.total_steps == 16 > killed_at
     with db.read() as session:
         after = {(m.step, m.key): m.value for m in queries.metrics(session, int(first))}
     kept = {k: v for k, v in before.items() if k[0] <= finished.resumed_from_step}
