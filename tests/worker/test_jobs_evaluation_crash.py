@@ -5,16 +5,21 @@ evaluation ``interrupted`` within the stale window, with the reason (issue 20, i
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from capo.config import load_config
+from capo_lab import lifecycle
 from capo_lab.database import Database
 from capo_lab.settings import Settings
 from storage import queries
 from tests.conftest import DIVEMT
-from tests.worker.test_crash_recovery import capo_lab, start_worker, wait_for
+from tests.worker.test_crash_recovery import REPO, capo_lab, start_worker, wait_for
+from worker import training_job
+from worker.execute import train_run
 
 STALE_AFTER = 5
 QUEUE_EVALUATION = """
@@ -45,10 +50,14 @@ def test_an_evaluation_whose_worker_is_killed_is_marked_interrupted_with_the_rea
     monkeypatch.setenv("CAPO_LAB_HEARTBEAT_SECONDS", "1")
     monkeypatch.setenv("CAPO_LAB_STALE_AFTER_SECONDS", str(STALE_AFTER))
     capo_lab("data", "import", str(DIVEMT), "--name", "paper8-cpu", "--per-direction", "1")
-    one_sentence_batches = ["--set", "train.eval_batch_size=1", "--set", "train.epochs=1"]
-    run_id = capo_lab("train", "configs/smoke.yaml", *one_sentence_batches).split()[-1]
-    evaluation_id = queue_evaluation(run_id)
     db = Database(Settings().database_url)
+    one_sentence_batches = ["train.eval_batch_size=1", "train.epochs=1"]
+    cfg = load_config(REPO / "configs" / "smoke.yaml", one_sentence_batches)
+    # trained in this process as `capo-lab train` trains (submit, run_job): no second torch import
+    (run_id,) = lifecycle.submit(db, [cfg], lambda _: None)
+    trained = training_job.run_job(db, Settings(), run_id, "test", threading.Event(), execute=train_run)
+    assert trained == "succeeded"
+    evaluation_id = queue_evaluation(str(run_id))
 
     def job():
         with db.read() as session:
