@@ -37,24 +37,36 @@ LOAD = textwrap.dedent(
 )
 
 
-def load_log(mode: str, four_bit: bool = False) -> str:
-    """stderr and stdout of the load above in a fresh interpreter (``mode``: quiet or loud)."""
-    done = subprocess.run(
-        [sys.executable, "-c", LOAD, mode, "4bit" if four_bit else "plain"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stderr + done.stdout
+def load_logs(*modes: str, four_bit: bool = False) -> list[str]:
+    """stderr and stdout of the load above, one fresh interpreter per ``mode`` (quiet or loud), the
+    interpreters run side by side (each spends its time importing torch and transformers)."""
+    started = [
+        subprocess.Popen(
+            [sys.executable, "-c", LOAD, mode, "4bit" if four_bit else "plain"],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for mode in modes
+    ]
+    logs = []
+    try:
+        for process in started:
+            stdout, stderr = process.communicate(timeout=300)
+            assert process.returncode == 0, stderr[-2000:]
+            logs.append(stderr + stdout)
+    finally:
+        for process in started:  # one that failed or hung leaves none behind
+            process.kill()
+            process.wait()
+    return logs
 
 
 @pytest.mark.slow
 def test_a_quiet_worker_loads_a_model_without_a_progress_bar_or_warnings() -> None:
-    loud = load_log("loud")
+    loud, quiet = load_logs("loud", "quiet")
     assert "Loading weights" in loud  # transformers draws its bar unless told not to: the test can fail
-    quiet = load_log("quiet")
     assert "Loading weights" not in quiet and "%|" not in quiet
     assert "FutureWarning" not in quiet and "DeprecationWarning" not in quiet
     (warned,) = [line for line in quiet.splitlines() if "UserWarning" in line]  # one line, not two
@@ -68,7 +80,7 @@ def test_the_4bit_kernel_note_is_said_once_by_the_lab() -> None:
     ops = pytest.importorskip("bitsandbytes.backends.cpu.ops")
     if getattr(ops, "gemm_4bit_forward_kernel", "absent") is not None:
         pytest.skip("bitsandbytes loaded its CPU kernel here (or this CPU has no AVX512-BF16): no note")
-    quiet = load_log("quiet", four_bit=True)
+    (quiet,) = load_logs("quiet", four_bit=True)
     assert "gemm_4bit_forward from kernels-community" not in quiet  # bitsandbytes' own line, dropped
     logged = [line for line in quiet.splitlines() if line.startswith("capo.models INFO")]
     assert logged == [f"capo.models INFO {CPU_4BIT_KERNEL_NOTE}"]  # two 4-bit loads, one line
