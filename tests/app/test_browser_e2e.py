@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -52,8 +53,9 @@ def upload_file(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def server(tmp_path: Path, shared_data: Path):
+def serve(tmp_path: Path, shared_data: Path, *options: str) -> Iterator[tuple[str, Path]]:
+    """`capo-lab serve` (with ``options``) on a free port, its home and log under ``tmp_path``: yields its
+    URL and log, then stops it."""
     if not CHROMIUM.exists():
         if os.environ.get("CAPO_LAB_REQUIRE_SERVERS") == "1":
             pytest.fail("chromium is required here (CAPO_LAB_REQUIRE_SERVERS=1): apt-get install chromium")
@@ -68,7 +70,7 @@ def server(tmp_path: Path, shared_data: Path):
     }
     log = (tmp_path / "serve.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "capo_lab", "serve", "--port", str(port)],
+        [sys.executable, "-m", "capo_lab", "serve", "--port", str(port), *options],
         cwd=REPO,
         env=env,
         stdout=log,
@@ -82,6 +84,18 @@ def server(tmp_path: Path, shared_data: Path):
     yield f"http://127.0.0.1:{port}", tmp_path / "serve.log"
     process.terminate()
     process.wait(timeout=120)
+
+
+@pytest.fixture
+def server(tmp_path: Path, shared_data: Path) -> Iterator[tuple[str, Path]]:
+    """The lab's server with the worker it starts by default."""
+    yield from serve(tmp_path, shared_data)
+
+
+@pytest.fixture
+def server_without_worker(tmp_path: Path, shared_data: Path) -> Iterator[tuple[str, Path]]:
+    """The lab's server alone (``--no-worker``), for a test that queues no job: no worker to start."""
+    yield from serve(tmp_path, shared_data, "--no-worker")
 
 
 def import_e2e(page, tmp_path: Path) -> None:

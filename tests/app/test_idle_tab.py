@@ -13,7 +13,7 @@ from app.tab_runs import REFRESH_SECONDS
 from capo_lab.service import LabService
 from capo_lab.settings import Settings
 from storage import writes
-from tests.app.test_browser_e2e import CHROMIUM, LAUNCH_ARGS, pick, server  # noqa: F401  (a fixture)
+from tests.app.test_browser_e2e import CHROMIUM, LAUNCH_ARGS, pick, server_without_worker  # noqa: F401
 from tests.app.ui_events import SKIP, by_id, component, run
 
 ACCURACY, MARGIN = "lw > ll (the paper's)", "Δ = lw − ll (the same for every objective)"
@@ -85,14 +85,17 @@ def test_a_chart_of_few_points_is_svg_and_one_of_many_webgl() -> None:
 
 
 @pytest.mark.slow
-def test_an_idle_runs_tab_asks_nothing_of_the_server_and_makes_no_webgl_context(tmp_path, server):  # noqa: F811
+def test_an_idle_runs_tab_asks_nothing_of_the_server_and_makes_no_webgl_context(
+    tmp_path,
+    server_without_worker,  # noqa: F811  (the run is written here, finished: no job for a worker)
+):
     """In Chromium, a finished run selected: over 12 s (6 ticks' worth) no event reaches the server's
     queue, no chart is drawn again, the console says nothing about WebGL, nothing animates forever
     and no animation-frame loop runs (the app's loading screen's timer outlived it, app.main.JS: a
     frame each 1/60 s, 5-7 % of a core)."""
     from playwright.sync_api import sync_playwright
 
-    url, _ = server
+    url, _ = server_without_worker
     run_id = finished_run(tmp_path / "home")  # after start-up: listed when the tab is opened
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
