@@ -32,10 +32,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 MIN_SEEDS_FOR_SEED_VARIANCE = 3  # fewer seeds give a seed variance with one or no degree of freedom
 LEVEL = 0.95
+
+
+def _scipy_stats():
+    """``scipy.stats``, imported by the functions that compute with it: it takes over a second to
+    import, and every CLI command imports this module through the lab's services."""
+    from scipy import stats
+
+    return stats
 
 
 @dataclass(frozen=True)
@@ -88,8 +95,8 @@ def effective_pairs(table: np.ndarray) -> float:
 def clopper_pearson(successes: float, n: float, level: float = LEVEL) -> tuple[float, float]:
     """Exact binomial interval (beta quantiles; fractional counts allowed)."""
     tail = (1 - level) / 2
-    low = 0.0 if successes <= 0 else float(stats.beta.ppf(tail, successes, n - successes + 1))
-    high = 1.0 if successes >= n else float(stats.beta.ppf(1 - tail, successes + 1, n - successes))
+    low = 0.0 if successes <= 0 else float(_scipy_stats().beta.ppf(tail, successes, n - successes + 1))
+    high = 1.0 if successes >= n else float(_scipy_stats().beta.ppf(1 - tail, successes + 1, n - successes))
     return low, high
 
 
@@ -115,7 +122,7 @@ def _tango_z(b: float, c: float, n: float, delta: float) -> float:
 def tango_interval(b: float, c: float, n: float, level: float = LEVEL) -> tuple[float, float]:
     """Tango's score interval (Statist. Med. 1998) for (b − c)/n: b pairs right under A only, c under
     B only, of n. The set of deltas whose score statistic stays within ±z; counts may be fractional."""
-    z, estimate = float(stats.norm.ppf(1 - (1 - level) / 2)), (b - c) / n
+    z, estimate = float(_scipy_stats().norm.ppf(1 - (1 - level) / 2)), (b - c) / n
 
     def root(low: float, high: float, target: float) -> float:  # the statistic falls as delta rises
         for _ in range(60):
@@ -193,7 +200,7 @@ def minimum_detectable_effect(
     if n <= 0:
         raise ValueError("no pairs")
     moment = max(second_moment, 1.0 / n)
-    za, zb = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(power)
+    za, zb = _scipy_stats().norm.ppf(1 - alpha / 2), _scipy_stats().norm.ppf(power)
     low, high = 0.0, float(np.sqrt(moment))
     for _ in range(60):  # bisection: detectable when √n·δ ≥ za·√m + zb·√(m − δ²)
         mid = (low + high) / 2
@@ -223,7 +230,7 @@ class Correlation:
 
 
 def pearson(x: Sequence[float], y: Sequence[float]) -> Correlation:
-    result = stats.pearsonr(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+    result = _scipy_stats().pearsonr(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
     return Correlation(float(result.statistic), float(result.pvalue), len(x))
 
 
@@ -232,4 +239,4 @@ def kde(values: Sequence[float], grid: Sequence[float]) -> list[float] | None:
     data = np.asarray(values, dtype=float)
     if len(np.unique(data)) < 2:
         return None
-    return stats.gaussian_kde(data)(np.asarray(grid, dtype=float)).tolist()
+    return _scipy_stats().gaussian_kde(data)(np.asarray(grid, dtype=float)).tolist()
