@@ -6,21 +6,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.cli.test_storage_faults_cli import _can_mount_read_only, tiny_jsonl
+from tests.cli.test_storage_faults_cli import _can_mount_read_only, capo_lab_each, tiny_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 SUBMIT = ["submit", str(REPO / "configs" / "smoke.yaml"), "--set", "data.dataset=tiny"]
 READ_ONLY = "the lab's home is not writable (read-only file system or permissions)"
-
-
-def capo_lab(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "capo_lab", *args]
-    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
 
 def assert_one_line_error(done: subprocess.CompletedProcess, *fragments: str, logs: bool = False) -> str:
@@ -37,22 +31,24 @@ def assert_one_line_error(done: subprocess.CompletedProcess, *fragments: str, lo
 @pytest.fixture
 def lab(lab_home: Path, tmp_path: Path) -> Path:
     """A lab with a dataset ``tiny`` and a queue made by a first submit; returns the queue's file."""
-    imported = capo_lab("data", "import", str(tiny_jsonl(tmp_path)), "--name", "tiny", "--per-direction", "5")
+    importing = ["data", "import", str(tiny_jsonl(tmp_path)), "--name", "tiny", "--per-direction", "5"]
+    imported, submitted = capo_lab_each([importing, SUBMIT], tmp_path / "making")
     assert imported.returncode == 0, imported.stderr
-    assert capo_lab(*SUBMIT).returncode == 0
+    assert submitted.returncode == 0
     queue = lab_home / "queue.db"
     assert queue.exists()
     return queue
 
 
-def test_a_damaged_queue_is_one_line_from_worker_submit_and_serve(lab: Path) -> None:
+def test_a_damaged_queue_is_one_line_from_worker_submit_and_serve(lab: Path, tmp_path: Path) -> None:
     lab.write_bytes(os.urandom(8 * 4096))
     for wal in lab.parent.glob("queue.db-*"):
         wal.unlink()
+    worker, submit, serve = capo_lab_each([["worker"], SUBMIT, ["serve", "--port", "1"]], tmp_path / "logs")
     damaged = f"{lab}: not a SQLite database, or a damaged one (file is not a database); move it aside"
-    assert_one_line_error(capo_lab("worker"), f"error: {damaged}", logs=True)
-    assert_one_line_error(capo_lab(*SUBMIT), f"error: the queue refused run 2: {damaged}")
-    assert_one_line_error(capo_lab("serve", "--port", "1"), f"error: {damaged}")
+    assert_one_line_error(worker, f"error: {damaged}", logs=True)
+    assert_one_line_error(submit, f"error: the queue refused run 2: {damaged}")
+    assert_one_line_error(serve, f"error: {damaged}")
 
 
 def test_a_read_only_queue_is_one_line_from_worker_and_submit(lab: Path, tmp_path: Path) -> None:
@@ -65,18 +61,7 @@ def test_a_read_only_queue_is_one_line_from_worker_and_submit(lab: Path, tmp_pat
     (lab.parent / "lab.db").rename(database)
     for wal in lab.parent.glob("*.db-*"):
         wal.unlink()
-    outputs = {name: tmp_path / f"{name}.err" for name in ("worker", "submit")}
-    script = (
-        'mount --bind "$HOME_RO" "$HOME_RO" && mount -o remount,bind,ro "$HOME_RO" || exit 99\n'
-        f'"$PY" -m capo_lab worker 2>"{outputs["worker"]}"; echo $? >>"{outputs["worker"]}"\n'
-        f'"$PY" -m capo_lab {" ".join(SUBMIT)} 2>"{outputs["submit"]}"; echo $? >>"{outputs["submit"]}"\n'
-    )
-    env = {**os.environ, "HOME_RO": str(lab.parent), "PY": sys.executable}
-    env["CAPO_LAB_DB_URL"] = f"sqlite:///{database}"
-    done = subprocess.run(["unshare", "-rm", "sh", "-c", script], cwd=REPO, env=env, capture_output=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    for name, path in outputs.items():
-        text = path.read_text()
-        line, code = text.rstrip("\n").rsplit("\n", 2)[-2:]
-        assert code == "1" and "Traceback" not in text and line.startswith("error: "), (name, text[-3000:])
-        assert f"{lab}: {READ_ONLY}; set CAPO_LAB_HOME to a writable folder" in line, (name, line)
+    env = {**os.environ, "CAPO_LAB_DB_URL": f"sqlite:///{database}"}
+    for done in capo_lab_each([["worker"], SUBMIT], tmp_path / "logs", env, read_only=lab.parent):
+        # the last line of stderr (after the worker's log lines)
+        assert_one_line_error(done, f"{lab}: {READ_ONLY}; set CAPO_LAB_HOME to a writable folder", logs=True)
