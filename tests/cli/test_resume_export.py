@@ -26,6 +26,7 @@ from capo_lab.runs import run_dir
 from capo_lab.settings import Settings
 from storage import queries
 from tests.conftest import DIVEMT
+from worker import runtime
 from worker.huey_app import huey
 
 REPO = Path(__file__).resolve().parents[2]
@@ -73,50 +74,78 @@ def immediate():
     huey.immediate = False
 
 
-@pytest.fixture
-def interrupted(lab_home: Path, shared_data: Path, tmp_path: Path) -> dict:
-    """A smoke run stopped by Ctrl-C after a few steps: ``interrupted``, a checkpoint at every step.
+@pytest.fixture(scope="module")
+def stopped(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> tuple[Path, Path, dict]:
+    """A smoke run stopped by Ctrl-C after a few steps: ``interrupted``, a checkpoint at every step;
+    trained once for the module: (its home, a copy of that home as the run stopped, the run).
 
     While it trains, ``capo-lab export`` of it is tried (the finding: it used to be exported)."""
-    ok("data", "import", str(DIVEMT), "--name", "paper8-cpu", "--per-direction", "1")
-    overrides = [f"train.max_steps={TOTAL}", "train.checkpoint_every=1", "train.eval_every=1000"]
-    command = [sys.executable, "-m", "capo_lab", "train", "configs/smoke.yaml"]
-    log = (tmp_path / "train.log").open("w")
-    process = subprocess.Popen(
-        command + [a for o in overrides for a in ("--set", o)],
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=os.environ.copy(),
-    )
-    db = Database(Settings().database_url)
-    try:
-        deadline = time.monotonic() + 300
-        run = None
-        while time.monotonic() < deadline and process.poll() is None:
-            with db.read() as session:
-                run = queries.get_run(session, 1)
-            if run is not None and run.step >= 2:
-                break
-            time.sleep(0.02)
-        assert run is not None and run.status == "running", (tmp_path / "train.log").read_text()
-        out = tmp_path / "while-running"
-        line = refused("export", "1", "--out", str(out))
-        assert line.startswith("error: run 1 is running, not finished; export one of its checkpoints by step")
-        assert not out.exists()
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=300) == 0, (tmp_path / "train.log").read_text()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        log.close()
-        db.close()
-    shown = show(1)
-    assert shown["status"] == "interrupted" and 3 <= shown["step"] < TOTAL
-    steps = checkpoint_steps(1)
-    assert steps == list(range(1, shown["step"] + 1))
-    return {"id": 1, "step": shown["step"], "steps": steps}
+    home = tmp_path_factory.mktemp("interrupted") / "lab-home"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CAPO_LAB_HOME", str(home))
+        patch.delenv("CAPO_LAB_DB_URL", raising=False)
+        patch.delenv("CAPO_LAB_QUEUE_URL", raising=False)
+        ok("data", "import", str(DIVEMT), "--name", "paper8-cpu", "--per-direction", "1")
+        overrides = [f"train.max_steps={TOTAL}", "train.checkpoint_every=1", "train.eval_every=1000"]
+        command = [sys.executable, "-m", "capo_lab", "train", "configs/smoke.yaml"]
+        log_path = home.parent / "train.log"
+        log = log_path.open("w")
+        process = subprocess.Popen(
+            command + [a for o in overrides for a in ("--set", o)],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=os.environ.copy(),
+        )
+        db = Database(Settings().database_url)
+        try:
+            deadline = time.monotonic() + 300
+            run = None
+            while time.monotonic() < deadline and process.poll() is None:
+                with db.read() as session:
+                    run = queries.get_run(session, 1)
+                if run is not None and run.step >= 2:
+                    break
+                time.sleep(0.02)
+            assert run is not None and run.status == "running", log_path.read_text()
+            out = home.parent / "while-running"
+            line = refused("export", "1", "--out", str(out))
+            assert line.startswith(
+                "error: run 1 is running, not finished; export one of its checkpoints by step"
+            )
+            assert not out.exists()
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=300) == 0, log_path.read_text()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            log.close()
+            db.close()
+        shown = show(1)
+        assert shown["status"] == "interrupted" and 3 <= shown["step"] < TOTAL
+        steps = checkpoint_steps(1)
+        assert steps == list(range(1, shown["step"] + 1))
+    as_stopped = home.with_name("as-stopped")
+    shutil.copytree(home, as_stopped, symlinks=True)
+    return home, as_stopped, {"id": 1, "step": shown["step"], "steps": steps}
+
+
+@pytest.fixture
+def interrupted(stopped: tuple[Path, Path, dict], monkeypatch: pytest.MonkeyPatch) -> dict:
+    """``stopped``'s run for one test to change: its home put back as the run stopped, in the same
+    place (the database names its checkpoints' folders by their whole paths). The database this
+    process keeps for tasks run in place (``immediate``) is let go: its files are replaced."""
+    home, as_stopped, run = stopped
+    if runtime.context.database is not None:
+        runtime.context.database.close()
+        runtime.context.database = None
+    shutil.rmtree(home)
+    shutil.copytree(as_stopped, home, symlinks=True)
+    monkeypatch.setenv("CAPO_LAB_HOME", str(home))
+    monkeypatch.delenv("CAPO_LAB_DB_URL", raising=False)
+    monkeypatch.delenv("CAPO_LAB_QUEUE_URL", raising=False)
+    return run
 
 
 @pytest.mark.slow
