@@ -16,7 +16,9 @@ import termios
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from capo_lab.cli import app
 from tests.conftest import DIVEMT
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,11 +60,13 @@ def lab_env(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> dict
     env.pop("CAPO_LAB_DB_URL", None)
     for variable in ("NO_COLOR", "TERM_PROGRAM"):
         env.pop(variable, None)
-    imported = subprocess.run(
-        capo_lab("data", "import", str(DIVEMT), "--name", "paper8-cpu", "--per-direction", "1"),
-        env=env, capture_output=True, text=True, cwd=REPO,
-    )  # fmt: skip
-    assert imported.returncode == 0, imported.stderr
+    with pytest.MonkeyPatch.context() as patch:  # in this process: the runs below are what is tested
+        patch.setenv("CAPO_LAB_HOME", str(home))
+        patch.delenv("CAPO_LAB_DB_URL", raising=False)
+        imported = CliRunner().invoke(
+            app, ["data", "import", str(DIVEMT), "--name", "paper8-cpu", "--per-direction", "1"]
+        )
+    assert imported.exit_code == 0, imported.stderr
     return env
 
 

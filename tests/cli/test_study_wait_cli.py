@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from capo_lab.cli import app
 from tests.conftest import DIVEMT
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,11 +27,10 @@ def test_study_wait_prints_the_summary_once_the_worker_has_run_every_run(
     lab_home: Path, shared_data: Path
 ) -> None:
     env = {**os.environ}
-    imported = subprocess.run(
-        capo_lab("data", "import", str(DIVEMT), "--name", "paper8-cpu", "--per-direction", "1"),
-        env=env, capture_output=True, text=True, cwd=REPO,
-    )  # fmt: skip
-    assert imported.returncode == 0, imported.stderr
+    imported = CliRunner().invoke(  # in this process: the study and the worker below are what is tested
+        app, ["data", "import", str(DIVEMT), "--name", "paper8-cpu", "--per-direction", "1"]
+    )
+    assert imported.exit_code == 0, imported.stderr
     study = capo_lab(
         "study", "configs/smoke.yaml", "--name", "w", "--objectives", "capo,dpo", "--set", "train.epochs=1",
         "--wait",
