@@ -6,11 +6,11 @@ into a ``STOP`` file that rank 0 watches, and reads rank 0's ``result.json``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -73,7 +73,8 @@ def train_in_processes(
         while process.poll() is None:
             if should_stop():
                 (folder / STOP_FILE).touch()
-            time.sleep(poll_seconds)
+            with contextlib.suppress(subprocess.TimeoutExpired):  # returns as soon as the ranks exit
+                process.wait(timeout=poll_seconds)
     result = folder / RESULT_FILE
     if process.returncode != 0 or not result.exists():
         tail = (folder / LOG_FILE).read_text(errors="replace")[-2000:]
