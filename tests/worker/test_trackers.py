@@ -236,8 +236,10 @@ def test_a_resumed_run_goes_on_in_the_same_tracker_runs_without_a_row_twice(trac
     assert [s for s, _ in expected["train/loss"]] == [1, 2, 3, 4]
     same(tensorboard_series(run_dir(settings, run_id) / "tensorboard"), expected, float32=True)
     same(trackio_series(f"#{run_id} t")[0], expected)
-    # W&B offline: one folder per session of the run, both under the run's one id (wandb sync joins them)
+    # W&B offline: one folder per session of the run, both under the run's one id (wandb sync joins them).
+    # The id is read from the file, run-<id>.wandb: two sessions started in the same second get folders
+    # offline-run-<time>-<id> and offline-run-<time>-<id>-1 (W&B's suffix), as on a fast CI machine
     paths = sorted(run_dir(settings, run_id).glob("wandb/offline-run-*/run-*.wandb"))
-    (wandb_id,) = {p.parent.name.split("-", 3)[-1] for p in paths}  # offline-run-<time>-<id>
+    (wandb_id,) = {p.name.removeprefix("run-").removesuffix(".wandb") for p in paths}
     assert len(paths) == 2 and wandb_id.startswith(f"capo-lab-{run_id}-")
     same(wandb_series([r for p in paths for r in wandb_file_records(p)]), expected)
