@@ -48,8 +48,11 @@ def watched(service, run_ids: list, split: str) -> list:
     return [gr.Timer(active=active), jobs, chart]
 
 
-def build_evaluations(service, selected: gr.Dropdown, refresh_seconds: float) -> None:
-    """Evaluate the first selected run's translations; the jobs are followed while one is active."""
+def build_evaluations(service, selected: gr.Dropdown, refresh_seconds: float) -> tuple:
+    """Evaluate the first selected run's translations; the jobs are followed while one is active.
+    Returns the (function, inputs, outputs) that shows the selection's jobs, for the tab to chain after
+    each event that changes the selection (not ``selected.change``: Gradio 6.31 fires it again, value
+    unchanged, as the answers of its own listeners arrive, an endless loop on a loaded machine)."""
     timer = gr.Timer(refresh_seconds, active=False)
     with gr.Row():
         split = gr.Radio(["eval", "validation"], value="eval", label="Split to translate", scale=1)
@@ -90,5 +93,5 @@ def build_evaluations(service, selected: gr.Dropdown, refresh_seconds: float) ->
     evaluate.click(on_evaluate, [selected, split], outputs)
     cancel.click(on_cancel, [selected, split, job_id], outputs)
     timer.tick(on_tick, [selected, split], outputs)
-    for trigger in (selected.change, split.change):
-        trigger(on_choice, [selected, split], outputs)
+    split.input(on_choice, [selected, split], outputs)  # a user's pick only, never an echo
+    return on_choice, [selected, split], outputs

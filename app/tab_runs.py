@@ -280,7 +280,8 @@ def ticking(is_live, state: LiveCharts | None) -> gr.Timer:
 
 
 def wire_live(service, inputs: list, outputs: list, timer: gr.Timer, status: gr.Markdown):
-    """Each tick refreshes the live charts (``refreshed``); a new selection or picker redraws them all.
+    """Each tick refreshes the live charts (``refreshed``); a picker redraws them all (so does a new
+    selection: the tab chains the returned redraw after each event that changes it).
     ``inputs``: the selection, this tab's LiveCharts state, the Live checkbox and the two pickers;
     ``outputs``: the state and the figures. The timer ticks only while a selected run may log more.
     A failure says why in ``status``, clears the charts and the selection (the list read afresh).
@@ -303,11 +304,11 @@ def wire_live(service, inputs: list, outputs: list, timer: gr.Timer, status: gr.
         state, *figures = refreshed(service, run_ids, current, which, margin, True)
         return [state, *figures, ticking(is_live, state), gr.skip(), ""]
 
-    selected.input(redraw, inputs, every)  # a user's pick; a list refreshed by the tab chains a redraw
-    for change in (which_accuracy.change, which_margin.change):
-        change(redraw, inputs, every)
+    # user events only (.input): Gradio 6.31 fires .change again as the answers of its listeners arrive
+    for picked in (which_accuracy.input, which_margin.input):
+        picked(redraw, inputs, every)
     timer.tick(on_tick, inputs, every)
-    live.change(ticking, [live, state], timer)
+    live.input(ticking, [live, state], timer)
     return redraw, inputs, every
 
 
@@ -393,19 +394,26 @@ def build(service) -> None:
                 deltas, sweep = gr.Plot(elem_id="delta-chart"), gr.Plot(elem_id="sweep-chart")
             with gr.Row(equal_height=True):
                 lr, throughput = gr.Plot(), gr.Plot()
-            build_evaluations(service, selected, REFRESH_SECONDS)
+            show_jobs = build_evaluations(service, selected, REFRESH_SECONDS)
             deleted = build_delete(service, selected)
-        selected.change(selection_shown, selected, [hint, charts])
         outputs = [state, summary, accuracy_table, accuracy_chart, loss, accuracy_plot, margins, regimes]
         outputs += [deltas, sweep, lr, throughput]
         timer = gr.Timer(REFRESH_SECONDS, active=False)  # ticks only while a selected run may log more
         inputs = [selected, state, live, which_accuracy, which_margin]
         redraw, inputs, every = wire_live(service, inputs, outputs, timer, status)
-        deleted.then(redraw, inputs, every)  # the deleted runs' charts go with them
+
+        def followed(redraws) -> None:
+            """After a redraw of the selection's charts: the hint or the charts shown, and its evaluation
+            jobs. Chained, never on ``selected.change``: Gradio 6.31 fires that again, the value unchanged,
+            as the answers of its listeners arrive (79 events in 12 s on a loaded machine)."""
+            redraws.then(selection_shown, selected, [hint, charts])
+            redraws.then(*show_jobs)
+
+        followed(selected.input(redraw, inputs, every))  # a user's pick
+        followed(deleted.then(redraw, inputs, every))  # the deleted runs' charts go with them
         # Coming back to the tab or reloading the list reads the selection afresh: a selected run may have
         # been resumed meanwhile (its rows after the checkpoint replaced), and is watched again.
         for event in (reload_runs.click, tab.select):
-            event(lambda current: kept_selection(service, current), selected, selected).then(
-                redraw, inputs, every
-            )
+            kept = event(lambda current: kept_selection(service, current), selected, selected)
+            followed(kept.then(redraw, inputs, every))
         build_api(service)

@@ -67,6 +67,21 @@ def test_selecting_a_finished_run_draws_once_and_stops_the_charts_timer(tmp_path
     assert ticked[1:12] == [SKIP] * 11 and ticked[12].active is False
 
 
+def test_nothing_listens_to_the_runs_tab_pickers_changing(tmp_path: Path) -> None:
+    """Gradio 6.31 fires a multiselect's ``change`` again, its value unchanged, as the answers of its
+    own listeners arrive: with two listeners on the run list, a loaded CI machine sent 79 events in 12
+    idle seconds. The tab listens to users (``input``) and chains what follows a selection instead."""
+    demo = build_app(LabService(Settings(home=tmp_path / "home")))
+    pickers = {component(demo, "runs-select")._id}
+    pickers |= {
+        b._id
+        for b in demo.blocks.values()
+        if getattr(b, "label", None) in ("Reward accuracy", "Split to translate")
+    }
+    listened = {(t[0], t[1]) for f in demo.fns.values() for t in f.targets if t[0] in pickers}
+    assert len(pickers) == 3 and {event for _, event in listened} == {"input"}
+
+
 def test_a_running_run_keeps_the_charts_timer_ticking(tmp_path: Path) -> None:
     service = LabService(Settings(home=tmp_path / "home"))
     run_id = finished_run(tmp_path / "home", status="running")
