@@ -20,9 +20,12 @@ CSS = """
 # load: an idle tab then asks for a frame 60 times a second for as long as it is open (5-7 % of a
 # core in headless Chromium, issue 20 item 12). The tracker's module captured the native
 # requestAnimationFrame before any script of ours runs, so the loop is reachable only by its id:
-# later callers go through a wrapper that notes theirs, and a request that bypasses it every frame
-# while no tracker is pending is cancelled. The sweep stops after 120 frames with no bypassing
-# request (a minute at most). Drop this once Gradio stops the timer on destroy.
+# later callers go through a wrapper that notes theirs, and requests that bypass it, as many each
+# frame for 20 frames in a row while no tracker is pending, are cancelled. A test driver's or an
+# extension's short check joins the count and so resets it: Playwright's "is the button stable"
+# check (a frame or two) was cancelled with a leaked loop under the former rule (any bypassing
+# request 10 frames in a row), and its click waited forever. The sweep stops after 120 frames with
+# no bypassing request (a minute at most). Drop this once Gradio stops the timer on destroy.
 JS = """
 () => {
   const native = window.requestAnimationFrame.bind(window);
@@ -34,11 +37,12 @@ JS = """
     if (noted.size > 1000) noted.delete(noted.values().next().value);
     return id;
   };
-  // Frame requests that bypassed the wrapper, one or more a frame for `streak` frames in a row, are
-  // such loops (other such requesters, e.g. a browser extension or a test driver, come and go). The
-  // sweep runs after the page loads and whenever the page changes (a loop leaks when the answer to an
-  // event mounts components), and stops once nothing bypassed for 2 s: an idle page runs no frames.
-  let last = 0, streak = 0, quiet = 0, frames = 0, sweeping = false;
+  // Frame requests that bypassed the wrapper, as many each frame for `steady` frames in a row, are
+  // such loops; other such requesters (a browser extension, a test driver) come and go, and each
+  // coming or going changes the count. The sweep runs after the page loads and whenever the page
+  // changes (a loop leaks when the answer to an event mounts components), and stops once nothing
+  // bypassed for 2 s: an idle page runs no frames.
+  let last = 0, count = 0, steady = 0, quiet = 0, frames = 0, sweeping = false;
   const sweep = () => {
     const now = native(() => {});
     cancel(now);
@@ -48,12 +52,13 @@ JS = """
     last = now;
     // A mounted tracker that is pending shows its timer (.progress-text): its loop is legitimate.
     const pending = document.querySelector('[data-testid="status-tracker"] .progress-text');
-    streak = bypassed.length > 0 && !pending ? streak + 1 : 0;
+    steady = bypassed.length > 0 && bypassed.length === count && !pending ? steady + 1 : 0;
+    count = bypassed.length;
     quiet = bypassed.length === 0 ? quiet + 1 : 0;
-    if (streak >= 10) {
+    if (steady >= 20) {
       bypassed.forEach(cancel);
       window.__cancelledFrameLoops = (window.__cancelledFrameLoops || 0) + bypassed.length;
-      streak = 0;
+      steady = 0;
     }
     if (quiet < 120 && frames < 3600) noted.add(native(sweep));
     else sweeping = false;
@@ -63,7 +68,7 @@ JS = """
     quiet = 0;
     if (sweeping) return;
     sweeping = true;
-    streak = 0;
+    steady = 0;
     last = native(() => {});
     cancel(last);
     noted.add(native(sweep));

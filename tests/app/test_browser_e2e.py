@@ -137,6 +137,7 @@ def evaluate_translations(page) -> None:
         "() => { const p = document.querySelector('#chrf-chart .js-plotly-plot');"
         " return p && p.data && p.data.map(t => t.name).join() === 'base,trained'; }",
         timeout=30_000,
+        polling=250,  # by timer: a frame-polling wait is a loop app.main.JS may end
     )
 
 
@@ -200,7 +201,7 @@ def assert_markup_shown_not_run(page, dialogs: list[str]) -> None:
         "() => { const i = document.createElement('img');"
         " i.onerror = () => { window.__control = 1; }; i.src = 'x'; document.body.append(i); }"
     )
-    page.wait_for_function("() => window.__control === 1", timeout=30_000)
+    page.wait_for_function("() => window.__control === 1", timeout=30_000, polling=250)
     assert page.evaluate("() => typeof window.__xss") == "undefined"
     assert dialogs == []
 
@@ -250,6 +251,7 @@ def test_upload_launch_watch_and_inspect_in_chromium(server: tuple[str, Path], t
             "() => { const p = document.querySelector('#loss-chart .js-plotly-plot');"
             " return p && p.data && p.data.some(t => t.x && t.x.length >= 4); }",
             timeout=180_000,
+            polling=250,
         )
         expect(page.locator("#direction-accuracy")).to_contain_text("all", timeout=60_000)
         expect(page.locator("#accuracy-summary")).to_contain_text("per direction")

@@ -126,6 +126,7 @@ def test_an_idle_runs_tab_asks_nothing_of_the_server_and_makes_no_webgl_context(
             "() => { const p = document.querySelector('#loss-chart .js-plotly-plot');"
             " return p && p.data && p.data.some(t => t.x && t.x.length > 1); }",
             timeout=60_000,
+            polling=250,  # by timer: a frame-polling wait is a loop app.main.JS may end
         )
         page.wait_for_timeout(3_000)  # the selection's own events end
         before, frames = len(joins), page.evaluate("() => window.__frames")
