@@ -29,6 +29,7 @@ from app.runs_compare import (
     shared_base,
 )
 from app.runs_evaluations import build_evaluations
+from app.runs_selection import NOTHING_SELECTED, follow, wire_clear
 from capo.analysis.sweep import ACCURACY, sweep_point
 from capo_lab.errors import LabError
 from capo_lab.live_metrics import LiveUpdate, Seen, key_matcher
@@ -345,19 +346,6 @@ def build_api(service) -> None:
     api_button.click(shows_errors(run_metrics), [api_run, api_after], api_out, api_name="run_metrics")
 
 
-NOTHING_SELECTED = (
-    "**No run selected.** Pick one or more runs in the list above (type to search; several overlay, one "
-    "colour each) to see their reward accuracy per direction, loss, margins, regime shares and Δr "
-    "distribution. No run yet? Queue one in the **Train** tab."
-)
-
-
-def selection_shown(run_ids: list | None) -> list:
-    """[the hint, the charts]: the hint says what to do while no run is selected, the charts show once
-    one is."""
-    return [gr.Markdown(visible=not run_ids), gr.Column(visible=bool(run_ids))]
-
-
 def build(service) -> None:
     with gr.Tab("Runs", id="runs") as tab:
         state = gr.State(None)  # this browser tab's LiveCharts
@@ -368,7 +356,7 @@ def build(service) -> None:
             reload_runs = gr.Button("Reload run list")
         status = gr.Markdown(elem_id="runs-status")
         hint = gr.Markdown(NOTHING_SELECTED, elem_id="runs-hint")
-        with gr.Column(visible=False) as charts:  # shown once a run is selected (``selection_shown``)
+        with gr.Column(visible=False) as charts:  # shown once a run is selected (``runs_selection``)
             summary = gr.Markdown(elem_id="accuracy-summary")
             with gr.Row():
                 live = gr.Checkbox(True, label=f"Live (every {REFRESH_SECONDS:.0f} s)", scale=0)
@@ -402,18 +390,13 @@ def build(service) -> None:
         inputs = [selected, state, live, which_accuracy, which_margin]
         redraw, inputs, every = wire_live(service, inputs, outputs, timer, status)
 
-        def followed(redraws) -> None:
-            """After a redraw of the selection's charts: the hint or the charts shown, and its evaluation
-            jobs. Chained, never on ``selected.change``: Gradio 6.31 fires that again, the value unchanged,
-            as the answers of its listeners arrive (79 events in 12 s on a loaded machine)."""
-            redraws.then(selection_shown, selected, [hint, charts])
-            redraws.then(*show_jobs)
-
-        followed(selected.input(redraw, inputs, every))  # a user's pick
-        followed(deleted.then(redraw, inputs, every))  # the deleted runs' charts go with them
+        shown = [hint, charts]
+        follow(selected.input(redraw, inputs, every), selected, shown, show_jobs)  # a user's pick
+        follow(deleted.then(redraw, inputs, every), selected, shown, show_jobs)  # the deleted runs go
+        wire_clear(selected, redraw, inputs, every, shown, show_jobs)  # the list's Clear button
         # Coming back to the tab or reloading the list reads the selection afresh: a selected run may have
         # been resumed meanwhile (its rows after the checkpoint replaced), and is watched again.
         for event in (reload_runs.click, tab.select):
             kept = event(lambda current: kept_selection(service, current), selected, selected)
-            followed(kept.then(redraw, inputs, every))
+            follow(kept.then(redraw, inputs, every), selected, shown, show_jobs)
         build_api(service)

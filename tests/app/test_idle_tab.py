@@ -67,19 +67,45 @@ def test_selecting_a_finished_run_draws_once_and_stops_the_charts_timer(tmp_path
     assert ticked[1:12] == [SKIP] * 11 and ticked[12].active is False
 
 
-def test_nothing_listens_to_the_runs_tab_pickers_changing(tmp_path: Path) -> None:
+def test_only_an_emptied_run_list_is_acted_on_when_the_pickers_change(tmp_path: Path) -> None:
     """Gradio 6.31 fires a multiselect's ``change`` again, its value unchanged, as the answers of its
     own listeners arrive: with two listeners on the run list, a loaded CI machine sent 79 events in 12
-    idle seconds. The tab listens to users (``input``) and chains what follows a selection instead."""
-    demo = build_app(LabService(Settings(home=tmp_path / "home")))
+    idle seconds. The pickers are listened to on ``input``; the run list's one ``change`` listener (its
+    Clear button fires no ``input``) answers an echo with nothing."""
+    service = LabService(Settings(home=tmp_path / "home"))
+    run_id = finished_run(tmp_path / "home")
+    demo = build_app(service)
     pickers = {component(demo, "runs-select")._id}
     pickers |= {
         b._id
         for b in demo.blocks.values()
         if getattr(b, "label", None) in ("Reward accuracy", "Split to translate")
     }
-    listened = {(t[0], t[1]) for f in demo.fns.values() for t in f.targets if t[0] in pickers}
-    assert len(pickers) == 3 and {event for _, event in listened} == {"input"}
+    listened = sorted((t[1], t[0]) for f in demo.fns.values() for t in f.targets if t[0] in pickers)
+    assert len(pickers) == 3
+    assert [event for event, _ in listened] == ["change", "input", "input", "input"]
+    assert listened[0][1] == component(demo, "runs-select")._id
+    _, drawn = run(demo, "runs-select", "input", [run_id], None, True, ACCURACY, MARGIN)
+    state = drawn[0]
+    for echo in ([run_id], None):  # the selection unchanged; an empty list with nothing drawn
+        _, answer = run(
+            demo, "runs-select", "change", echo, state if echo else None, True, ACCURACY, MARGIN, "eval"
+        )
+        assert answer == [SKIP] * len(answer)
+
+
+def test_the_clear_button_empties_the_charts_and_shows_the_hint(tmp_path: Path) -> None:
+    service = LabService(Settings(home=tmp_path / "home"))
+    run_id = finished_run(tmp_path / "home")
+    demo = build_app(service)
+    _, drawn = run(demo, "runs-select", "input", [run_id], None, True, ACCURACY, MARGIN)
+    outputs, values = run(demo, "runs-select", "change", [], drawn[0], True, ACCURACY, MARGIN, "eval")
+    shown = by_id(outputs, values)
+    assert values[0] is None and shown["loss-chart"] is None and shown["runs-status"] == ""
+    assert len(shown["evaluation-jobs"]) == 0  # the jobs table emptied too, not skipped
+    assert shown["runs-hint"].visible is True
+    charts = next(v for o, v in zip(outputs, values, strict=True) if isinstance(o, gr.Column))
+    assert charts.visible is False
 
 
 def test_a_running_run_keeps_the_charts_timer_ticking(tmp_path: Path) -> None:
@@ -105,10 +131,11 @@ def test_an_idle_runs_tab_asks_nothing_of_the_server_and_makes_no_webgl_context(
     server_without_worker,  # noqa: F811  (the run is written here, finished: no job for a worker)
 ):
     """In Chromium, a finished run selected: over 12 s (6 ticks' worth) no event reaches the server's
-    queue, no chart is drawn again, the console says nothing about WebGL, nothing animates forever
-    and no animation-frame loop runs (the app's loading screen's timer outlived it, app.main.JS: a
-    frame each 1/60 s, 5-7 % of a core)."""
-    from playwright.sync_api import sync_playwright
+    queue (nor over 4 s once the list's Clear button has hidden the charts), no chart is drawn again,
+    the console says nothing about WebGL, nothing animates forever and no animation-frame loop runs
+    (the app's loading screen's timer outlived it, app.main.JS: a frame each 1/60 s, 5-7 % of a
+    core)."""
+    from playwright.sync_api import expect, sync_playwright
 
     url, _ = server_without_worker
     run_id = finished_run(tmp_path / "home")  # after start-up: listed when the tab is opened
@@ -135,8 +162,15 @@ def test_an_idle_runs_tab_asks_nothing_of_the_server_and_makes_no_webgl_context(
         idle_frames = page.evaluate("() => window.__frames") - frames
         forever = page.evaluate(RUNNING_FOREVER)
         traces = page.evaluate("() => document.querySelector('#loss-chart .js-plotly-plot').data[0].type")
+        page.locator("#runs-select [title=Clear]").click()  # fires change, not input (Gradio 6.31)
+        expect(page.locator("#runs-hint")).to_be_visible(timeout=30_000)
+        expect(page.locator("#loss-chart")).to_be_hidden()
+        page.wait_for_timeout(3_000)  # the clearing's own events end
+        cleared = len(joins)
+        page.wait_for_timeout(2 * REFRESH_SECONDS * 1000)
+        idle_after_clearing = joins[cleared:]
         browser.close()
-    assert idle_joins == []
+    assert idle_joins == [] and idle_after_clearing == []
     assert idle_frames < 60, f"{idle_frames} animation frames ran in {6 * REFRESH_SECONDS} idle seconds"
     assert forever == []
     assert [m for m in console if "webgl" in m.lower()] == []
