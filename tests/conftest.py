@@ -17,7 +17,7 @@ os.environ["CAPO_LAB_HOME"] = tempfile.mkdtemp(prefix="capo-lab-tests-")
 os.environ.pop("CAPO_LAB_QUEUE_URL", None)
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("CAPO_LAB_SHARED_DATA", REPO.parent / "shared" / "data"))
+SHARED_DATA = Path(os.environ.get("CAPO_LAB_SHARED_DATA", REPO.parent / "shared" / "data")).resolve()
 MLQE = SHARED_DATA / "mlqe-pe" / "post-editing"
 MLQE_EN_DE_TRAIN = MLQE / "train" / "en-de-train.tar.gz"
 MLQE_EN_ZH_TRAIN = MLQE / "train" / "en-zh-train.tar.gz"

@@ -6,7 +6,7 @@ import capo.models as models
 from capo.config import LoraConfig, ModelConfig
 from capo.generate import generate, generation_model, left_padded, load_generation_model, stop_token_ids
 from capo.models import add_lora, tiny_random_llama
-from capo.precision import keep_4bit_layers_differentiable
+from capo.precision import keep_4bit_layers_differentiable, native_bf16
 from capo.templates import render_pair
 
 PROMPTS = ["Translate: the cat.", "Translate this much longer sentence about a dog, please:", "Hi"]
@@ -75,7 +75,9 @@ def test_generation_turns_the_4bit_kernel_back_on_and_decodes_in_bf16_as_transfo
     qlora = ModelConfig(name_or_path="tiny-random-llama", dtype="bfloat16", load_in_4bit=True)
     loaded = models.load_base_model(qlora, tmp_path, torch.device("cpu"))
     assert keep_4bit_layers_differentiable(loaded.model) == 14  # as training leaves it
-    assert loaded.model.lm_head.weight.dtype == torch.float32  # peft's upcast (no bf16 unit here)
+    # peft's upcast, which the lab undoes on a CPU with a bf16 matrix unit (AMX)
+    upcast = torch.bfloat16 if native_bf16(torch.device("cpu")) else torch.float32
+    assert loaded.model.lm_head.weight.dtype == upcast
     model = generation_model(add_lora(loaded.model, LoraConfig()))
     flags = [
         m.support_avx512bf16_for_cpu for m in model.modules() if hasattr(m, "support_avx512bf16_for_cpu")
