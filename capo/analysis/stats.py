@@ -190,9 +190,7 @@ def sign_flip_test(a, b) -> PairedTest:
     return PairedTest(only_a, only_b, min(1.0, p))
 
 
-def minimum_detectable_effect(
-    n: int, second_moment: float, alpha: float = 0.05, power: float = 0.8
-) -> float:
+def minimum_detectable_effect(n: int, second_moment: float, alpha: float = 0.05, power: float = 0.8) -> float:
     """Smallest |mean difference| detected with ``power`` by a two-sided paired test at ``alpha``.
 
     ``second_moment`` is E[d²] of the per-pair differences (one seed: the share of discordant
