@@ -17,6 +17,7 @@ import pytest
 from capo_lab.service import LabService
 from capo_lab.settings import Settings
 from tests.conftest import wait_for_port
+from tests.scale.servers import unavailable
 from worker.launch import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -57,9 +58,7 @@ def serve(tmp_path: Path, shared_data: Path, *options: str) -> Iterator[tuple[st
     """`capo-lab serve` (with ``options``) on a free port, its home and log under ``tmp_path``: yields its
     URL and log, then stops it."""
     if not CHROMIUM.exists():
-        if os.environ.get("CAPO_LAB_REQUIRE_SERVERS") == "1":
-            pytest.fail("chromium is required here (CAPO_LAB_REQUIRE_SERVERS=1): apt-get install chromium")
-        pytest.skip("no /usr/bin/chromium here (apt-get install chromium)")
+        unavailable("chromium (Debian package chromium)")
     port = free_port()
     env = {
         **os.environ,

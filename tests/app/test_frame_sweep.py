@@ -4,12 +4,11 @@ requests each frame for 20 frames in a row. A test driver's or an extension's sh
 (Playwright's "stable" check asks for a frame per frame until an element stops moving) are left to
 finish: cancelling one left a click in the last CI run waiting forever for its button to be stable."""
 
-import os
-
 import pytest
 
 from app.main import JS
 from tests.app.test_browser_e2e import CHROMIUM, LAUNCH_ARGS
+from tests.scale.servers import unavailable
 
 # Before the page's script, like Gradio's status tracker: a frame loop through the native function.
 LEAK = """
@@ -32,9 +31,7 @@ def page():
     from playwright.sync_api import sync_playwright
 
     if not CHROMIUM.exists():
-        if os.environ.get("CAPO_LAB_REQUIRE_SERVERS") == "1":
-            pytest.fail("chromium is required here (CAPO_LAB_REQUIRE_SERVERS=1): apt-get install chromium")
-        pytest.skip("no /usr/bin/chromium here (apt-get install chromium)")
+        unavailable("chromium (Debian package chromium)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         page = browser.new_page()
